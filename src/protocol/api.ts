@@ -1,0 +1,254 @@
+import { z } from 'zod';
+import { CommandSchema } from './commands.js';
+import { type Failure, FailureSchema } from './failure.js';
+import { type HistoryEvent, HistoryEventSchema } from './events.js';
+import { PayloadSchema } from './payload.js';
+
+/**
+ * Request and response shapes of every API operation, shared by the HTTP
+ * server (validation + OpenAPI), the HTTP client and the in-process transport.
+ */
+const id = (what: string) =>
+  z
+    .string()
+    .min(1, `${what} must not be empty`)
+    .max(1000, `${what} must be at most 1000 characters`);
+const ms = z.number().int().min(0);
+
+export const WORKFLOW_STATUSES = ['running', 'completed', 'failed', 'terminated'] as const;
+export const WorkflowStatusSchema = z.enum(WORKFLOW_STATUSES);
+export type WorkflowStatus = z.infer<typeof WorkflowStatusSchema>;
+
+export const ID_REUSE_POLICIES = ['allow', 'allow-if-failed', 'reject', 'terminate-if-running'] as const;
+export const IdReusePolicySchema = z.enum(ID_REUSE_POLICIES);
+export type IdReusePolicy = z.infer<typeof IdReusePolicySchema>;
+
+export const StartWorkflowRequestSchema = z
+  .object({
+    workflowId: id('workflowId'),
+    workflowType: id('workflowType'),
+    taskQueue: id('taskQueue'),
+    args: z.array(PayloadSchema).default([]),
+    /** A retried start with the same request id returns the run the first one created. */
+    requestId: z.string().max(200).optional(),
+    idReusePolicy: IdReusePolicySchema.optional(),
+    executionTimeoutMs: ms.optional(),
+    runTimeoutMs: ms.optional(),
+    workflowTaskTimeoutMs: z.number().int().min(100).max(600_000).optional(),
+  })
+  .meta({ id: 'StartWorkflowRequest' });
+export type StartWorkflowRequest = z.input<typeof StartWorkflowRequestSchema>;
+
+export const StartWorkflowResponseSchema = z
+  .object({ workflowId: z.string(), runId: z.string(), started: z.boolean() })
+  .meta({ id: 'StartWorkflowResponse' });
+export type StartWorkflowResponse = z.infer<typeof StartWorkflowResponseSchema>;
+
+export const RunRefSchema = z.object({ workflowId: id('workflowId'), runId: id('runId').optional() });
+export type RunRef = z.infer<typeof RunRefSchema>;
+
+export const PendingActivitySchema = z.object({
+  activityId: z.string(),
+  activityType: z.string(),
+  scheduledEventId: z.number().int(),
+  taskQueue: z.string(),
+  state: z.enum(['scheduled', 'started', 'backing-off']),
+  attempt: z.number().int(),
+  scheduledTime: z.number(),
+  lastStartedTime: z.number().optional(),
+  lastHeartbeatTime: z.number().optional(),
+  heartbeatDetails: PayloadSchema.optional(),
+  nextAttemptTime: z.number().optional(),
+  lastFailure: FailureSchema.optional(),
+});
+export type PendingActivity = z.infer<typeof PendingActivitySchema>;
+
+export const WorkflowSummarySchema = z
+  .object({
+    workflowId: z.string(),
+    runId: z.string(),
+    workflowType: z.string(),
+    taskQueue: z.string(),
+    status: WorkflowStatusSchema,
+    startTime: z.number(),
+    closeTime: z.number().optional(),
+    historyLength: z.number().int(),
+  })
+  .meta({ id: 'WorkflowSummary' });
+export type WorkflowSummary = z.infer<typeof WorkflowSummarySchema>;
+
+export const WorkflowDescriptionSchema = WorkflowSummarySchema.extend({
+  pendingActivities: z.array(PendingActivitySchema),
+  pendingWorkflowTask: z
+    .object({
+      state: z.enum(['scheduled', 'started', 'backing-off']),
+      attempt: z.number().int(),
+      lastFailure: FailureSchema.optional(),
+    })
+    .optional(),
+  result: PayloadSchema.optional(),
+  failure: FailureSchema.optional(),
+}).meta({ id: 'WorkflowDescription' });
+export type WorkflowDescription = z.infer<typeof WorkflowDescriptionSchema>;
+
+export const WorkflowResultSchema = z
+  .object({
+    runId: z.string(),
+    status: WorkflowStatusSchema,
+    result: PayloadSchema.optional(),
+    failure: FailureSchema.optional(),
+  })
+  .meta({ id: 'WorkflowResult' });
+export type WorkflowResult = z.infer<typeof WorkflowResultSchema> & { failure?: Failure };
+
+export const ListWorkflowsQuerySchema = z.object({
+  status: WorkflowStatusSchema.optional(),
+  workflowType: z.string().max(1000).optional(),
+  workflowId: z.string().max(1000).optional(),
+  pageSize: z.coerce.number().int().min(1).max(1000).default(100),
+  nextPageToken: z.string().max(2000).optional(),
+});
+export type ListWorkflowsQuery = z.input<typeof ListWorkflowsQuerySchema>;
+
+export const ListWorkflowsResponseSchema = z
+  .object({ executions: z.array(WorkflowSummarySchema), nextPageToken: z.string().optional() })
+  .meta({ id: 'ListWorkflowsResponse' });
+export type ListWorkflowsResponse = z.infer<typeof ListWorkflowsResponseSchema>;
+
+export const HistoryQuerySchema = z.object({
+  runId: z.string().max(1000).optional(),
+  fromEventId: z.coerce.number().int().min(1).default(1),
+  pageSize: z.coerce.number().int().min(1).max(10_000).default(1000),
+});
+export type HistoryQuery = z.input<typeof HistoryQuerySchema>;
+
+export const HistoryPageSchema = z
+  .object({ runId: z.string(), events: z.array(HistoryEventSchema), nextEventId: z.number().int().optional() })
+  .meta({ id: 'HistoryPage' });
+export type HistoryPage = { runId: string; events: HistoryEvent[]; nextEventId?: number | undefined };
+
+export const PollRequestSchema = z
+  .object({
+    taskQueue: id('taskQueue'),
+    identity: z.string().max(1000).default('unknown'),
+    /** How long the server may hold the poll open waiting for a task. */
+    waitMs: z.number().int().min(0).max(120_000).default(30_000),
+  })
+  .meta({ id: 'PollRequest' });
+export type PollRequest = z.input<typeof PollRequestSchema>;
+
+export const WorkflowTaskSchema = z
+  .object({
+    taskToken: z.string(),
+    workflowId: z.string(),
+    runId: z.string(),
+    workflowType: z.string(),
+    taskQueue: z.string(),
+    attempt: z.number().int(),
+    /** Workflow time for this task (ms since epoch): what `Date.now()` returns in workflow code. */
+    taskTime: z.number(),
+    /** Events up to this id were seen by the worker that completed the previous task. */
+    previousSeenUpToEventId: z.number().int(),
+    /** Events after previousSeenUpToEventId, when they fit; otherwise empty and `eventsComplete` false. */
+    events: z.array(HistoryEventSchema),
+    eventsComplete: z.boolean(),
+    /** The history's last event id when the task was handed out. */
+    lastEventId: z.number().int(),
+  })
+  .meta({ id: 'WorkflowTask' });
+export type WorkflowTask = Omit<z.infer<typeof WorkflowTaskSchema>, 'events'> & { events: HistoryEvent[] };
+
+export const PollWorkflowTaskResponseSchema = z.object({ task: WorkflowTaskSchema.nullable() });
+
+export const CompleteWorkflowTaskRequestSchema = z
+  .object({ taskToken: z.string().min(1), identity: z.string().max(1000).default('unknown'), commands: z.array(CommandSchema) })
+  .meta({ id: 'CompleteWorkflowTaskRequest' });
+export type CompleteWorkflowTaskRequest = z.input<typeof CompleteWorkflowTaskRequestSchema>;
+
+export const FailWorkflowTaskRequestSchema = z
+  .object({
+    taskToken: z.string().min(1),
+    identity: z.string().max(1000).default('unknown'),
+    failure: FailureSchema,
+    /** e.g. 'nondeterminism', 'workflow-not-registered', 'determinism-violation'. */
+    cause: z.string().max(200),
+  })
+  .meta({ id: 'FailWorkflowTaskRequest' });
+export type FailWorkflowTaskRequest = z.input<typeof FailWorkflowTaskRequestSchema>;
+
+export const ActivityTaskSchema = z
+  .object({
+    taskToken: z.string(),
+    workflowId: z.string(),
+    runId: z.string(),
+    workflowType: z.string(),
+    activityId: z.string(),
+    activityType: z.string(),
+    taskQueue: z.string(),
+    args: z.array(PayloadSchema),
+    attempt: z.number().int(),
+    scheduledTime: z.number(),
+    startedTime: z.number(),
+    heartbeatDetails: PayloadSchema.optional(),
+    heartbeatTimeoutMs: z.number().int().optional(),
+    startToCloseTimeoutMs: z.number().int().optional(),
+    /** When the current attempt must be done by (ms since epoch), if any timeout applies. */
+    deadline: z.number().optional(),
+  })
+  .meta({ id: 'ActivityTask' });
+export type ActivityTask = z.infer<typeof ActivityTaskSchema>;
+
+export const PollActivityTaskResponseSchema = z.object({ task: ActivityTaskSchema.nullable() });
+
+export const CompleteActivityTaskRequestSchema = z
+  .object({ taskToken: z.string().min(1), identity: z.string().max(1000).default('unknown'), result: PayloadSchema })
+  .meta({ id: 'CompleteActivityTaskRequest' });
+export type CompleteActivityTaskRequest = z.input<typeof CompleteActivityTaskRequestSchema>;
+
+export const FailActivityTaskRequestSchema = z
+  .object({ taskToken: z.string().min(1), identity: z.string().max(1000).default('unknown'), failure: FailureSchema })
+  .meta({ id: 'FailActivityTaskRequest' });
+export type FailActivityTaskRequest = z.input<typeof FailActivityTaskRequestSchema>;
+
+export const HeartbeatActivityTaskRequestSchema = z
+  .object({ taskToken: z.string().min(1), details: PayloadSchema.optional() })
+  .meta({ id: 'HeartbeatActivityTaskRequest' });
+export type HeartbeatActivityTaskRequest = z.input<typeof HeartbeatActivityTaskRequestSchema>;
+
+export const HeartbeatActivityTaskResponseSchema = z.object({ cancelRequested: z.boolean() });
+export type HeartbeatActivityTaskResponse = z.infer<typeof HeartbeatActivityTaskResponseSchema>;
+
+export const OkSchema = z.object({ ok: z.literal(true) });
+
+export const ClusterInfoSchema = z
+  .object({
+    serverVersion: z.string(),
+    controlPlaneVersion: z.string(),
+    workerProtocolVersion: z.string(),
+    store: z.enum(['postgres', 'pglite']),
+    maxPayloadBytes: z.number().int(),
+  })
+  .meta({ id: 'ClusterInfo' });
+export type ClusterInfo = z.infer<typeof ClusterInfoSchema>;
+
+/**
+ * Everything a client or worker can ask of Tideway. The engine implements it
+ * in process; the HTTP client implements it over the wire. Both throw
+ * `TidewayApiError` with the same codes.
+ */
+export interface TidewayApi {
+  clusterInfo(): Promise<ClusterInfo>;
+  startWorkflow(namespace: string, request: StartWorkflowRequest): Promise<StartWorkflowResponse>;
+  describeWorkflow(namespace: string, ref: RunRef): Promise<WorkflowDescription>;
+  /** Waits up to `waitMs` for the run to close; returns status 'running' if it has not. */
+  getWorkflowResult(namespace: string, ref: RunRef & { waitMs?: number }): Promise<WorkflowResult>;
+  listWorkflows(namespace: string, query: ListWorkflowsQuery): Promise<ListWorkflowsResponse>;
+  getWorkflowHistory(namespace: string, ref: { workflowId: string } & HistoryQuery): Promise<HistoryPage>;
+  pollWorkflowTask(namespace: string, request: PollRequest, signal?: AbortSignal): Promise<WorkflowTask | null>;
+  completeWorkflowTask(namespace: string, request: CompleteWorkflowTaskRequest): Promise<void>;
+  failWorkflowTask(namespace: string, request: FailWorkflowTaskRequest): Promise<void>;
+  pollActivityTask(namespace: string, request: PollRequest, signal?: AbortSignal): Promise<ActivityTask | null>;
+  completeActivityTask(namespace: string, request: CompleteActivityTaskRequest): Promise<void>;
+  failActivityTask(namespace: string, request: FailActivityTaskRequest): Promise<void>;
+  heartbeatActivityTask(namespace: string, request: HeartbeatActivityTaskRequest): Promise<HeartbeatActivityTaskResponse>;
+}

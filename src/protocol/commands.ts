@@ -1,0 +1,52 @@
+import { z } from 'zod';
+import { FailureSchema } from './failure.js';
+import { PayloadSchema } from './payload.js';
+import { RetryPolicySchema } from './retry-policy.js';
+
+/**
+ * Commands a worker returns when it completes a workflow task. The engine
+ * turns each into history events (ScheduleActivity → ActivityTaskScheduled…).
+ */
+const ms = z.number().int().min(0);
+
+export const ScheduleActivityCommandSchema = z.object({
+  type: z.literal('ScheduleActivity'),
+  activityId: z.string().min(1).max(1000),
+  activityType: z.string().min(1).max(1000),
+  taskQueue: z.string().min(1).max(1000).optional(),
+  input: z.array(PayloadSchema),
+  scheduleToStartTimeoutMs: ms.optional(),
+  startToCloseTimeoutMs: ms.optional(),
+  scheduleToCloseTimeoutMs: ms.optional(),
+  heartbeatTimeoutMs: ms.optional(),
+  retryPolicy: RetryPolicySchema.optional(),
+});
+
+export const StartTimerCommandSchema = z.object({
+  type: z.literal('StartTimer'),
+  timerId: z.string().min(1).max(1000),
+  durationMs: ms,
+});
+
+export const CompleteWorkflowCommandSchema = z.object({
+  type: z.literal('CompleteWorkflow'),
+  result: PayloadSchema,
+});
+
+export const FailWorkflowCommandSchema = z.object({
+  type: z.literal('FailWorkflow'),
+  failure: FailureSchema,
+});
+
+export const CommandSchema = z
+  .discriminatedUnion('type', [
+    ScheduleActivityCommandSchema,
+    StartTimerCommandSchema,
+    CompleteWorkflowCommandSchema,
+    FailWorkflowCommandSchema,
+  ])
+  .meta({ id: 'Command' });
+
+export type Command = z.infer<typeof CommandSchema>;
+export type CommandType = Command['type'];
+export type CommandOf<K extends CommandType> = Extract<Command, { type: K }>;

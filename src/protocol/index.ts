@@ -1,0 +1,12 @@
+// The wire: zod schemas for events, commands, tasks, failures and payloads,
+// plus protocol versions. Everything that crosses a process boundary is
+// defined here and nowhere else.
+export * from './api.js';
+export * from './commands.js';
+export * from './duration.js';
+export * from './errors.js';
+export * from './events.js';
+export * from './failure.js';
+export * from './payload.js';
+export * from './retry-policy.js';
+export * from './version.js';

@@ -1,0 +1,13 @@
+/**
+ * Protocol versions. The control-plane version changes when client-facing
+ * routes change incompatibly; the worker-protocol version when task shapes or
+ * command/event semantics do. SDKs refuse a server whose major differs.
+ */
+export const CONTROL_PLANE_VERSION = '1.0';
+export const WORKER_PROTOCOL_VERSION = '1.0';
+export const SERVER_VERSION = '0.1.0';
+
+/** True when a peer speaking `theirs` can talk to us speaking `ours` (same major). */
+export function isCompatibleVersion(ours: string, theirs: string): boolean {
+  return ours.split('.')[0] === theirs.split('.')[0];
+}

@@ -1,0 +1,185 @@
+import type { Failure, Payload, RetryPolicy } from '../protocol/index.js';
+import type { Queryable } from './db.js';
+
+/** While leased, an activity is never claimable; its timer row enforces its timeouts. */
+export const NEVER = 8_000_000_000_000_000;
+
+/** One scheduled activity across all its attempts. */
+export interface ActivityTaskRow {
+  namespace: string;
+  runId: string;
+  scheduledEventId: number;
+  workflowId: string;
+  workflowType: string;
+  activityId: string;
+  activityType: string;
+  taskQueue: string;
+  input: Payload[];
+  attempt: number;
+  scheduledAt: number;
+  visibleAt: number;
+  leaseId: string | null;
+  startedAt: number | null;
+  scheduleToStartMs: number | null;
+  startToCloseMs: number | null;
+  scheduleToCloseMs: number | null;
+  heartbeatMs: number | null;
+  retryPolicy: RetryPolicy;
+  heartbeatDetails: Payload | null;
+  lastHeartbeatAt: number | null;
+  lastFailure: Failure | null;
+}
+
+const COLUMNS = `namespace, run_id AS "runId", scheduled_event_id AS "scheduledEventId", workflow_id AS "workflowId",
+  workflow_type AS "workflowType", activity_id AS "activityId", activity_type AS "activityType",
+  task_queue AS "taskQueue", input, attempt, scheduled_at AS "scheduledAt", visible_at AS "visibleAt",
+  lease_id AS "leaseId", started_at AS "startedAt", schedule_to_start_ms AS "scheduleToStartMs",
+  start_to_close_ms AS "startToCloseMs", schedule_to_close_ms AS "scheduleToCloseMs", heartbeat_ms AS "heartbeatMs",
+  retry_policy AS "retryPolicy", heartbeat_details AS "heartbeatDetails", last_heartbeat_at AS "lastHeartbeatAt",
+  last_failure AS "lastFailure"`;
+
+export type NewActivityTask = Omit<
+  ActivityTaskRow,
+  'attempt' | 'leaseId' | 'startedAt' | 'heartbeatDetails' | 'lastHeartbeatAt' | 'lastFailure'
+>;
+
+export async function insertActivityTasks(q: Queryable, tasks: readonly NewActivityTask[]): Promise<void> {
+  for (const t of tasks) {
+    await q.query(
+      `INSERT INTO activity_tasks (namespace, run_id, scheduled_event_id, workflow_id, workflow_type, activity_id,
+         activity_type, task_queue, input, scheduled_at, visible_at, schedule_to_start_ms, start_to_close_ms,
+         schedule_to_close_ms, heartbeat_ms, retry_policy)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10, $11, $12, $13, $14, $15, $16::jsonb)`,
+      [
+        t.namespace,
+        t.runId,
+        t.scheduledEventId,
+        t.workflowId,
+        t.workflowType,
+        t.activityId,
+        t.activityType,
+        t.taskQueue,
+        JSON.stringify(t.input),
+        t.scheduledAt,
+        t.visibleAt,
+        t.scheduleToStartMs,
+        t.startToCloseMs,
+        t.scheduleToCloseMs,
+        t.heartbeatMs,
+        JSON.stringify(t.retryPolicy),
+      ],
+    );
+  }
+}
+
+export async function getActivityTask(
+  q: Queryable,
+  namespace: string,
+  runId: string,
+  scheduledEventId: number,
+  forUpdate = false,
+): Promise<ActivityTaskRow | undefined> {
+  const rows = await q.query<ActivityTaskRow>(
+    `SELECT ${COLUMNS} FROM activity_tasks WHERE namespace = $1 AND run_id = $2 AND scheduled_event_id = $3
+     ${forUpdate ? 'FOR UPDATE' : ''}`,
+    [namespace, runId, scheduledEventId],
+  );
+  return rows[0];
+}
+
+export async function listRunActivityTasks(q: Queryable, namespace: string, runId: string): Promise<ActivityTaskRow[]> {
+  return q.query<ActivityTaskRow>(
+    `SELECT ${COLUMNS} FROM activity_tasks WHERE namespace = $1 AND run_id = $2 ORDER BY scheduled_event_id`,
+    [namespace, runId],
+  );
+}
+
+/** Claims the oldest visible activity of a queue whose type the poller has registered. */
+export async function claimActivityTask(
+  q: Queryable,
+  args: { namespace: string; taskQueue: string; types: readonly string[]; now: number; leaseId: string },
+): Promise<ActivityTaskRow | undefined> {
+  const rows = await q.query<ActivityTaskRow>(
+    `WITH candidate AS (
+       SELECT namespace, run_id, scheduled_event_id FROM activity_tasks
+       WHERE namespace = $1 AND task_queue = $2 AND visible_at <= $3 AND activity_type = ANY($4::text[])
+       ORDER BY visible_at LIMIT 1 FOR UPDATE SKIP LOCKED
+     )
+     UPDATE activity_tasks t SET lease_id = $5, started_at = $3, last_heartbeat_at = NULL, visible_at = ${NEVER}
+     FROM candidate c
+     WHERE t.namespace = c.namespace AND t.run_id = c.run_id AND t.scheduled_event_id = c.scheduled_event_id
+     RETURNING ${COLUMNS.replace(/(^|,\s*)(\w+)/g, '$1t.$2')}`,
+    [args.namespace, args.taskQueue, args.now, args.types, args.leaseId],
+  );
+  return rows[0];
+}
+
+export async function nextActivityTaskVisibleAt(
+  q: Queryable,
+  namespace: string,
+  taskQueue: string,
+  now: number,
+): Promise<number | undefined> {
+  const rows = await q.query<{ at: number | null }>(
+    `SELECT min(visible_at) AS at FROM activity_tasks
+     WHERE namespace = $1 AND task_queue = $2 AND visible_at > $3 AND visible_at < ${NEVER}`,
+    [namespace, taskQueue, now],
+  );
+  return rows[0]?.at ?? undefined;
+}
+
+export async function deleteActivityTask(
+  q: Queryable,
+  namespace: string,
+  runId: string,
+  scheduledEventId: number,
+): Promise<void> {
+  await q.query('DELETE FROM activity_tasks WHERE namespace = $1 AND run_id = $2 AND scheduled_event_id = $3', [
+    namespace,
+    runId,
+    scheduledEventId,
+  ]);
+}
+
+export async function deleteRunActivityTasks(q: Queryable, namespace: string, runId: string): Promise<void> {
+  await q.query('DELETE FROM activity_tasks WHERE namespace = $1 AND run_id = $2', [namespace, runId]);
+}
+
+/** Schedules the next attempt after a failure or timeout: unleased, claimable at `visibleAt`. */
+export async function retryActivityTask(
+  q: Queryable,
+  args: { namespace: string; runId: string; scheduledEventId: number; visibleAt: number; failure: Failure },
+): Promise<void> {
+  await q.query(
+    `UPDATE activity_tasks SET attempt = attempt + 1, lease_id = NULL, started_at = NULL, visible_at = $4,
+       last_failure = $5::jsonb WHERE namespace = $1 AND run_id = $2 AND scheduled_event_id = $3`,
+    [args.namespace, args.runId, args.scheduledEventId, args.visibleAt, JSON.stringify(args.failure)],
+  );
+}
+
+/** Records a heartbeat for the current lease; false when the lease is no longer held. */
+export async function recordHeartbeat(
+  q: Queryable,
+  args: {
+    namespace: string;
+    runId: string;
+    scheduledEventId: number;
+    leaseId: string;
+    now: number;
+    details: Payload | undefined;
+  },
+): Promise<boolean> {
+  const rows = await q.query(
+    `UPDATE activity_tasks SET last_heartbeat_at = $5, heartbeat_details = COALESCE($6::jsonb, heartbeat_details)
+     WHERE namespace = $1 AND run_id = $2 AND scheduled_event_id = $3 AND lease_id = $4 RETURNING attempt`,
+    [
+      args.namespace,
+      args.runId,
+      args.scheduledEventId,
+      args.leaseId,
+      args.now,
+      args.details === undefined ? null : JSON.stringify(args.details),
+    ],
+  );
+  return rows.length === 1;
+}

@@ -1,0 +1,105 @@
+import pg from 'pg';
+import type { Db, Queryable } from './db.js';
+
+const INT8_OID = 20;
+
+/** Options for the PostgreSQL adapter. */
+export interface PostgresDbOptions {
+  connectionString: string;
+  /** Pool size; long-polls do not hold connections, so a small pool serves many workers. */
+  maxConnections?: number;
+}
+
+/** A `Db` on a real PostgreSQL server through a `pg` pool. */
+export async function openPostgresDb(options: PostgresDbOptions): Promise<Db> {
+  const types = {
+    getTypeParser: ((oid: number, format?: string) =>
+      oid === INT8_OID ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
+  };
+  const pool = new pg.Pool({ connectionString: options.connectionString, max: options.maxConnections ?? 10, types });
+  // An idle client that loses its connection emits 'error' on the pool; without a handler Node exits.
+  pool.on('error', () => {});
+  await pool.query('SELECT 1');
+  let listener: pg.Client | undefined;
+  const handlers = new Map<string, Set<(payload: string) => void>>();
+
+  async function ensureListener(): Promise<pg.Client> {
+    if (listener) return listener;
+    const client = new pg.Client({ connectionString: options.connectionString, types });
+    client.on('notification', (msg) => {
+      for (const h of handlers.get(msg.channel) ?? []) h(msg.payload ?? '');
+    });
+    client.on('error', () => {
+      // Reconnect lazily; waiters still wake on their own timeouts meanwhile.
+      listener = undefined;
+      setTimeout(() => {
+        void resubscribe();
+      }, 500).unref();
+    });
+    await client.connect();
+    listener = client;
+    return client;
+  }
+
+  async function resubscribe(): Promise<void> {
+    try {
+      const client = await ensureListener();
+      for (const channel of handlers.keys()) await client.query(`LISTEN "${channel}"`);
+    } catch {
+      setTimeout(() => {
+        void resubscribe();
+      }, 1000).unref();
+    }
+  }
+
+  return {
+    kind: 'postgres',
+    async query<T>(sql: string, params?: readonly unknown[]) {
+      const result = await pool.query(sql, params as unknown[]);
+      return result.rows as T[];
+    },
+    async exec(sql: string) {
+      await pool.query(sql);
+    },
+    async transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
+      const client = await pool.connect();
+      try {
+        await client.query('BEGIN');
+        const tx: Queryable = {
+          async query<R>(sql: string, params?: readonly unknown[]) {
+            return (await client.query(sql, params as unknown[])).rows as R[];
+          },
+          async exec(sql: string) {
+            await client.query(sql);
+          },
+        };
+        const value = await fn(tx);
+        await client.query('COMMIT');
+        return value;
+      } catch (error) {
+        await client.query('ROLLBACK').catch(() => {});
+        throw error;
+      } finally {
+        client.release();
+      }
+    },
+    async listen(channel, handler) {
+      if (!/^[a-z_][a-z0-9_]*$/.test(channel)) throw new Error(`invalid channel name "${channel}"`);
+      let set = handlers.get(channel);
+      if (!set) {
+        set = new Set();
+        handlers.set(channel, set);
+        await (await ensureListener()).query(`LISTEN "${channel}"`);
+      }
+      set.add(handler);
+      return async () => {
+        set.delete(handler);
+      };
+    },
+    async close() {
+      handlers.clear();
+      await listener?.end().catch(() => {});
+      await pool.end();
+    },
+  };
+}

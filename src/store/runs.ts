@@ -1,0 +1,162 @@
+import type { Failure, Payload, WorkflowStatus } from '../protocol/index.js';
+import type { Queryable } from './db.js';
+
+/** A run row: one execution of a workflow id. */
+export interface RunRow {
+  namespace: string;
+  runId: string;
+  workflowId: string;
+  workflowType: string;
+  taskQueue: string;
+  status: WorkflowStatus;
+  requestId: string | null;
+  nextEventId: number;
+  seenUpToEventId: number;
+  workflowTaskTimeoutMs: number;
+  startTime: number;
+  closeTime: number | null;
+  result: Payload | null;
+  failure: Failure | null;
+}
+
+const COLUMNS = `namespace, run_id AS "runId", workflow_id AS "workflowId", workflow_type AS "workflowType",
+  task_queue AS "taskQueue", status, request_id AS "requestId", next_event_id AS "nextEventId",
+  seen_up_to_event_id AS "seenUpToEventId", workflow_task_timeout_ms AS "workflowTaskTimeoutMs",
+  start_time AS "startTime", close_time AS "closeTime", result, failure`;
+
+export async function insertRun(q: Queryable, run: RunRow): Promise<void> {
+  await q.query(
+    `INSERT INTO runs (namespace, run_id, workflow_id, workflow_type, task_queue, status, request_id, next_event_id,
+       seen_up_to_event_id, workflow_task_timeout_ms, start_time)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+    [
+      run.namespace,
+      run.runId,
+      run.workflowId,
+      run.workflowType,
+      run.taskQueue,
+      run.status,
+      run.requestId,
+      run.nextEventId,
+      run.seenUpToEventId,
+      run.workflowTaskTimeoutMs,
+      run.startTime,
+    ],
+  );
+}
+
+/** Locks a run for a state transition; every transition on a run starts here. */
+export async function lockRun(q: Queryable, namespace: string, runId: string): Promise<RunRow | undefined> {
+  const rows = await q.query<RunRow>(`SELECT ${COLUMNS} FROM runs WHERE namespace = $1 AND run_id = $2 FOR UPDATE`, [
+    namespace,
+    runId,
+  ]);
+  return rows[0];
+}
+
+/** The given run of a workflow id, or its latest run when runId is omitted. */
+export async function findRun(
+  q: Queryable,
+  namespace: string,
+  workflowId: string,
+  runId?: string,
+): Promise<RunRow | undefined> {
+  const rows = runId
+    ? await q.query<RunRow>(`SELECT ${COLUMNS} FROM runs WHERE namespace = $1 AND run_id = $2 AND workflow_id = $3`, [
+        namespace,
+        runId,
+        workflowId,
+      ])
+    : await q.query<RunRow>(
+        `SELECT ${COLUMNS} FROM runs WHERE namespace = $1 AND workflow_id = $2 ORDER BY start_time DESC, run_id DESC LIMIT 1`,
+        [namespace, workflowId],
+      );
+  return rows[0];
+}
+
+export async function findRunByRequestId(
+  q: Queryable,
+  namespace: string,
+  workflowId: string,
+  requestId: string,
+): Promise<RunRow | undefined> {
+  const rows = await q.query<RunRow>(
+    `SELECT ${COLUMNS} FROM runs WHERE namespace = $1 AND workflow_id = $2 AND request_id = $3 LIMIT 1`,
+    [namespace, workflowId, requestId],
+  );
+  return rows[0];
+}
+
+export interface RunAdvance {
+  nextEventId: number;
+  seenUpToEventId?: number;
+  status?: WorkflowStatus;
+  closeTime?: number;
+  result?: Payload;
+  failure?: Failure;
+}
+
+/**
+ * Moves a run forward, guarded by the next event id it was read with: a
+ * transition computed from a stale read changes nothing and returns false.
+ */
+export async function advanceRun(
+  q: Queryable,
+  namespace: string,
+  runId: string,
+  expectedNextEventId: number,
+  change: RunAdvance,
+): Promise<boolean> {
+  const rows = await q.query(
+    `UPDATE runs SET next_event_id = $4,
+       seen_up_to_event_id = COALESCE($5, seen_up_to_event_id),
+       status = COALESCE($6, status),
+       close_time = COALESCE($7, close_time),
+       result = COALESCE($8::jsonb, result),
+       failure = COALESCE($9::jsonb, failure)
+     WHERE namespace = $1 AND run_id = $2 AND next_event_id = $3
+     RETURNING run_id`,
+    [
+      namespace,
+      runId,
+      expectedNextEventId,
+      change.nextEventId,
+      change.seenUpToEventId ?? null,
+      change.status ?? null,
+      change.closeTime ?? null,
+      change.result === undefined ? null : JSON.stringify(change.result),
+      change.failure === undefined ? null : JSON.stringify(change.failure),
+    ],
+  );
+  return rows.length === 1;
+}
+
+export interface RunFilter {
+  status?: WorkflowStatus | undefined;
+  workflowType?: string | undefined;
+  workflowId?: string | undefined;
+  /** Keyset cursor: rows strictly after (startTime, runId) in descending order. */
+  after?: { startTime: number; runId: string } | undefined;
+}
+
+/** Newest first, keyset-paginated so deep pages cost the same as the first. */
+export async function listRuns(q: Queryable, namespace: string, filter: RunFilter, limit: number): Promise<RunRow[]> {
+  const where = ['namespace = $1'];
+  const params: unknown[] = [namespace];
+  const add = (clause: string, value: unknown) => {
+    params.push(value);
+    where.push(clause.replace('?', `$${params.length}`));
+  };
+  if (filter.status) add('status = ?', filter.status);
+  if (filter.workflowType) add('workflow_type = ?', filter.workflowType);
+  if (filter.workflowId) add('workflow_id = ?', filter.workflowId);
+  if (filter.after) {
+    params.push(filter.after.startTime, filter.after.runId);
+    where.push(`(start_time, run_id) < ($${params.length - 1}, $${params.length})`);
+  }
+  params.push(limit);
+  return q.query<RunRow>(
+    `SELECT ${COLUMNS} FROM runs WHERE ${where.join(' AND ')} ORDER BY start_time DESC, run_id DESC LIMIT $${params.length}`,
+    params,
+  );
+}

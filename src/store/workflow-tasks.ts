@@ -1,0 +1,108 @@
+import type { Failure } from '../protocol/index.js';
+import type { Queryable } from './db.js';
+
+/** The (at most one) workflow task of a run. */
+export interface WorkflowTaskRow {
+  namespace: string;
+  runId: string;
+  workflowId: string;
+  workflowType: string;
+  taskQueue: string;
+  attempt: number;
+  visibleAt: number;
+  leaseId: string | null;
+  leasedAt: number | null;
+  lastEventIdAtLease: number | null;
+  lastFailure: Failure | null;
+}
+
+const COLUMNS = `namespace, run_id AS "runId", workflow_id AS "workflowId", workflow_type AS "workflowType",
+  task_queue AS "taskQueue", attempt, visible_at AS "visibleAt", lease_id AS "leaseId", leased_at AS "leasedAt",
+  last_event_id_at_lease AS "lastEventIdAtLease", last_failure AS "lastFailure"`;
+
+export async function insertWorkflowTask(
+  q: Queryable,
+  task: Pick<WorkflowTaskRow, 'namespace' | 'runId' | 'workflowId' | 'workflowType' | 'taskQueue' | 'visibleAt'>,
+): Promise<void> {
+  await q.query(
+    `INSERT INTO workflow_tasks (namespace, run_id, workflow_id, workflow_type, task_queue, visible_at)
+     VALUES ($1, $2, $3, $4, $5, $6)`,
+    [task.namespace, task.runId, task.workflowId, task.workflowType, task.taskQueue, task.visibleAt],
+  );
+}
+
+export async function getWorkflowTask(
+  q: Queryable,
+  namespace: string,
+  runId: string,
+): Promise<WorkflowTaskRow | undefined> {
+  const rows = await q.query<WorkflowTaskRow>(
+    `SELECT ${COLUMNS} FROM workflow_tasks WHERE namespace = $1 AND run_id = $2`,
+    [namespace, runId],
+  );
+  return rows[0];
+}
+
+/**
+ * Claims the oldest visible task of a queue whose workflow type the poller
+ * can run. SKIP LOCKED lets many pollers claim different tasks at once. A
+ * task whose previous lease expired counts as a new attempt.
+ */
+export async function claimWorkflowTask(
+  q: Queryable,
+  args: { namespace: string; taskQueue: string; types: readonly string[]; now: number; leaseId: string },
+): Promise<(WorkflowTaskRow & { nextEventId: number; seenUpToEventId: number }) | undefined> {
+  const rows = await q.query<WorkflowTaskRow & { nextEventId: number; seenUpToEventId: number }>(
+    `WITH candidate AS (
+       SELECT t.namespace, t.run_id FROM workflow_tasks t
+       WHERE t.namespace = $1 AND t.task_queue = $2 AND t.visible_at <= $3 AND t.workflow_type = ANY($4::text[])
+       ORDER BY t.visible_at LIMIT 1 FOR UPDATE SKIP LOCKED
+     ), claimed AS (
+       UPDATE workflow_tasks t SET
+         attempt = CASE WHEN t.lease_id IS NULL THEN t.attempt ELSE t.attempt + 1 END,
+         lease_id = $5, leased_at = $3,
+         visible_at = $3 + r.workflow_task_timeout_ms,
+         last_event_id_at_lease = r.next_event_id - 1
+       FROM candidate c, runs r
+       WHERE t.namespace = c.namespace AND t.run_id = c.run_id AND r.namespace = t.namespace AND r.run_id = t.run_id
+       RETURNING t.*, r.next_event_id, r.seen_up_to_event_id
+     )
+     SELECT namespace, run_id AS "runId", workflow_id AS "workflowId", workflow_type AS "workflowType",
+       task_queue AS "taskQueue", attempt, visible_at AS "visibleAt", lease_id AS "leaseId", leased_at AS "leasedAt",
+       last_event_id_at_lease AS "lastEventIdAtLease", last_failure AS "lastFailure",
+       next_event_id AS "nextEventId", seen_up_to_event_id AS "seenUpToEventId"
+     FROM claimed`,
+    [args.namespace, args.taskQueue, args.now, args.types, args.leaseId],
+  );
+  return rows[0];
+}
+
+/** When the next not-yet-visible task of a queue becomes claimable, so a waiting poll can wake then. */
+export async function nextWorkflowTaskVisibleAt(
+  q: Queryable,
+  namespace: string,
+  taskQueue: string,
+  now: number,
+): Promise<number | undefined> {
+  const rows = await q.query<{ at: number | null }>(
+    `SELECT min(visible_at) AS at FROM workflow_tasks WHERE namespace = $1 AND task_queue = $2 AND visible_at > $3`,
+    [namespace, taskQueue, now],
+  );
+  return rows[0]?.at ?? undefined;
+}
+
+export async function deleteWorkflowTask(q: Queryable, namespace: string, runId: string): Promise<void> {
+  await q.query('DELETE FROM workflow_tasks WHERE namespace = $1 AND run_id = $2', [namespace, runId]);
+}
+
+/** Puts a failed task back, claimable again at `visibleAt`, remembering why it failed. */
+export async function retryWorkflowTask(
+  q: Queryable,
+  args: { namespace: string; runId: string; visibleAt: number; failure: Failure },
+): Promise<void> {
+  await q.query(
+    `UPDATE workflow_tasks SET attempt = attempt + 1, lease_id = NULL, leased_at = NULL, visible_at = $3,
+       last_failure = $4::jsonb WHERE namespace = $1 AND run_id = $2`,
+    [args.namespace, args.runId, args.visibleAt, JSON.stringify(args.failure)],
+  );
+}
