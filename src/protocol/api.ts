@@ -131,6 +131,8 @@ export const PollRequestSchema = z
   .object({
     taskQueue: id('taskQueue'),
     identity: z.string().max(1000).default('unknown'),
+    /** The workflow or activity types this worker can run; it is only handed tasks of these types. */
+    types: z.array(z.string().min(1).max(1000)).min(1, 'register at least one type').max(10_000),
     /** How long the server may hold the poll open waiting for a task. */
     waitMs: z.number().int().min(0).max(120_000).default(30_000),
   })

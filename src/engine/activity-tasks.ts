@@ -1,0 +1,287 @@
+import {
+  type ActivityTask,
+  type CompleteActivityTaskRequest,
+  CompleteActivityTaskRequestSchema,
+  type FailActivityTaskRequest,
+  FailActivityTaskRequestSchema,
+  type Failure,
+  type HeartbeatActivityTaskRequest,
+  HeartbeatActivityTaskRequestSchema,
+  type HeartbeatActivityTaskResponse,
+  type NewEvent,
+  type PollRequest,
+  PollRequestSchema,
+  TidewayApiError,
+} from '../protocol/index.js';
+import {
+  type ActivityTaskRow,
+  claimActivityTask,
+  deleteActivityTask,
+  deleteTimer,
+  getActivityTask,
+  lockRun,
+  nextActivityTaskVisibleAt,
+  type Queryable,
+  recordHeartbeat,
+  retryActivityTask,
+  type RunRow,
+  upsertTimer,
+} from '../store/index.js';
+import { nextActivityDeadline } from './activity-deadline.js';
+import { activityTimerKey } from './apply-commands.js';
+import { checkNamespace, checkPayloadSize, deliverToWorkflow, type EngineContext, requireRunning } from './context.js';
+import { longPoll, type PollerRegistry } from './long-poll.js';
+import { notifyKeys } from './notifier.js';
+import { parseRequest } from './parse.js';
+import { decideRetry } from './retry.js';
+import { decodeTaskToken, encodeTaskToken } from './task-token.js';
+
+/** Hands out the oldest ready activity task of a queue among the types this worker registered. */
+export async function pollActivityTask(
+  ctx: EngineContext,
+  pollers: PollerRegistry,
+  namespace: string,
+  raw: PollRequest,
+  signal?: AbortSignal,
+): Promise<ActivityTask | null> {
+  checkNamespace(namespace);
+  const request = parseRequest(PollRequestSchema, raw, 'poll request');
+  await pollers.record(namespace, request, 'activity');
+  return longPoll({
+    ctx,
+    key: notifyKeys.activityQueue(namespace, request.taskQueue),
+    waitMs: request.waitMs,
+    signal,
+    tryClaim: () => claimOne(ctx, namespace, request),
+    nextVisibleAt: () => nextActivityTaskVisibleAt(ctx.db, namespace, request.taskQueue, ctx.clock.now()),
+  });
+}
+
+async function claimOne(
+  ctx: EngineContext,
+  namespace: string,
+  request: { taskQueue: string; types: string[] },
+): Promise<ActivityTask | undefined> {
+  const leaseId = ctx.newId();
+  return ctx.transition(async (tx, notify) => {
+    const now = ctx.clock.now();
+    const row = await claimActivityTask(tx, { namespace, taskQueue: request.taskQueue, types: request.types, now, leaseId });
+    if (!row) return undefined;
+    const deadline = await rescheduleActivityTimer(tx, row, notify);
+    return {
+      taskToken: encodeTaskToken({
+        kind: 'activity',
+        namespace,
+        runId: row.runId,
+        scheduledEventId: row.scheduledEventId,
+        leaseId,
+      }),
+      workflowId: row.workflowId,
+      runId: row.runId,
+      workflowType: row.workflowType,
+      activityId: row.activityId,
+      activityType: row.activityType,
+      taskQueue: row.taskQueue,
+      args: row.input,
+      attempt: row.attempt,
+      scheduledTime: row.scheduledAt,
+      startedTime: now,
+      ...(row.heartbeatDetails ? { heartbeatDetails: row.heartbeatDetails } : {}),
+      ...(row.heartbeatMs ? { heartbeatTimeoutMs: row.heartbeatMs } : {}),
+      ...(row.startToCloseMs ? { startToCloseTimeoutMs: row.startToCloseMs } : {}),
+      ...(deadline !== undefined ? { deadline } : {}),
+    };
+  });
+}
+
+/**
+ * Points the activity's timer at its next deadline for its current state.
+ * Returns when the current attempt must finish, if any timeout bounds it.
+ */
+export async function rescheduleActivityTimer(
+  tx: Queryable,
+  row: ActivityTaskRow,
+  notify: (key: string) => void,
+): Promise<number | undefined> {
+  const key = activityTimerKey(row.scheduledEventId);
+  const next = nextActivityDeadline({ ...row, leased: row.leaseId !== null });
+  if (!next) {
+    await deleteTimer(tx, row.namespace, row.runId, key);
+    return undefined;
+  }
+  await upsertTimer(tx, {
+    namespace: row.namespace,
+    runId: row.runId,
+    timerKey: key,
+    kind: 'activity-timeout',
+    dueAt: next.at,
+    data: { scheduledEventId: row.scheduledEventId },
+  });
+  notify(notifyKeys.timers());
+  return next.at;
+}
+
+async function lockLeasedActivity(
+  tx: Queryable,
+  namespace: string,
+  taskToken: string,
+): Promise<{ run: RunRow; activity: ActivityTaskRow }> {
+  const token = decodeTaskToken(taskToken, 'activity', namespace);
+  const run = requireRunning(await lockRun(tx, namespace, token.runId), 'activity task');
+  const activity = await getActivityTask(tx, namespace, token.runId, token.scheduledEventId, true);
+  if (!activity || activity.leaseId !== token.leaseId) {
+    throw new TidewayApiError(
+      'NotFound',
+      `activity task of workflow "${run.workflowId}" is no longer leased by this worker ` +
+        '(it timed out and was retried, or was already completed); its result was not recorded',
+    );
+  }
+  return { run, activity };
+}
+
+/** Records an activity's result exactly once and wakes its workflow. */
+export async function completeActivityTask(
+  ctx: EngineContext,
+  namespace: string,
+  raw: CompleteActivityTaskRequest,
+): Promise<void> {
+  checkNamespace(namespace);
+  const request = parseRequest(CompleteActivityTaskRequestSchema, raw, 'activity task completion');
+  checkPayloadSize(ctx, request.result, 'the activity result');
+  await ctx.transition(async (tx, notify) => {
+    const { run, activity } = await lockLeasedActivity(tx, namespace, request.taskToken);
+    await finishActivity(ctx, tx, run, activity, notify, {
+      type: 'ActivityTaskCompleted',
+      attributes: {
+        scheduledEventId: activity.scheduledEventId,
+        result: request.result,
+        attempt: activity.attempt,
+        identity: request.identity,
+      },
+    });
+  });
+}
+
+/** Ends an activity for good: its final event goes to history and its rows go away. */
+export async function finishActivity(
+  ctx: EngineContext,
+  tx: Queryable,
+  run: RunRow,
+  activity: ActivityTaskRow,
+  notify: (key: string) => void,
+  event: NewEvent,
+): Promise<void> {
+  await deleteActivityTask(tx, run.namespace, run.runId, activity.scheduledEventId);
+  await deleteTimer(tx, run.namespace, run.runId, activityTimerKey(activity.scheduledEventId));
+  await deliverToWorkflow(ctx, tx, run, [event], notify);
+}
+
+/**
+ * An attempt failed: retried after backoff if the policy allows (no history
+ * written), otherwise the failure is recorded and the workflow sees it.
+ */
+export async function failActivityTask(
+  ctx: EngineContext,
+  namespace: string,
+  raw: FailActivityTaskRequest,
+): Promise<void> {
+  checkNamespace(namespace);
+  const request = parseRequest(FailActivityTaskRequestSchema, raw, 'activity task failure');
+  checkPayloadSize(ctx, request.failure, 'the activity failure');
+  await ctx.transition(async (tx, notify) => {
+    const { run, activity } = await lockLeasedActivity(tx, namespace, request.taskToken);
+    await retryOrFailActivity(ctx, tx, run, activity, request.failure, request.identity, notify);
+  });
+}
+
+export async function retryOrFailActivity(
+  ctx: EngineContext,
+  tx: Queryable,
+  run: RunRow,
+  activity: ActivityTaskRow,
+  failure: Failure,
+  identity: string,
+  notify: (key: string) => void,
+  timeoutType?: 'startToClose' | 'heartbeat',
+): Promise<void> {
+  const now = ctx.clock.now();
+  const decision = decideRetry({
+    policy: activity.retryPolicy,
+    attempt: activity.attempt,
+    failure,
+    now,
+    deadline: activity.scheduleToCloseMs ? activity.scheduledAt + activity.scheduleToCloseMs : undefined,
+    random: ctx.random,
+  });
+  if (decision.retry) {
+    const visibleAt = now + decision.delayMs;
+    await retryActivityTask(tx, {
+      namespace: run.namespace,
+      runId: run.runId,
+      scheduledEventId: activity.scheduledEventId,
+      visibleAt,
+      failure,
+    });
+    await rescheduleActivityTimer(
+      tx,
+      { ...activity, attempt: activity.attempt + 1, leaseId: null, startedAt: null, visibleAt },
+      notify,
+    );
+    notify(notifyKeys.activityQueue(run.namespace, activity.taskQueue));
+    return;
+  }
+  const activityFailure: Failure = {
+    message: `activity ${activity.activityType} (id ${activity.activityId}) failed after ${activity.attempt} attempt(s): ${failure.message}`,
+    type: 'ActivityFailure',
+    info: {
+      activityType: activity.activityType,
+      activityId: activity.activityId,
+      attempt: activity.attempt,
+      retryState: decision.retryState,
+    },
+    cause: failure,
+  };
+  const event: NewEvent = timeoutType
+    ? {
+        type: 'ActivityTaskTimedOut',
+        attributes: { scheduledEventId: activity.scheduledEventId, failure: activityFailure, attempt: activity.attempt, timeoutType },
+      }
+    : {
+        type: 'ActivityTaskFailed',
+        attributes: {
+          scheduledEventId: activity.scheduledEventId,
+          failure: activityFailure,
+          attempt: activity.attempt,
+          identity,
+          retryState: decision.retryState,
+        },
+      };
+  await finishActivity(ctx, tx, run, activity, notify, event);
+}
+
+/** Records progress and keeps the heartbeat timeout from firing. */
+export async function heartbeatActivityTask(
+  ctx: EngineContext,
+  ns: string,
+  raw: HeartbeatActivityTaskRequest,
+): Promise<HeartbeatActivityTaskResponse> {
+  checkNamespace(ns);
+  const request = parseRequest(HeartbeatActivityTaskRequestSchema, raw, 'heartbeat');
+  checkPayloadSize(ctx, request.details, 'the heartbeat details');
+  const token = decodeTaskToken(request.taskToken, 'activity', ns);
+  const held = await recordHeartbeat(ctx.db, {
+    namespace: ns,
+    runId: token.runId,
+    scheduledEventId: token.scheduledEventId,
+    leaseId: token.leaseId,
+    now: ctx.clock.now(),
+    details: request.details,
+  });
+  if (!held) {
+    throw new TidewayApiError(
+      'NotFound',
+      'activity task is no longer leased by this worker (timed out, retried elsewhere, or its workflow closed); stop working on it',
+    );
+  }
+  return { cancelRequested: false };
+}

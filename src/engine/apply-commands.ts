@@ -1,0 +1,200 @@
+import {
+  type Command,
+  type CommandOf,
+  type CommandType,
+  type Failure,
+  type HistoryEvent,
+  type NewEvent,
+  type Payload,
+  TidewayApiError,
+  withRetryDefaults,
+} from '../protocol/index.js';
+import type { NewActivityTask, TimerRow } from '../store/index.js';
+import { nextActivityDeadline } from './activity-deadline.js';
+
+/**
+ * The functional core of a workflow task completion: the run and the
+ * worker's commands in; numbered events, new activity tasks, timers and the
+ * run's new status out. No I/O, so it is tested with plain data; the engine
+ * applies the result in one transaction.
+ */
+export interface CompletionInput {
+  run: { namespace: string; runId: string; workflowId: string; workflowType: string; taskQueue: string; nextEventId: number };
+  commands: readonly Command[];
+  now: number;
+  /** The last event the worker had seen (the history's last event when the task was leased). */
+  seenUpToEventId: number;
+  taskTime: number;
+  identity: string;
+  attempt: number;
+  /** Events were appended while the task was leased, so the workflow has not seen them yet. */
+  eventsArrivedDuringLease: boolean;
+}
+
+export interface CompletionOutput {
+  events: HistoryEvent[];
+  activityTasks: NewActivityTask[];
+  timers: TimerRow[];
+  close?: { status: 'completed'; result: Payload } | { status: 'failed'; failure: Failure };
+  scheduleWorkflowTask: boolean;
+}
+
+/** Default start-to-close timeout when a workflow gives neither it nor schedule-to-close. */
+export const DEFAULT_START_TO_CLOSE_MS = 10 * 60_000;
+
+type CommandHandler<K extends CommandType> = (command: CommandOf<K>, ctx: BuildContext) => void;
+
+interface BuildContext {
+  input: CompletionInput;
+  out: CompletionOutput;
+  append(event: NewEvent): number;
+}
+
+/** One handler per command kind; adding a command kind does not compile until it is handled here. */
+const handlers: { [K in CommandType]: CommandHandler<K> } = {
+  ScheduleActivity(command, ctx) {
+    const { run, now } = ctx.input;
+    const taskQueue = command.taskQueue ?? run.taskQueue;
+    const startToCloseTimeoutMs =
+      command.startToCloseTimeoutMs ?? command.scheduleToCloseTimeoutMs ?? DEFAULT_START_TO_CLOSE_MS;
+    const retryPolicy = withRetryDefaults(command.retryPolicy);
+    const eventId = ctx.append({
+      type: 'ActivityTaskScheduled',
+      attributes: {
+        activityId: command.activityId,
+        activityType: command.activityType,
+        taskQueue,
+        input: command.input,
+        ...(command.scheduleToStartTimeoutMs !== undefined
+          ? { scheduleToStartTimeoutMs: command.scheduleToStartTimeoutMs }
+          : {}),
+        startToCloseTimeoutMs,
+        ...(command.scheduleToCloseTimeoutMs !== undefined
+          ? { scheduleToCloseTimeoutMs: command.scheduleToCloseTimeoutMs }
+          : {}),
+        ...(command.heartbeatTimeoutMs !== undefined ? { heartbeatTimeoutMs: command.heartbeatTimeoutMs } : {}),
+        retryPolicy,
+      },
+    });
+    const task: NewActivityTask = {
+      namespace: run.namespace,
+      runId: run.runId,
+      scheduledEventId: eventId,
+      workflowId: run.workflowId,
+      workflowType: run.workflowType,
+      activityId: command.activityId,
+      activityType: command.activityType,
+      taskQueue,
+      input: command.input,
+      scheduledAt: now,
+      visibleAt: now,
+      scheduleToStartMs: command.scheduleToStartTimeoutMs ?? null,
+      startToCloseMs: startToCloseTimeoutMs,
+      scheduleToCloseMs: command.scheduleToCloseTimeoutMs ?? null,
+      heartbeatMs: command.heartbeatTimeoutMs ?? null,
+      retryPolicy,
+    };
+    ctx.out.activityTasks.push(task);
+    const deadline = nextActivityDeadline({ ...task, leased: false, startedAt: null, lastHeartbeatAt: null });
+    if (deadline) {
+      ctx.out.timers.push({
+        namespace: run.namespace,
+        runId: run.runId,
+        timerKey: activityTimerKey(eventId),
+        kind: 'activity-timeout',
+        dueAt: deadline.at,
+        data: { scheduledEventId: eventId },
+      });
+    }
+  },
+  StartTimer(command, ctx) {
+    const { run, now } = ctx.input;
+    const fireAt = now + command.durationMs;
+    const eventId = ctx.append({
+      type: 'TimerStarted',
+      attributes: { timerId: command.timerId, durationMs: command.durationMs, fireAt },
+    });
+    ctx.out.timers.push({
+      namespace: run.namespace,
+      runId: run.runId,
+      timerKey: userTimerKey(command.timerId),
+      kind: 'user-timer',
+      dueAt: fireAt,
+      data: { timerId: command.timerId, startedEventId: eventId },
+    });
+  },
+  CompleteWorkflow(command, ctx) {
+    ctx.append({ type: 'WorkflowExecutionCompleted', attributes: { result: command.result } });
+    ctx.out.close = { status: 'completed', result: command.result };
+  },
+  FailWorkflow(command, ctx) {
+    ctx.append({ type: 'WorkflowExecutionFailed', attributes: { failure: command.failure } });
+    ctx.out.close = { status: 'failed', failure: command.failure };
+  },
+};
+
+export function activityTimerKey(scheduledEventId: number): string {
+  return `activity/${scheduledEventId}`;
+}
+
+export function userTimerKey(timerId: string): string {
+  return `timer/${timerId}`;
+}
+
+export function applyWorkflowTaskCompletion(input: CompletionInput): CompletionOutput {
+  validateCommands(input.commands);
+  const out: CompletionOutput = { events: [], activityTasks: [], timers: [], scheduleWorkflowTask: false };
+  let nextEventId = input.run.nextEventId;
+  const ctx: BuildContext = {
+    input,
+    out,
+    append(event) {
+      const eventId = nextEventId++;
+      out.events.push({ ...event, eventId, timestamp: input.now } as HistoryEvent);
+      return eventId;
+    },
+  };
+  ctx.append({
+    type: 'WorkflowTaskCompleted',
+    attributes: {
+      seenUpToEventId: input.seenUpToEventId,
+      taskTime: input.taskTime,
+      identity: input.identity,
+      attempt: input.attempt,
+    },
+  });
+  for (const command of input.commands) {
+    (handlers[command.type] as CommandHandler<CommandType>)(command, ctx);
+  }
+  if (!out.close && input.eventsArrivedDuringLease) {
+    ctx.append({ type: 'WorkflowTaskScheduled', attributes: { taskQueue: input.run.taskQueue } });
+    out.scheduleWorkflowTask = true;
+  }
+  return out;
+}
+
+function validateCommands(commands: readonly Command[]): void {
+  const activityIds = new Set<string>();
+  const timerIds = new Set<string>();
+  commands.forEach((command, index) => {
+    const closes = command.type === 'CompleteWorkflow' || command.type === 'FailWorkflow';
+    if (closes && index !== commands.length - 1) {
+      throw new TidewayApiError(
+        'InvalidArgument',
+        `command ${index} (${command.type}) closes the workflow but is not the last command`,
+      );
+    }
+    if (command.type === 'ScheduleActivity') {
+      if (activityIds.has(command.activityId)) {
+        throw new TidewayApiError('InvalidArgument', `activity id "${command.activityId}" is scheduled twice`);
+      }
+      activityIds.add(command.activityId);
+    }
+    if (command.type === 'StartTimer') {
+      if (timerIds.has(command.timerId)) {
+        throw new TidewayApiError('InvalidArgument', `timer id "${command.timerId}" is started twice`);
+      }
+      timerIds.add(command.timerId);
+    }
+  });
+}

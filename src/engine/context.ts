@@ -1,0 +1,143 @@
+import { randomUUID } from 'node:crypto';
+import { type HistoryEvent, type NewEvent, TidewayApiError } from '../protocol/index.js';
+import {
+  advanceRun,
+  appendEvents,
+  type Db,
+  getWorkflowTask,
+  insertWorkflowTask,
+  type Queryable,
+  type RunAdvance,
+  type RunRow,
+} from '../store/index.js';
+import type { Clock } from './clock.js';
+import { NOTIFY_CHANNEL, type Notifier, notifyKeys } from './notifier.js';
+
+/** What every engine operation needs: the database, time, wake-ups and limits. */
+export interface EngineContext {
+  db: Db;
+  clock: Clock;
+  notifier: Notifier;
+  maxPayloadBytes: number;
+  random: () => number;
+  newId: () => string;
+  /** Runs one state transition in one transaction; `notify` keys wake waiters after commit. */
+  transition<T>(fn: (tx: Queryable, notify: (key: string) => void) => Promise<T>): Promise<T>;
+}
+
+export function createContext(args: {
+  db: Db;
+  clock: Clock;
+  notifier: Notifier;
+  maxPayloadBytes: number;
+}): EngineContext {
+  const { db, notifier } = args;
+  return {
+    ...args,
+    random: Math.random,
+    newId: randomUUID,
+    async transition(fn) {
+      const keys = new Set<string>();
+      const result = await db.transaction(async (tx) => {
+        const value = await fn(tx, (key) => keys.add(key));
+        if (db.kind === 'postgres' && keys.size > 0) {
+          // Delivered to every listening replica (this one included) when the transaction commits.
+          await tx.query(`SELECT pg_notify('${NOTIFY_CHANNEL}', k) FROM unnest($1::text[]) AS k`, [[...keys]]);
+        }
+        return value;
+      });
+      if (db.kind === 'pglite') notifier.emit(keys);
+      return result;
+    },
+  };
+}
+
+/** Numbers new events from the run's next event id. */
+export function numberEvents(run: RunRow, events: readonly NewEvent[], now: number): HistoryEvent[] {
+  return events.map((e, i) => ({ ...e, eventId: run.nextEventId + i, timestamp: now }) as HistoryEvent);
+}
+
+/**
+ * Appends events to a running run and moves its next event id, guarded: if
+ * another transition got there first, this one fails whole.
+ */
+export async function appendToRun(
+  tx: Queryable,
+  run: RunRow,
+  events: readonly HistoryEvent[],
+  change: Omit<RunAdvance, 'nextEventId'> = {},
+): Promise<void> {
+  const nextEventId = run.nextEventId + events.length;
+  const moved = await advanceRun(tx, run.namespace, run.runId, run.nextEventId, { ...change, nextEventId });
+  if (!moved) {
+    throw new TidewayApiError('FailedPrecondition', `run ${run.runId} changed concurrently; retry the request`);
+  }
+  await appendEvents(tx, run.namespace, run.runId, events);
+  run.nextEventId = nextEventId;
+}
+
+/**
+ * Records events the workflow must see (an activity result, a fired timer)
+ * and makes sure a workflow task will deliver them: a new one if none is
+ * pending; a pending one picks them up; a leased one is followed by another.
+ */
+export async function deliverToWorkflow(
+  ctx: EngineContext,
+  tx: Queryable,
+  run: RunRow,
+  newEvents: readonly NewEvent[],
+  notify: (key: string) => void,
+): Promise<void> {
+  const now = ctx.clock.now();
+  const existing = await getWorkflowTask(tx, run.namespace, run.runId);
+  const all: NewEvent[] = [...newEvents];
+  if (!existing) {
+    all.push({ type: 'WorkflowTaskScheduled', attributes: { taskQueue: run.taskQueue } });
+    await insertWorkflowTask(tx, { ...run, visibleAt: now });
+    notify(notifyKeys.workflowQueue(run.namespace, run.taskQueue));
+  }
+  await appendToRun(tx, run, numberEvents(run, all, now));
+}
+
+/** The run must exist and be running for a worker's report to apply. */
+export function requireRunning(run: RunRow | undefined, what: string): RunRow {
+  if (!run) throw new TidewayApiError('NotFound', `${what}: the run no longer exists`);
+  if (run.status !== 'running') {
+    throw new TidewayApiError(
+      'NotFound',
+      `${what}: workflow "${run.workflowId}" is not running (status: ${run.status}); the task is no longer needed`,
+    );
+  }
+  return run;
+}
+
+export function payloadBytes(value: unknown): number {
+  return value === undefined ? 0 : Buffer.byteLength(JSON.stringify(value));
+}
+
+/** Rejects a value over the payload limit with a message that says what to do instead. */
+export function checkPayloadSize(ctx: EngineContext, value: unknown, what: string): void {
+  const size = payloadBytes(value);
+  if (size > ctx.maxPayloadBytes) {
+    throw new TidewayApiError(
+      'PayloadTooLarge',
+      `${what} is ${formatBytes(size)}, over the ${formatBytes(ctx.maxPayloadBytes)} payload limit; ` +
+        'store large data elsewhere (a file or object store) and pass a reference, or raise maxPayloadBytes',
+    );
+  }
+}
+
+function formatBytes(n: number): string {
+  return n >= 1024 * 1024 ? `${(n / 1024 / 1024).toFixed(1)} MB` : `${(n / 1024).toFixed(1)} KB`;
+}
+
+export const NAMESPACE_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$/;
+
+export function checkNamespace(namespace: string): void {
+  if (!NAMESPACE_PATTERN.test(namespace)) {
+    throw new TidewayApiError(
+      'InvalidArgument',
+      `invalid namespace "${namespace.slice(0, 50)}": use 1-200 letters, digits, '.', '_' or '-'`,
+    );
+  }
+}

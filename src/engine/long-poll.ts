@@ -1,0 +1,57 @@
+import { type PollRequest, PollRequestSchema } from '../protocol/index.js';
+import { type PollerKind, recordPoller } from '../store/index.js';
+import type { EngineContext } from './context.js';
+
+/**
+ * Claims a task, or waits for one: woken by a notification when work
+ * arrives, or at the time the next backing-off task becomes visible, never
+ * by polling the database on an interval.
+ */
+export async function longPoll<T>(args: {
+  ctx: EngineContext;
+  key: string;
+  waitMs: number;
+  signal?: AbortSignal | undefined;
+  tryClaim: () => Promise<T | undefined>;
+  nextVisibleAt: () => Promise<number | undefined>;
+}): Promise<T | null> {
+  const { ctx } = args;
+  const deadline = ctx.clock.now() + args.waitMs;
+  for (;;) {
+    const subscription = ctx.notifier.subscribe(args.key);
+    try {
+      const task = await args.tryClaim();
+      if (task !== undefined) return task;
+      const now = ctx.clock.now();
+      if (now >= deadline || args.signal?.aborted) return null;
+      const visibleAt = await args.nextVisibleAt();
+      const until = Math.min(deadline, visibleAt ?? Number.POSITIVE_INFINITY);
+      await subscription.wait(Math.max(1, until - now), args.signal);
+    } finally {
+      subscription.dispose();
+    }
+  }
+}
+
+/** How often a poller's registration is refreshed in the database, at most. */
+const POLLER_REFRESH_MS = 10_000;
+
+/**
+ * Remembers which worker polls which queue with which types, so a start
+ * naming an unregistered workflow can be rejected. Writes are throttled.
+ */
+export class PollerRegistry {
+  private readonly lastWritten = new Map<string, { at: number; types: string }>();
+  constructor(private readonly ctx: EngineContext) {}
+
+  async record(namespace: string, request: PollRequest & { types: string[] }, kind: PollerKind): Promise<void> {
+    const parsed = PollRequestSchema.parse(request);
+    const key = `${namespace}\u0000${parsed.taskQueue}\u0000${kind}\u0000${parsed.identity}`;
+    const types = JSON.stringify(parsed.types);
+    const now = this.ctx.clock.now();
+    const last = this.lastWritten.get(key);
+    if (last && last.types === types && now - last.at < POLLER_REFRESH_MS) return;
+    this.lastWritten.set(key, { at: now, types });
+    await recordPoller(this.ctx.db, { namespace, taskQueue: parsed.taskQueue, identity: parsed.identity, kind, types: parsed.types, now });
+  }
+}

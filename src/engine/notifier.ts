@@ -1,0 +1,78 @@
+import type { Db } from '../store/index.js';
+
+/**
+ * Wakes long-polls and the timer service when work arrives. On PostgreSQL a
+ * transition queues `pg_notify` inside its transaction, so every replica hears
+ * it on commit; on PGlite (one process) the engine emits locally after commit.
+ */
+export const NOTIFY_CHANNEL = 'tideway';
+
+export const notifyKeys = {
+  workflowQueue: (ns: string, queue: string) => `w:${ns}:${queue}`,
+  activityQueue: (ns: string, queue: string) => `a:${ns}:${queue}`,
+  runClosed: (ns: string, runId: string) => `r:${ns}:${runId}`,
+  timers: () => 't',
+};
+
+/** A registration made before checking for work, so a notify in between is not missed. */
+export interface Subscription {
+  /** Resolves when notified (or already notified), after `ms`, or when `signal` aborts. */
+  wait(ms: number, signal?: AbortSignal): Promise<void>;
+  dispose(): void;
+}
+
+export class Notifier {
+  private readonly waiters = new Map<string, Set<() => void>>();
+  private unlisten: (() => Promise<void>) | undefined;
+
+  async start(db: Db): Promise<void> {
+    if (db.kind === 'postgres') this.unlisten = await db.listen(NOTIFY_CHANNEL, (key) => this.emit([key]));
+  }
+
+  async stop(): Promise<void> {
+    await this.unlisten?.();
+    for (const set of this.waiters.values()) for (const wake of set) wake();
+    this.waiters.clear();
+  }
+
+  emit(keys: Iterable<string>): void {
+    for (const key of keys) for (const wake of this.waiters.get(key) ?? []) wake();
+  }
+
+  subscribe(key: string): Subscription {
+    let fired = false;
+    let resolveWait: (() => void) | undefined;
+    const wake = () => {
+      fired = true;
+      resolveWait?.();
+    };
+    let set = this.waiters.get(key);
+    if (!set) {
+      set = new Set();
+      this.waiters.set(key, set);
+    }
+    set.add(wake);
+    const dispose = () => {
+      set.delete(wake);
+      if (set.size === 0 && this.waiters.get(key) === set) this.waiters.delete(key);
+    };
+    return {
+      dispose,
+      wait(ms, signal) {
+        if (fired || ms <= 0 || signal?.aborted) return Promise.resolve();
+        return new Promise<void>((resolve) => {
+          const timer = setTimeout(done, ms);
+          function done() {
+            clearTimeout(timer);
+            signal?.removeEventListener('abort', done);
+            resolveWait = undefined;
+            fired = false;
+            resolve();
+          }
+          resolveWait = done;
+          signal?.addEventListener('abort', done, { once: true });
+        });
+      },
+    };
+  }
+}

@@ -1,0 +1,180 @@
+import {
+  type StartWorkflowRequest,
+  StartWorkflowRequestSchema,
+  type StartWorkflowResponse,
+  TidewayApiError,
+} from '../protocol/index.js';
+import {
+  findRun,
+  findRunByRequestId,
+  insertRun,
+  insertWorkflowTask,
+  isUniqueViolation,
+  lockRun,
+  type Queryable,
+  type RunRow,
+  appendEvents,
+  recentPollerTypes,
+} from '../store/index.js';
+import { closeRun } from './close-run.js';
+import { checkNamespace, checkPayloadSize, type EngineContext, numberEvents } from './context.js';
+import { notifyKeys } from './notifier.js';
+import { parseRequest } from './parse.js';
+
+export const DEFAULT_WORKFLOW_TASK_TIMEOUT_MS = 10_000;
+/** A start names a workflow no worker registered only if some worker polled the queue this recently. */
+const REGISTERED_TYPES_WINDOW_MS = 60_000;
+
+/**
+ * Starts a run. A second start of a running id is rejected
+ * (`WorkflowAlreadyStarted`) unless the reuse policy says terminate-if-running;
+ * after the previous run closed, the policy decides; a retried start with the
+ * same request id returns the run the first one created.
+ */
+export async function startWorkflow(
+  ctx: EngineContext,
+  namespace: string,
+  raw: StartWorkflowRequest,
+): Promise<StartWorkflowResponse> {
+  checkNamespace(namespace);
+  const request = parseRequest(StartWorkflowRequestSchema, raw, 'start workflow request');
+  checkPayloadSize(ctx, request.args, 'the workflow input');
+  await checkWorkflowTypeKnown(ctx, namespace, request.taskQueue, request.workflowType);
+  try {
+    return await ctx.transition(async (tx, notify) => {
+      if (request.requestId) {
+        const same = await findRunByRequestId(tx, namespace, request.workflowId, request.requestId);
+        if (same) return { workflowId: same.workflowId, runId: same.runId, started: false };
+      }
+      await applyReusePolicy(ctx, tx, namespace, request, notify);
+      const now = ctx.clock.now();
+      const run: RunRow = {
+        namespace,
+        runId: ctx.newId(),
+        workflowId: request.workflowId,
+        workflowType: request.workflowType,
+        taskQueue: request.taskQueue,
+        status: 'running',
+        requestId: request.requestId ?? null,
+        nextEventId: 1,
+        seenUpToEventId: 0,
+        workflowTaskTimeoutMs: request.workflowTaskTimeoutMs ?? DEFAULT_WORKFLOW_TASK_TIMEOUT_MS,
+        startTime: now,
+        closeTime: null,
+        result: null,
+        failure: null,
+      };
+      const events = numberEvents(
+        run,
+        [
+          {
+            type: 'WorkflowExecutionStarted',
+            attributes: {
+              workflowType: run.workflowType,
+              taskQueue: run.taskQueue,
+              input: request.args,
+              ...(request.requestId ? { requestId: request.requestId } : {}),
+              ...(request.executionTimeoutMs !== undefined ? { executionTimeoutMs: request.executionTimeoutMs } : {}),
+              ...(request.runTimeoutMs !== undefined ? { runTimeoutMs: request.runTimeoutMs } : {}),
+              workflowTaskTimeoutMs: run.workflowTaskTimeoutMs,
+            },
+          },
+          { type: 'WorkflowTaskScheduled', attributes: { taskQueue: run.taskQueue } },
+        ],
+        now,
+      );
+      run.nextEventId = events.length + 1;
+      await insertRun(tx, run);
+      await appendEvents(tx, namespace, run.runId, events);
+      await insertWorkflowTask(tx, { ...run, visibleAt: now });
+      notify(notifyKeys.workflowQueue(namespace, run.taskQueue));
+      return { workflowId: run.workflowId, runId: run.runId, started: true };
+    });
+  } catch (error) {
+    // Two starts raced past the check; the unique index on running ids let one win.
+    if (isUniqueViolation(error)) throw alreadyStarted(request.workflowId, namespace);
+    throw error;
+  }
+}
+
+async function applyReusePolicy(
+  ctx: EngineContext,
+  tx: Queryable,
+  namespace: string,
+  request: { workflowId: string; idReusePolicy?: string | undefined },
+  notify: (key: string) => void,
+): Promise<void> {
+  const latest = await findRun(tx, namespace, request.workflowId);
+  if (!latest) return;
+  const policy = request.idReusePolicy ?? 'allow';
+  if (latest.status === 'running') {
+    if (policy !== 'terminate-if-running') throw alreadyStarted(request.workflowId, namespace, latest.runId);
+    const run = await lockRun(tx, namespace, latest.runId);
+    if (!run || run.status !== 'running') return;
+    const now = ctx.clock.now();
+    const reason = 'terminated by a new start with idReusePolicy terminate-if-running';
+    const events = numberEvents(
+      run,
+      [{ type: 'WorkflowExecutionTerminated', attributes: { reason, identity: 'tideway' } }],
+      now,
+    );
+    await closeRun(
+      tx,
+      run,
+      events,
+      { status: 'terminated', now, failure: { message: reason, type: 'TerminatedFailure' } },
+      notify,
+    );
+    return;
+  }
+  if (policy === 'reject') {
+    throw new TidewayApiError(
+      'WorkflowAlreadyStarted',
+      `workflow id "${request.workflowId}" was already used (last run ${latest.status}) and idReusePolicy is "reject"; use a new id`,
+      { workflowId: request.workflowId, runId: latest.runId, status: latest.status },
+    );
+  }
+  if (policy === 'allow-if-failed' && latest.status === 'completed') {
+    throw new TidewayApiError(
+      'WorkflowAlreadyStarted',
+      `workflow id "${request.workflowId}" already completed and idReusePolicy is "allow-if-failed"; use a new id`,
+      { workflowId: request.workflowId, runId: latest.runId, status: latest.status },
+    );
+  }
+}
+
+function alreadyStarted(workflowId: string, namespace: string, runId?: string): TidewayApiError {
+  return new TidewayApiError(
+    'WorkflowAlreadyStarted',
+    `workflow "${workflowId}" is already running in namespace "${namespace}"; wait for it, use another id, ` +
+      'or start with idReusePolicy "terminate-if-running"',
+    { workflowId, ...(runId ? { runId } : {}) },
+  );
+}
+
+/**
+ * Catches a misspelt workflow name at start: when workers have polled the
+ * queue recently and none of them registers the type, nothing would ever run it.
+ */
+async function checkWorkflowTypeKnown(
+  ctx: EngineContext,
+  namespace: string,
+  taskQueue: string,
+  workflowType: string,
+): Promise<void> {
+  const pollers = await recentPollerTypes(ctx.db, {
+    namespace,
+    taskQueue,
+    kind: 'workflow',
+    since: ctx.clock.now() - REGISTERED_TYPES_WINDOW_MS,
+  });
+  if (pollers.length === 0) return;
+  const known = new Set(pollers.flatMap((p) => p.types));
+  if (known.has(workflowType)) return;
+  throw new TidewayApiError(
+    'InvalidArgument',
+    `no worker on task queue "${taskQueue}" (namespace "${namespace}") registers workflow "${workflowType}"; ` +
+      `registered: ${[...known].sort().join(', ') || '(none)'}. Check the name or start a worker that registers it`,
+    { workflowType, taskQueue, registered: [...known].sort() },
+  );
+}

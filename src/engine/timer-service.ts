@@ -1,0 +1,167 @@
+import type { Failure } from '../protocol/index.js';
+import {
+  claimDueTimer,
+  deleteTimer,
+  getActivityTask,
+  lockRun,
+  nextTimerDueAt,
+  type Queryable,
+  type TimerRow,
+} from '../store/index.js';
+import { isRetryableTimeout, nextActivityDeadline } from './activity-deadline.js';
+import { finishActivity, rescheduleActivityTimer, retryOrFailActivity } from './activity-tasks.js';
+import { deliverToWorkflow, type EngineContext } from './context.js';
+import { notifyKeys } from './notifier.js';
+
+/** Longest the service sleeps without re-reading the next due time (covers a missed notification). */
+const MAX_IDLE_MS = 60_000;
+/** Timers fired at once by one server; SKIP LOCKED lets other replicas fire the rest. */
+const CONCURRENCY = 4;
+
+/**
+ * Fires timers and timeouts. Sleeps until the nearest due time (or until a
+ * transition adds an earlier timer), then fires every due row, each in its
+ * own transaction. Overdue timers fire at start, so a server that was down
+ * catches up. A timer never fires before its due time.
+ */
+export class TimerService {
+  private stopped = false;
+  private loop: Promise<void> | undefined;
+  private wake: (() => void) | undefined;
+  private readonly subscriptionKey = notifyKeys.timers();
+
+  constructor(
+    private readonly ctx: EngineContext,
+    private readonly onError: (error: unknown) => void,
+  ) {}
+
+  start(): void {
+    this.loop = this.run();
+  }
+
+  /** Wakes the service now, e.g. after the test clock skipped forward. */
+  poke(): void {
+    this.ctx.notifier.emit([this.subscriptionKey]);
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.wake?.();
+    await this.loop;
+  }
+
+  private async run(): Promise<void> {
+    while (!this.stopped) {
+      const subscription = this.ctx.notifier.subscribe(this.subscriptionKey);
+      try {
+        await this.fireDue();
+        const next = await nextTimerDueAt(this.ctx.db);
+        const delay = next === undefined ? MAX_IDLE_MS : Math.min(MAX_IDLE_MS, next - this.ctx.clock.now());
+        if (delay > 0 && !this.stopped) {
+          const controller = new AbortController();
+          this.wake = () => controller.abort();
+          await subscription.wait(delay, controller.signal);
+        }
+      } catch (error) {
+        if (this.stopped) return;
+        this.onError(error);
+        await new Promise((resolve) => setTimeout(resolve, 1000));
+      } finally {
+        subscription.dispose();
+      }
+    }
+  }
+
+  private async fireDue(): Promise<void> {
+    const workers = Array.from({ length: CONCURRENCY }, async () => {
+      while (!this.stopped && (await this.fireOne())) {
+        /* keep firing until none is due */
+      }
+    });
+    await Promise.all(workers);
+  }
+
+  /** Fires one due timer; false when none is due. */
+  private async fireOne(): Promise<boolean> {
+    return this.ctx.transition(async (tx, notify) => {
+      const timer = await claimDueTimer(tx, this.ctx.clock.now());
+      if (!timer) return false;
+      await fireTimer(this.ctx, tx, timer, notify);
+      return true;
+    });
+  }
+}
+
+async function fireTimer(
+  ctx: EngineContext,
+  tx: Queryable,
+  timer: TimerRow,
+  notify: (key: string) => void,
+): Promise<void> {
+  const run = await lockRun(tx, timer.namespace, timer.runId);
+  if (!run || run.status !== 'running') {
+    await deleteTimer(tx, timer.namespace, timer.runId, timer.timerKey);
+    return;
+  }
+  if (timer.kind === 'user-timer') {
+    await deleteTimer(tx, timer.namespace, timer.runId, timer.timerKey);
+    await deliverToWorkflow(
+      ctx,
+      tx,
+      run,
+      [
+        {
+          type: 'TimerFired',
+          attributes: { timerId: String(timer.data.timerId), startedEventId: Number(timer.data.startedEventId) },
+        },
+      ],
+      notify,
+    );
+    return;
+  }
+  const activity = await getActivityTask(tx, timer.namespace, timer.runId, Number(timer.data.scheduledEventId), true);
+  if (!activity) {
+    await deleteTimer(tx, timer.namespace, timer.runId, timer.timerKey);
+    return;
+  }
+  const now = ctx.clock.now();
+  const deadline = nextActivityDeadline({ ...activity, leased: activity.leaseId !== null });
+  if (!deadline || deadline.at > now) {
+    // A heartbeat or a new attempt moved the deadline since this timer was set.
+    await rescheduleActivityTimer(tx, activity, notify);
+    return;
+  }
+  const failure: Failure = {
+    message: `activity ${activity.activityType} timed out (${deadline.type} timeout)`,
+    type: 'TimeoutFailure',
+    info: { timeoutType: deadline.type },
+    ...(activity.heartbeatDetails ? { details: [activity.heartbeatDetails] } : {}),
+  };
+  if (isRetryableTimeout(deadline.type)) {
+    await retryOrFailActivity(
+      ctx,
+      tx,
+      run,
+      activity,
+      failure,
+      'tideway-timer',
+      notify,
+      deadline.type as 'startToClose' | 'heartbeat',
+    );
+    return;
+  }
+  await finishActivity(ctx, tx, run, activity, notify, {
+    type: 'ActivityTaskTimedOut',
+    attributes: {
+      scheduledEventId: activity.scheduledEventId,
+      failure: {
+        message: `activity ${activity.activityType} (id ${activity.activityId}) timed out`,
+        type: 'ActivityFailure',
+        info: { activityType: activity.activityType, activityId: activity.activityId, attempt: activity.attempt, retryState: 'timeout' },
+        cause: failure,
+      },
+      attempt: activity.attempt,
+      timeoutType: deadline.type,
+    },
+  });
+}

@@ -1,0 +1,176 @@
+import {
+  type HistoryPage,
+  type HistoryQuery,
+  HistoryQuerySchema,
+  type ListWorkflowsQuery,
+  ListWorkflowsQuerySchema,
+  type ListWorkflowsResponse,
+  type PendingActivity,
+  type RunRef,
+  TidewayApiError,
+  type WorkflowDescription,
+  type WorkflowResult,
+  type WorkflowSummary,
+} from '../protocol/index.js';
+import {
+  findRun,
+  getWorkflowTask,
+  listRunActivityTasks,
+  listRuns,
+  readEvents,
+  type RunRow,
+} from '../store/index.js';
+import { checkNamespace, type EngineContext } from './context.js';
+import { notifyKeys } from './notifier.js';
+import { parseRequest } from './parse.js';
+
+/** Read-only views of runs: describe, result (long-poll), list and history. */
+async function requireRun(ctx: EngineContext, namespace: string, ref: RunRef): Promise<RunRow> {
+  checkNamespace(namespace);
+  if (!ref.workflowId) throw new TidewayApiError('InvalidArgument', 'workflowId is required');
+  const run = await findRun(ctx.db, namespace, ref.workflowId, ref.runId);
+  if (!run) {
+    throw new TidewayApiError(
+      'NotFound',
+      ref.runId
+        ? `workflow "${ref.workflowId}" has no run "${ref.runId}" in namespace "${namespace}"`
+        : `workflow "${ref.workflowId}" not found in namespace "${namespace}"; check the id and namespace`,
+    );
+  }
+  return run;
+}
+
+function summarize(run: RunRow): WorkflowSummary {
+  return {
+    workflowId: run.workflowId,
+    runId: run.runId,
+    workflowType: run.workflowType,
+    taskQueue: run.taskQueue,
+    status: run.status,
+    startTime: run.startTime,
+    ...(run.closeTime !== null ? { closeTime: run.closeTime } : {}),
+    historyLength: run.nextEventId - 1,
+  };
+}
+
+export async function describeWorkflow(
+  ctx: EngineContext,
+  namespace: string,
+  ref: RunRef,
+): Promise<WorkflowDescription> {
+  const run = await requireRun(ctx, namespace, ref);
+  const now = ctx.clock.now();
+  const [task, activities] = await Promise.all([
+    getWorkflowTask(ctx.db, namespace, run.runId),
+    listRunActivityTasks(ctx.db, namespace, run.runId),
+  ]);
+  const pendingActivities: PendingActivity[] = activities.map((a) => ({
+    activityId: a.activityId,
+    activityType: a.activityType,
+    scheduledEventId: a.scheduledEventId,
+    taskQueue: a.taskQueue,
+    state: a.leaseId ? 'started' : a.visibleAt > now ? 'backing-off' : 'scheduled',
+    attempt: a.attempt,
+    scheduledTime: a.scheduledAt,
+    ...(a.startedAt !== null ? { lastStartedTime: a.startedAt } : {}),
+    ...(a.lastHeartbeatAt !== null ? { lastHeartbeatTime: a.lastHeartbeatAt } : {}),
+    ...(a.heartbeatDetails ? { heartbeatDetails: a.heartbeatDetails } : {}),
+    ...(!a.leaseId && a.visibleAt > now ? { nextAttemptTime: a.visibleAt } : {}),
+    ...(a.lastFailure ? { lastFailure: a.lastFailure } : {}),
+  }));
+  return {
+    ...summarize(run),
+    pendingActivities,
+    ...(task
+      ? {
+          pendingWorkflowTask: {
+            state: task.leaseId && task.visibleAt > now ? 'started' : task.visibleAt > now ? 'backing-off' : 'scheduled',
+            attempt: task.attempt,
+            ...(task.lastFailure ? { lastFailure: task.lastFailure } : {}),
+          },
+        }
+      : {}),
+    ...(run.result ? { result: run.result } : {}),
+    ...(run.failure ? { failure: run.failure } : {}),
+  };
+}
+
+/** The run's outcome, waiting up to `waitMs` for it to close. */
+export async function getWorkflowResult(
+  ctx: EngineContext,
+  namespace: string,
+  ref: RunRef & { waitMs?: number },
+): Promise<WorkflowResult> {
+  let run = await requireRun(ctx, namespace, ref);
+  const deadline = ctx.clock.now() + Math.min(Math.max(ref.waitMs ?? 0, 0), 120_000);
+  while (run.status === 'running') {
+    const subscription = ctx.notifier.subscribe(notifyKeys.runClosed(namespace, run.runId));
+    try {
+      run = await requireRun(ctx, namespace, { workflowId: run.workflowId, runId: run.runId });
+      const remaining = deadline - ctx.clock.now();
+      if (run.status !== 'running' || remaining <= 0) break;
+      await subscription.wait(remaining);
+    } finally {
+      subscription.dispose();
+    }
+  }
+  return {
+    runId: run.runId,
+    status: run.status,
+    ...(run.result ? { result: run.result } : {}),
+    ...(run.failure ? { failure: run.failure } : {}),
+  };
+}
+
+export async function listWorkflows(
+  ctx: EngineContext,
+  namespace: string,
+  raw: ListWorkflowsQuery,
+): Promise<ListWorkflowsResponse> {
+  checkNamespace(namespace);
+  const query = parseRequest(ListWorkflowsQuerySchema, raw, 'list query');
+  let after: { startTime: number; runId: string } | undefined;
+  if (query.nextPageToken) {
+    try {
+      after = JSON.parse(Buffer.from(query.nextPageToken, 'base64url').toString('utf8'));
+      if (typeof after?.startTime !== 'number' || typeof after.runId !== 'string') throw new Error();
+    } catch {
+      throw new TidewayApiError('InvalidArgument', 'malformed nextPageToken: pass it exactly as the last page returned it');
+    }
+  }
+  const rows = await listRuns(
+    ctx.db,
+    namespace,
+    { status: query.status, workflowType: query.workflowType, workflowId: query.workflowId, after },
+    query.pageSize + 1,
+  );
+  const page = rows.slice(0, query.pageSize);
+  const last = page[page.length - 1];
+  return {
+    executions: page.map(summarize),
+    ...(rows.length > query.pageSize && last
+      ? {
+          nextPageToken: Buffer.from(JSON.stringify({ startTime: last.startTime, runId: last.runId })).toString(
+            'base64url',
+          ),
+        }
+      : {}),
+  };
+}
+
+export async function getWorkflowHistory(
+  ctx: EngineContext,
+  namespace: string,
+  raw: { workflowId: string } & HistoryQuery,
+): Promise<HistoryPage> {
+  const query = parseRequest(HistoryQuerySchema, raw, 'history query');
+  const run = await requireRun(ctx, namespace, { workflowId: raw.workflowId, runId: query.runId });
+  const events = await readEvents(ctx.db, namespace, run.runId, query.fromEventId, query.pageSize + 1);
+  const page = events.slice(0, query.pageSize);
+  const last = page[page.length - 1];
+  return {
+    runId: run.runId,
+    events: page,
+    ...(events.length > query.pageSize && last ? { nextEventId: last.eventId + 1 } : {}),
+  };
+}

@@ -1,0 +1,214 @@
+import {
+  type CompleteWorkflowTaskRequest,
+  CompleteWorkflowTaskRequestSchema,
+  type FailWorkflowTaskRequest,
+  FailWorkflowTaskRequestSchema,
+  type PollRequest,
+  PollRequestSchema,
+  TidewayApiError,
+  type WorkflowTask,
+} from '../protocol/index.js';
+import {
+  claimWorkflowTask,
+  deleteWorkflowTask,
+  getWorkflowTask,
+  insertActivityTasks,
+  insertWorkflowTask,
+  lockRun,
+  nextWorkflowTaskVisibleAt,
+  readEvents,
+  retryWorkflowTask,
+  upsertTimer,
+  type WorkflowTaskRow,
+} from '../store/index.js';
+import { applyWorkflowTaskCompletion } from './apply-commands.js';
+import { closeRun } from './close-run.js';
+import {
+  appendToRun,
+  checkNamespace,
+  checkPayloadSize,
+  type EngineContext,
+  numberEvents,
+  requireRunning,
+} from './context.js';
+import { notifyKeys } from './notifier.js';
+import { parseRequest } from './parse.js';
+import { longPoll, type PollerRegistry } from './long-poll.js';
+import { decodeTaskToken, encodeTaskToken } from './task-token.js';
+
+/** A task carries the events since the last completion inline up to this many; beyond, the worker pages. */
+const INLINE_EVENTS_LIMIT = 1000;
+
+/** Hands out the oldest ready workflow task of a queue, waiting up to `waitMs` for one. */
+export async function pollWorkflowTask(
+  ctx: EngineContext,
+  pollers: PollerRegistry,
+  namespace: string,
+  raw: PollRequest,
+  signal?: AbortSignal,
+): Promise<WorkflowTask | null> {
+  checkNamespace(namespace);
+  const request = parseRequest(PollRequestSchema, raw, 'poll request');
+  await pollers.record(namespace, request, 'workflow');
+  return longPoll({
+    ctx,
+    key: notifyKeys.workflowQueue(namespace, request.taskQueue),
+    waitMs: request.waitMs,
+    signal,
+    tryClaim: () => claimOne(ctx, namespace, request),
+    nextVisibleAt: () => nextWorkflowTaskVisibleAt(ctx.db, namespace, request.taskQueue, ctx.clock.now()),
+  });
+}
+
+async function claimOne(
+  ctx: EngineContext,
+  namespace: string,
+  request: { taskQueue: string; types: string[] },
+): Promise<WorkflowTask | undefined> {
+  const leaseId = ctx.newId();
+  return ctx.db.transaction(async (tx) => {
+    const now = ctx.clock.now();
+    const row = await claimWorkflowTask(tx, {
+      namespace,
+      taskQueue: request.taskQueue,
+      types: request.types,
+      now,
+      leaseId,
+    });
+    if (!row) return undefined;
+    const from = row.seenUpToEventId + 1;
+    const events = await readEvents(tx, namespace, row.runId, from, INLINE_EVENTS_LIMIT + 1);
+    const eventsComplete = events.length <= INLINE_EVENTS_LIMIT;
+    return {
+      taskToken: encodeTaskToken({ kind: 'workflow', namespace, runId: row.runId, leaseId }),
+      workflowId: row.workflowId,
+      runId: row.runId,
+      workflowType: row.workflowType,
+      taskQueue: row.taskQueue,
+      attempt: row.attempt,
+      taskTime: now,
+      previousSeenUpToEventId: row.seenUpToEventId,
+      events: eventsComplete ? events : [],
+      eventsComplete,
+      lastEventId: row.nextEventId - 1,
+    };
+  });
+}
+
+/** Loads the run and its leased workflow task for a completion, rejecting stale or foreign leases. */
+async function lockLeasedTask(
+  ctx: EngineContext,
+  tx: Parameters<Parameters<EngineContext['transition']>[0]>[0],
+  namespace: string,
+  taskToken: string,
+) {
+  const token = decodeTaskToken(taskToken, 'workflow', namespace);
+  const run = requireRunning(await lockRun(tx, namespace, token.runId), 'workflow task');
+  const task = await getWorkflowTask(tx, namespace, token.runId);
+  if (!task || task.leaseId !== token.leaseId || task.lastEventIdAtLease === null || task.leasedAt === null) {
+    throw new TidewayApiError(
+      'NotFound',
+      `workflow task for "${run.workflowId}" is no longer leased by this worker (its lease expired and it was handed out again, or it was already completed)`,
+    );
+  }
+  return { run, task: task as WorkflowTaskRow & { lastEventIdAtLease: number; leasedAt: number } };
+}
+
+/**
+ * Applies a workflow task's commands in one transaction: the pure
+ * `applyWorkflowTaskCompletion` decides, this writes what it decided.
+ */
+export async function completeWorkflowTask(
+  ctx: EngineContext,
+  namespace: string,
+  raw: CompleteWorkflowTaskRequest,
+): Promise<void> {
+  checkNamespace(namespace);
+  const request = parseRequest(CompleteWorkflowTaskRequestSchema, raw, 'workflow task completion');
+  request.commands.forEach((command, i) => {
+    checkPayloadSize(ctx, command, `command ${i} (${command.type})`);
+  });
+  await ctx.transition(async (tx, notify) => {
+    const { run, task } = await lockLeasedTask(ctx, tx, namespace, request.taskToken);
+    const now = ctx.clock.now();
+    const out = applyWorkflowTaskCompletion({
+      run,
+      commands: request.commands,
+      now,
+      seenUpToEventId: task.lastEventIdAtLease,
+      taskTime: task.leasedAt,
+      identity: request.identity,
+      attempt: task.attempt,
+      eventsArrivedDuringLease: run.nextEventId - 1 > task.lastEventIdAtLease,
+    });
+    if (out.close) {
+      await closeRun(tx, run, out.events, { ...out.close, now }, notify, {
+        seenUpToEventId: task.lastEventIdAtLease,
+      });
+      return;
+    }
+    await appendToRun(tx, run, out.events, { seenUpToEventId: task.lastEventIdAtLease });
+    await deleteWorkflowTask(tx, namespace, run.runId);
+    if (out.scheduleWorkflowTask) {
+      await insertWorkflowTask(tx, { ...run, visibleAt: now });
+      notify(notifyKeys.workflowQueue(namespace, run.taskQueue));
+    }
+    await insertActivityTasks(tx, out.activityTasks);
+    for (const a of out.activityTasks) notify(notifyKeys.activityQueue(namespace, a.taskQueue));
+    for (const timer of out.timers) await upsertTimer(tx, timer);
+    if (out.timers.length > 0) notify(notifyKeys.timers());
+  });
+}
+
+/** Backoff for a failing workflow task: 1 s doubling to at most 60 s. */
+export function workflowTaskRetryDelayMs(attempt: number): number {
+  return Math.min(1000 * 2 ** (attempt - 1), 60_000);
+}
+
+/**
+ * A worker could not run the workflow task (non-determinism, an unknown
+ * workflow type, a determinism violation). The run stays open; the task is
+ * retried with backoff, so deploying fixed code lets it continue. The first
+ * failure of a streak goes into history; later attempts update the task row.
+ */
+export async function failWorkflowTask(
+  ctx: EngineContext,
+  namespace: string,
+  raw: FailWorkflowTaskRequest,
+): Promise<void> {
+  checkNamespace(namespace);
+  const request = parseRequest(FailWorkflowTaskRequestSchema, raw, 'workflow task failure');
+  await ctx.transition(async (tx, notify) => {
+    const { run, task } = await lockLeasedTask(ctx, tx, namespace, request.taskToken);
+    const now = ctx.clock.now();
+    if (task.attempt === 1) {
+      await appendToRun(
+        tx,
+        run,
+        numberEvents(
+          run,
+          [
+            {
+              type: 'WorkflowTaskFailed',
+              attributes: {
+                failure: request.failure,
+                cause: request.cause,
+                attempt: task.attempt,
+                identity: request.identity,
+              },
+            },
+          ],
+          now,
+        ),
+      );
+    }
+    await retryWorkflowTask(tx, {
+      namespace,
+      runId: run.runId,
+      visibleAt: now + workflowTaskRetryDelayMs(task.attempt),
+      failure: { ...request.failure, info: { ...request.failure.info, cause: request.cause } },
+    });
+    // Waiting pollers re-read the queue and learn when the retry becomes visible.
+    notify(notifyKeys.workflowQueue(namespace, run.taskQueue));
+  });
+}
