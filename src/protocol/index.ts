@@ -10,3 +10,5 @@ export * from './failure.js';
 export * from './payload.js';
 export * from './retry-policy.js';
 export * from './version.js';
+export * from './failure-errors.js';
+export * from './routes.js';

@@ -1,0 +1,132 @@
+import { randomUUID } from 'node:crypto';
+import {
+  type Duration,
+  type IdReusePolicy,
+  type ListWorkflowsQuery,
+  optionalMs,
+  type TidewayApi,
+  TidewayApiError,
+  toPayloads,
+  type WorkflowStatus,
+  type WorkflowSummary,
+} from '../protocol/index.js';
+import { type Connection, type ConnectionOptions, connectHttp } from './connection.js';
+import { WorkflowHandle } from './workflow-handle.js';
+
+export interface ClientOptions extends ConnectionOptions {
+  /** Default TIDEWAY_NAMESPACE, else 'default'. */
+  namespace?: string;
+  /** An existing connection (e.g. the in-process one of a test environment) instead of an address. */
+  connection?: Connection;
+}
+
+type AnyWorkflow = (...args: any[]) => Promise<any>;
+type ResultOf<W> = W extends (...args: any[]) => Promise<infer R> ? R : unknown;
+type ArgsOf<W> = W extends (...args: infer A) => any ? A : unknown[];
+
+/** How to start a workflow. */
+export interface WorkflowStartOptions<A extends unknown[] = unknown[]> {
+  /** The workflow id: your business key ('order-42'); at most one running run per id. */
+  id: string;
+  taskQueue: string;
+  args?: A;
+  /** What a start does when the id was used before (default 'allow' once the previous run closed). */
+  idReusePolicy?: IdReusePolicy;
+  /** Makes a retried start idempotent; one is generated per call if omitted. */
+  requestId?: string;
+  executionTimeout?: Duration;
+  runTimeout?: Duration;
+  /** How long a worker may hold one workflow task (default 10s). */
+  workflowTaskTimeout?: Duration;
+}
+
+/** Start, find and list workflows. */
+export class WorkflowClient {
+  constructor(
+    private readonly api: TidewayApi,
+    private readonly namespace: string,
+  ) {}
+
+  /**
+   * Starts a workflow: by function (its name is the workflow type) or by
+   * name. Network failures are retried with the same request id, so a start
+   * the server already applied is not applied twice.
+   */
+  async start<W extends AnyWorkflow>(
+    workflow: W | string,
+    options: WorkflowStartOptions<ArgsOf<W>>,
+  ): Promise<WorkflowHandle<ResultOf<W>>> {
+    const workflowType = typeof workflow === 'string' ? workflow : workflow.name;
+    if (!workflowType) throw new TypeError('start needs a named workflow function or a workflow name');
+    const request = {
+      workflowId: options.id,
+      workflowType,
+      taskQueue: options.taskQueue,
+      args: toPayloads(options.args ?? []),
+      requestId: options.requestId ?? randomUUID(),
+      ...(options.idReusePolicy ? { idReusePolicy: options.idReusePolicy } : {}),
+      ...(options.executionTimeout !== undefined ? { executionTimeoutMs: optionalMs(options.executionTimeout) } : {}),
+      ...(options.runTimeout !== undefined ? { runTimeoutMs: optionalMs(options.runTimeout) } : {}),
+      ...(options.workflowTaskTimeout !== undefined
+        ? { workflowTaskTimeoutMs: optionalMs(options.workflowTaskTimeout) }
+        : {}),
+    };
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const started = await this.api.startWorkflow(this.namespace, request);
+        return new WorkflowHandle(this.api, this.namespace, started.workflowId, started.runId);
+      } catch (error) {
+        if (!(error instanceof TidewayApiError) || error.code !== 'Unavailable' || attempt >= 3) throw error;
+        await new Promise((resolve) => setTimeout(resolve, 200 * attempt));
+      }
+    }
+  }
+
+  /** Starts a workflow and waits for its result. */
+  async execute<W extends AnyWorkflow>(
+    workflow: W | string,
+    options: WorkflowStartOptions<ArgsOf<W>>,
+  ): Promise<ResultOf<W>> {
+    const handle = await this.start(workflow, options);
+    return handle.result();
+  }
+
+  /** A handle on an existing workflow: its latest run, or the given run. */
+  getHandle<R = unknown>(workflowId: string, runId?: string): WorkflowHandle<R> {
+    return new WorkflowHandle<R>(this.api, this.namespace, workflowId, runId);
+  }
+
+  /** Runs newest first, optionally filtered; iterates through every page. */
+  async *list(
+    filter: { status?: WorkflowStatus; workflowType?: string; workflowId?: string; pageSize?: number } = {},
+  ): AsyncGenerator<WorkflowSummary> {
+    let nextPageToken: string | undefined;
+    do {
+      const query: ListWorkflowsQuery = { ...filter, ...(nextPageToken ? { nextPageToken } : {}) };
+      const page = await this.api.listWorkflows(this.namespace, query);
+      yield* page.executions;
+      nextPageToken = page.nextPageToken;
+    } while (nextPageToken);
+  }
+}
+
+/** The entry point for applications: start workflows and talk to them. */
+export class Client {
+  readonly workflow: WorkflowClient;
+
+  private constructor(
+    readonly connection: Connection,
+    readonly namespace: string,
+  ) {
+    this.workflow = new WorkflowClient(connection.api, namespace);
+  }
+
+  /**
+   * Connects to a Tideway server (address from options, TIDEWAY_ADDRESS, or
+   * http://127.0.0.1:7233) and checks it speaks a compatible protocol.
+   */
+  static async connect(options: ClientOptions = {}): Promise<Client> {
+    const connection = options.connection ?? (await connectHttp(options, 'client'));
+    return new Client(connection, options.namespace ?? process.env.TIDEWAY_NAMESPACE ?? 'default');
+  }
+}

@@ -1,0 +1,20 @@
+import { type TidewayFailure } from '../protocol/index.js';
+
+/**
+ * A workflow run ended without a result (failed or terminated). `cause` is
+ * the failure as the workflow raised it: `ApplicationFailure`,
+ * `ActivityFailure` (with its own cause), `TerminatedFailure`…
+ */
+export class WorkflowFailedError extends Error {
+  override name = 'WorkflowFailedError';
+  declare readonly cause: TidewayFailure;
+  constructor(
+    message: string,
+    readonly workflowId: string,
+    readonly runId: string,
+    readonly status: string,
+    cause: TidewayFailure,
+  ) {
+    super(message, { cause });
+  }
+}

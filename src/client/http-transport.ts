@@ -1,0 +1,123 @@
+import {
+  API_ROUTES,
+  type ErrorBody,
+  fillPath,
+  type TidewayApi,
+  TidewayApiError,
+} from '../protocol/index.js';
+
+/** Where a Tideway server listens and how to authenticate to it. */
+export interface HttpTransportOptions {
+  /** e.g. 'http://127.0.0.1:7233' or '127.0.0.1:7233'. */
+  address: string;
+  token?: string | undefined;
+}
+
+/** Default server address; a bare host:port gets http://. */
+export const DEFAULT_ADDRESS = 'http://127.0.0.1:7233';
+
+export function normalizeAddress(address: string): string {
+  const withScheme = /^https?:\/\//.test(address) ? address : `http://${address}`;
+  return withScheme.replace(/\/+$/, '');
+}
+
+type Route = keyof typeof API_ROUTES;
+
+/** The Tideway API over HTTP/JSON: the same operations and errors as in process. */
+export class HttpTransport implements TidewayApi {
+  readonly address: string;
+  private readonly headers: Record<string, string>;
+
+  constructor(options: HttpTransportOptions) {
+    this.address = normalizeAddress(options.address);
+    this.headers = { 'content-type': 'application/json' };
+    if (options.token) this.headers.authorization = `Bearer ${options.token}`;
+  }
+
+  private async call<T>(
+    route: Route,
+    args: {
+      path?: Record<string, string>;
+      query?: Record<string, unknown>;
+      body?: unknown;
+      signal?: AbortSignal | undefined;
+    } = {},
+  ): Promise<T> {
+    const { method, path } = API_ROUTES[route];
+    const url = new URL(this.address + fillPath(path, args.path ?? {}));
+    for (const [key, value] of Object.entries(args.query ?? {})) {
+      if (value !== undefined && value !== null) url.searchParams.set(key, String(value));
+    }
+    let response: Response;
+    try {
+      response = await fetch(url, {
+        method: method.toUpperCase(),
+        headers: this.headers,
+        ...(args.body !== undefined ? { body: JSON.stringify(args.body) } : {}),
+        ...(args.signal ? { signal: args.signal } : {}),
+      });
+    } catch (error) {
+      if (args.signal?.aborted) throw error;
+      throw new TidewayApiError(
+        'Unavailable',
+        `cannot reach the Tideway server at ${this.address} (${(error as Error).cause ?? (error as Error).message}); ` +
+          'is it running? Start one with `npx tideway server`, or set TIDEWAY_ADDRESS',
+      );
+    }
+    const text = await response.text();
+    let body: unknown;
+    try {
+      body = text ? JSON.parse(text) : undefined;
+    } catch {
+      body = undefined;
+    }
+    if (!response.ok) {
+      if (body && typeof body === 'object' && 'error' in body) {
+        throw TidewayApiError.fromBody(body as ErrorBody, response.status);
+      }
+      throw new TidewayApiError(
+        response.status >= 500 ? 'Unavailable' : 'InvalidArgument',
+        `${method.toUpperCase()} ${url.pathname} answered ${response.status}: ${text.slice(0, 200)}`,
+      );
+    }
+    return body as T;
+  }
+
+  clusterInfo: TidewayApi['clusterInfo'] = () => this.call('clusterInfo');
+  startWorkflow: TidewayApi['startWorkflow'] = (namespace, body) =>
+    this.call('startWorkflow', { path: { namespace }, body });
+  listWorkflows: TidewayApi['listWorkflows'] = (namespace, query) =>
+    this.call('listWorkflows', { path: { namespace }, query });
+  describeWorkflow: TidewayApi['describeWorkflow'] = (namespace, { workflowId, runId }) =>
+    this.call('describeWorkflow', { path: { namespace, workflowId }, query: { runId } });
+  getWorkflowResult: TidewayApi['getWorkflowResult'] = (namespace, { workflowId, runId, waitMs }) =>
+    this.call('getWorkflowResult', { path: { namespace, workflowId }, query: { runId, waitMs } });
+  getWorkflowHistory: TidewayApi['getWorkflowHistory'] = (namespace, { workflowId, ...query }) =>
+    this.call('getWorkflowHistory', { path: { namespace, workflowId }, query });
+  pollWorkflowTask: TidewayApi['pollWorkflowTask'] = async (namespace, body, signal) =>
+    (await this.call<{ task: Awaited<ReturnType<TidewayApi['pollWorkflowTask']>> }>('pollWorkflowTask', {
+      path: { namespace },
+      body,
+      signal,
+    })).task;
+  completeWorkflowTask: TidewayApi['completeWorkflowTask'] = async (namespace, body) => {
+    await this.call('completeWorkflowTask', { path: { namespace }, body });
+  };
+  failWorkflowTask: TidewayApi['failWorkflowTask'] = async (namespace, body) => {
+    await this.call('failWorkflowTask', { path: { namespace }, body });
+  };
+  pollActivityTask: TidewayApi['pollActivityTask'] = async (namespace, body, signal) =>
+    (await this.call<{ task: Awaited<ReturnType<TidewayApi['pollActivityTask']>> }>('pollActivityTask', {
+      path: { namespace },
+      body,
+      signal,
+    })).task;
+  completeActivityTask: TidewayApi['completeActivityTask'] = async (namespace, body) => {
+    await this.call('completeActivityTask', { path: { namespace }, body });
+  };
+  failActivityTask: TidewayApi['failActivityTask'] = async (namespace, body) => {
+    await this.call('failActivityTask', { path: { namespace }, body });
+  };
+  heartbeatActivityTask: TidewayApi['heartbeatActivityTask'] = (namespace, body) =>
+    this.call('heartbeatActivityTask', { path: { namespace }, body });
+}

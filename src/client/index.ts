@@ -1,0 +1,15 @@
+// Clients: start workflows, wait for results, describe and list them. Talks
+// to a server over HTTP, or to an engine in the same process.
+export {
+  ApplicationFailure,
+  ActivityFailure,
+  TerminatedFailure,
+  TidewayApiError,
+  TidewayFailure,
+  TimeoutFailure,
+} from '../protocol/index.js';
+export { Client, type ClientOptions, WorkflowClient, type WorkflowStartOptions } from './client.js';
+export { type Connection, type ConnectionOptions, checkCompatible, connectHttp } from './connection.js';
+export { WorkflowFailedError } from './errors.js';
+export { DEFAULT_ADDRESS, HttpTransport, normalizeAddress } from './http-transport.js';
+export { WorkflowHandle } from './workflow-handle.js';

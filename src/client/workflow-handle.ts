@@ -1,0 +1,75 @@
+import {
+  failureToError,
+  fromPayload,
+  type HistoryEvent,
+  type TidewayApi,
+  type WorkflowDescription,
+} from '../protocol/index.js';
+import { WorkflowFailedError } from './errors.js';
+
+/** How long one result long-poll may wait on the server before the client asks again. */
+const RESULT_POLL_MS = 30_000;
+
+/**
+ * A handle on a workflow id (and optionally one run of it): wait for its
+ * result, describe it, read its history.
+ */
+export class WorkflowHandle<R = unknown> {
+  constructor(
+    private readonly api: TidewayApi,
+    readonly namespace: string,
+    readonly workflowId: string,
+    /** The run this handle was created for; undefined means the latest run. */
+    readonly runId: string | undefined,
+  ) {}
+
+  /**
+   * Waits for the run to close and returns its result, or throws
+   * `WorkflowFailedError` whose cause is the workflow's failure.
+   */
+  async result(): Promise<R> {
+    for (;;) {
+      const outcome = await this.api.getWorkflowResult(this.namespace, {
+        workflowId: this.workflowId,
+        ...(this.runId ? { runId: this.runId } : {}),
+        waitMs: RESULT_POLL_MS,
+      });
+      if (outcome.status === 'running') continue;
+      if (outcome.status === 'completed') return fromPayload<R>(outcome.result);
+      const cause = failureToError(outcome.failure ?? { message: `workflow ${outcome.status}`, type: 'Error' });
+      throw new WorkflowFailedError(
+        `workflow "${this.workflowId}" ${outcome.status}: ${cause.message}`,
+        this.workflowId,
+        outcome.runId,
+        outcome.status,
+        cause,
+      );
+    }
+  }
+
+  /** Status, timestamps, pending activities and workflow task of the run. */
+  describe(): Promise<WorkflowDescription> {
+    return this.api.describeWorkflow(this.namespace, {
+      workflowId: this.workflowId,
+      ...(this.runId ? { runId: this.runId } : {}),
+    });
+  }
+
+  /** The run's whole event history (fetched page by page). */
+  async fetchHistory(): Promise<HistoryEvent[]> {
+    const events: HistoryEvent[] = [];
+    let fromEventId = 1;
+    let runId = this.runId;
+    for (;;) {
+      const page = await this.api.getWorkflowHistory(this.namespace, {
+        workflowId: this.workflowId,
+        ...(runId ? { runId } : {}),
+        fromEventId,
+      });
+      runId = page.runId;
+      events.push(...page.events);
+      if (page.nextEventId === undefined) return events;
+      fromEventId = page.nextEventId;
+    }
+  }
+}

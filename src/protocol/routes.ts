@@ -1,0 +1,31 @@
+import type { TidewayApi } from './api.js';
+
+/**
+ * Where each API operation lives over HTTP. The server registers these
+ * routes and the HTTP client builds its URLs from the same table. Path
+ * parameters are `{name}`; `namespace` is in every namespaced path.
+ */
+export const API_ROUTES = {
+  clusterInfo: { method: 'get', path: '/api/cluster/info' },
+  startWorkflow: { method: 'post', path: '/api/v1/namespaces/{namespace}/workflows' },
+  listWorkflows: { method: 'get', path: '/api/v1/namespaces/{namespace}/workflows' },
+  describeWorkflow: { method: 'get', path: '/api/v1/namespaces/{namespace}/workflows/{workflowId}' },
+  getWorkflowResult: { method: 'get', path: '/api/v1/namespaces/{namespace}/workflows/{workflowId}/result' },
+  getWorkflowHistory: { method: 'get', path: '/api/v1/namespaces/{namespace}/workflows/{workflowId}/history' },
+  pollWorkflowTask: { method: 'post', path: '/api/v1/namespaces/{namespace}/workflow-tasks/poll' },
+  completeWorkflowTask: { method: 'post', path: '/api/v1/namespaces/{namespace}/workflow-tasks/complete' },
+  failWorkflowTask: { method: 'post', path: '/api/v1/namespaces/{namespace}/workflow-tasks/fail' },
+  pollActivityTask: { method: 'post', path: '/api/v1/namespaces/{namespace}/activity-tasks/poll' },
+  completeActivityTask: { method: 'post', path: '/api/v1/namespaces/{namespace}/activity-tasks/complete' },
+  failActivityTask: { method: 'post', path: '/api/v1/namespaces/{namespace}/activity-tasks/fail' },
+  heartbeatActivityTask: { method: 'post', path: '/api/v1/namespaces/{namespace}/activity-tasks/heartbeat' },
+} as const satisfies Record<keyof TidewayApi, { method: 'get' | 'post'; path: string }>;
+
+/** Fills `{name}` placeholders, URL-encoding each value (ids may contain '/'). */
+export function fillPath(path: string, params: Record<string, string>): string {
+  return path.replace(/\{(\w+)\}/g, (_, name: string) => {
+    const value = params[name];
+    if (value === undefined) throw new Error(`missing path parameter ${name}`);
+    return encodeURIComponent(value);
+  });
+}

@@ -1,0 +1,241 @@
+import { hostname } from 'node:os';
+import { checkCompatible, type Connection, type ConnectionOptions, connectHttp } from '../client/index.js';
+import { type Duration, TidewayApiError, toMs } from '../protocol/index.js';
+import { installDeterminism } from '../workflow/determinism.js';
+import { ActivityExecutor } from './activity-executor.js';
+import { consoleLogger, type Logger } from './logger.js';
+import { collectFunctions, type FunctionMap } from './registry.js';
+import { WorkflowCache } from './workflow-cache.js';
+import { WorkflowExecutor } from './workflow-executor.js';
+
+export interface WorkerOptions extends ConnectionOptions {
+  taskQueue: string;
+  /** Workflow functions by name: an object or a module namespace (`import * as workflows`). */
+  workflows?: object;
+  /** Activity functions by name: an object or a module namespace. */
+  activities?: object;
+  /** Default TIDEWAY_NAMESPACE, else 'default'. */
+  namespace?: string;
+  /** An existing connection (e.g. a test environment's in-process one) instead of an address. */
+  connection?: Connection;
+  /** Shown in history and describe output; default pid@hostname. */
+  identity?: string;
+  /** Workflow tasks run at once (default 10). */
+  maxConcurrentWorkflowTasks?: number;
+  /** Activities run at once (default 100). */
+  maxConcurrentActivityTasks?: number;
+  /** Runs kept in the sticky cache (default 1000; 0 disables it). */
+  maxCachedWorkflows?: number;
+  /** How long shutdown waits for running activities before aborting them (default 10s). */
+  shutdownGraceTime?: Duration;
+  /** Shut down on SIGINT/SIGTERM while `run()` is running (default true). */
+  handleSignals?: boolean;
+  logger?: Logger;
+}
+
+type State = 'created' | 'running' | 'stopping' | 'stopped';
+
+/**
+ * Polls a task queue and runs the workflow and activity tasks it gets.
+ * Any number of workers may poll the same queue, anywhere.
+ */
+export class Worker {
+  private state: State = 'created';
+  private readonly stopPolling = new AbortController();
+  private readonly abortActivities = new AbortController();
+  private readonly inFlight = new Set<Promise<unknown>>();
+  private runPromise: Promise<void> | undefined;
+  private readonly workflowExecutor: WorkflowExecutor;
+  private readonly activityExecutor: ActivityExecutor;
+  readonly identity: string;
+  readonly namespace: string;
+
+  private constructor(
+    readonly connection: Connection,
+    private readonly options: WorkerOptions,
+    private readonly workflows: FunctionMap,
+    private readonly activities: FunctionMap,
+    private readonly logger: Logger,
+  ) {
+    this.identity = options.identity ?? `${process.pid}@${hostname()}`;
+    this.namespace = options.namespace ?? process.env.TIDEWAY_NAMESPACE ?? 'default';
+    const api = connection.api;
+    this.workflowExecutor = new WorkflowExecutor(
+      api,
+      this.namespace,
+      this.identity,
+      workflows,
+      new WorkflowCache(options.maxCachedWorkflows ?? 1000),
+    );
+    this.activityExecutor = new ActivityExecutor(api, this.namespace, this.identity, activities, logger);
+  }
+
+  /** Registers the given workflows and activities and checks the server is compatible. */
+  static async create(options: WorkerOptions): Promise<Worker> {
+    if (!options.taskQueue) throw new TypeError('Worker.create needs a taskQueue');
+    installDeterminism();
+    const workflows = collectFunctions(options.workflows, 'workflows');
+    const activities = collectFunctions(options.activities, 'activities');
+    if (workflows.size === 0 && activities.size === 0) {
+      throw new TypeError('Worker.create needs at least one workflow or activity function to run');
+    }
+    const connection = options.connection ?? (await connectHttp(options, 'worker'));
+    if (options.connection) await checkCompatible(connection, 'worker');
+    return new Worker(connection, options, workflows, activities, options.logger ?? consoleLogger());
+  }
+
+  /** Polls and runs tasks until `shutdown()` (or SIGINT/SIGTERM); resolves once in-flight tasks are done. */
+  run(): Promise<void> {
+    if (this.runPromise) return this.runPromise;
+    this.state = 'running';
+    const onSignal = () => {
+      this.logger.info('signal received, shutting down (in-flight tasks finish first)');
+      void this.shutdown();
+    };
+    const handleSignals = this.options.handleSignals ?? true;
+    if (handleSignals) {
+      process.once('SIGINT', onSignal);
+      process.once('SIGTERM', onSignal);
+    }
+    const loops: Promise<void>[] = [];
+    if (this.workflows.size > 0) {
+      const slots = new Slots(this.options.maxConcurrentWorkflowTasks ?? 10);
+      for (let i = 0; i < 2; i++) loops.push(this.pollLoop('workflow', slots));
+    }
+    if (this.activities.size > 0) {
+      const slots = new Slots(this.options.maxConcurrentActivityTasks ?? 100);
+      for (let i = 0; i < 2; i++) loops.push(this.pollLoop('activity', slots));
+    }
+    this.logger.info(`worker ${this.identity} polling task queue "${this.options.taskQueue}"`, {
+      namespace: this.namespace,
+      workflows: [...this.workflows.keys()],
+      activities: [...this.activities.keys()],
+    });
+    this.runPromise = (async () => {
+      await Promise.all(loops);
+      await this.drain();
+      if (handleSignals) {
+        process.off('SIGINT', onSignal);
+        process.off('SIGTERM', onSignal);
+      }
+      this.state = 'stopped';
+    })();
+    return this.runPromise;
+  }
+
+  /** Stops polling, lets in-flight tasks finish (activities up to the grace time), then resolves. */
+  async shutdown(): Promise<void> {
+    if (this.state === 'created') {
+      this.state = 'stopped';
+      return;
+    }
+    if (this.state === 'running') {
+      this.state = 'stopping';
+      this.stopPolling.abort();
+    }
+    await this.runPromise;
+  }
+
+  get isRunning(): boolean {
+    return this.state === 'running';
+  }
+
+  private async drain(): Promise<void> {
+    const grace = toMs(this.options.shutdownGraceTime ?? '10s');
+    const timer = setTimeout(() => this.abortActivities.abort(), grace);
+    while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
+    clearTimeout(timer);
+  }
+
+  private async pollLoop(kind: 'workflow' | 'activity', slots: Slots): Promise<void> {
+    const api = this.connection.api;
+    const request = {
+      taskQueue: this.options.taskQueue,
+      identity: this.identity,
+      types: [...(kind === 'workflow' ? this.workflows : this.activities).keys()],
+    };
+    let failures = 0;
+    while (!this.stopPolling.signal.aborted) {
+      await slots.acquire(this.stopPolling.signal);
+      if (this.stopPolling.signal.aborted) {
+        slots.release();
+        return;
+      }
+      try {
+        const task =
+          kind === 'workflow'
+            ? await api.pollWorkflowTask(this.namespace, request, this.stopPolling.signal)
+            : await api.pollActivityTask(this.namespace, request, this.stopPolling.signal);
+        failures = 0;
+        if (!task) {
+          slots.release();
+          continue;
+        }
+        const running =
+          kind === 'workflow'
+            ? this.workflowExecutor.execute(task as Parameters<WorkflowExecutor['execute']>[0])
+            : this.activityExecutor.execute(
+                task as Parameters<ActivityExecutor['execute']>[0],
+                this.abortActivities.signal,
+              );
+        const tracked = running
+          .catch((error: unknown) => this.logger.error(`${kind} task crashed`, { error: String(error) }))
+          .finally(() => {
+            slots.release();
+            this.inFlight.delete(tracked);
+          });
+        this.inFlight.add(tracked);
+      } catch (error) {
+        slots.release();
+        if (this.stopPolling.signal.aborted) return;
+        failures++;
+        const delay = Math.min(10_000, 250 * 2 ** Math.min(failures, 6));
+        const message = error instanceof TidewayApiError ? error.message : String(error);
+        if (failures === 1 || failures % 10 === 0) this.logger.warn(`${kind} poll failed; retrying`, { error: message });
+        await abortableDelay(delay, this.stopPolling.signal);
+      }
+    }
+  }
+}
+
+/** A counting semaphore: a poller only asks for a task when it has room to run one. */
+class Slots {
+  private waiters: (() => void)[] = [];
+  constructor(private free: number) {}
+  async acquire(signal: AbortSignal): Promise<void> {
+    if (this.free > 0) {
+      this.free--;
+      return;
+    }
+    await new Promise<void>((resolve) => {
+      const done = () => {
+        signal.removeEventListener('abort', onAbort);
+        resolve();
+      };
+      const onAbort = () => {
+        this.waiters = this.waiters.filter((w) => w !== done);
+        this.free--;
+        resolve();
+      };
+      this.waiters.push(done);
+      signal.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+  release(): void {
+    const next = this.waiters.shift();
+    if (next) next();
+    else this.free++;
+  }
+}
+
+function abortableDelay(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done, { once: true });
+  });
+}

@@ -1,0 +1,106 @@
+import { errorToFailure, type HistoryEvent, type TidewayApi, type WorkflowTask } from '../protocol/index.js';
+import { DeterminismViolationError, NonDeterminismError } from '../workflow/errors.js';
+import { type WorkflowFunction, WorkflowInstance } from '../workflow/instance.js';
+import type { FunctionMap } from './registry.js';
+import type { WorkflowCache } from './workflow-cache.js';
+
+/** How the worker reports a task outcome; the cause names the kind of failure. */
+export type WorkflowTaskOutcome = 'completed' | 'failed';
+
+/**
+ * Runs one workflow task: takes the run from the cache if it is exactly
+ * where this task starts, otherwise replays the full history; then
+ * activates it at the task's time and sends back its commands.
+ */
+export class WorkflowExecutor {
+  constructor(
+    private readonly api: TidewayApi,
+    private readonly namespace: string,
+    private readonly identity: string,
+    private readonly workflows: FunctionMap,
+    private readonly cache: WorkflowCache,
+  ) {}
+
+  async execute(task: WorkflowTask): Promise<WorkflowTaskOutcome> {
+    const fn = this.workflows.get(task.workflowType) as WorkflowFunction | undefined;
+    if (!fn) {
+      // The server only hands out types this worker registered; this guards a stale registration.
+      await this.fail(task, new Error(`workflow type "${task.workflowType}" is not registered on this worker`), 'workflow-not-registered');
+      return 'failed';
+    }
+    let instance: WorkflowInstance | undefined;
+    try {
+      instance = await this.prepare(task, fn);
+      const commands = await instance.activate(task.taskTime);
+      await this.api.completeWorkflowTask(this.namespace, {
+        taskToken: task.taskToken,
+        identity: this.identity,
+        commands,
+      });
+      if (!instance.completed) this.cache.put(task.runId, instance);
+      return 'completed';
+    } catch (error) {
+      const cause =
+        error instanceof NonDeterminismError
+          ? 'nondeterminism'
+          : error instanceof DeterminismViolationError
+            ? 'determinism-violation'
+            : 'workflow-task-error';
+      await this.fail(task, error, cause);
+      return 'failed';
+    }
+  }
+
+  private async prepare(task: WorkflowTask, fn: WorkflowFunction): Promise<WorkflowInstance> {
+    const cached = this.cache.take(task.runId);
+    if (cached && task.eventsComplete && cached.lastEventId === task.previousSeenUpToEventId) {
+      await cached.consume(task.events);
+      return cached;
+    }
+    const instance = new WorkflowInstance(
+      {
+        namespace: this.namespace,
+        workflowId: task.workflowId,
+        runId: task.runId,
+        workflowType: task.workflowType,
+        taskQueue: task.taskQueue,
+      },
+      fn,
+    );
+    const history =
+      task.eventsComplete && task.previousSeenUpToEventId === 0 ? task.events : await this.fetchHistory(task);
+    await instance.consume(history);
+    return instance;
+  }
+
+  /** The run's history up to the task's last event, page by page. */
+  private async fetchHistory(task: WorkflowTask): Promise<HistoryEvent[]> {
+    const events: HistoryEvent[] = [];
+    let fromEventId = 1;
+    while (fromEventId <= task.lastEventId) {
+      const page = await this.api.getWorkflowHistory(this.namespace, {
+        workflowId: task.workflowId,
+        runId: task.runId,
+        fromEventId,
+        pageSize: Math.min(1000, task.lastEventId - fromEventId + 1),
+      });
+      if (page.events.length === 0) break;
+      events.push(...page.events);
+      fromEventId = page.events[page.events.length - 1]!.eventId + 1;
+    }
+    return events.filter((e) => e.eventId <= task.lastEventId);
+  }
+
+  private async fail(task: WorkflowTask, error: unknown, cause: string): Promise<void> {
+    try {
+      await this.api.failWorkflowTask(this.namespace, {
+        taskToken: task.taskToken,
+        identity: this.identity,
+        failure: errorToFailure(error),
+        cause,
+      });
+    } catch {
+      // The lease is gone (expired, run closed); the server will hand the task out again if still needed.
+    }
+  }
+}

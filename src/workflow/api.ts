@@ -1,0 +1,38 @@
+import { type Duration, toMs } from '../protocol/index.js';
+import { currentWorkflow } from './context.js';
+import type { WorkflowInfo } from './instance.js';
+
+/**
+ * A durable sleep: recorded as a timer in the history and fired by the
+ * server, so it survives restarts of workers and servers. Never fires early.
+ */
+export function sleep(duration: Duration): Promise<void> {
+  const instance = currentWorkflow('sleep');
+  return instance.startTimer(toMs(duration));
+}
+
+/** Facts about the current run. */
+export function workflowInfo(): WorkflowInfo {
+  const instance = currentWorkflow('workflowInfo');
+  return { ...instance.info, startTime: instance.info.startTime ?? instance.now, isReplaying: instance.replaying };
+}
+
+/** A random (v4) UUID that is the same on every replay of this run. */
+export function uuid4(): string {
+  const instance = currentWorkflow('uuid4');
+  const bytes = Array.from({ length: 16 }, () => Math.floor(instance.random() * 256));
+  bytes[6] = (bytes[6]! & 0x0f) | 0x40;
+  bytes[8] = (bytes[8]! & 0x3f) | 0x80;
+  const hex = bytes.map((b) => b.toString(16).padStart(2, '0')).join('');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
+
+/** True when called from workflow code (for helpers shared with non-workflow code). */
+export function inWorkflowContext(): boolean {
+  try {
+    currentWorkflow('inWorkflowContext');
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,26 @@
+// What workflow code imports, and the deterministic runtime under it:
+// workflows are plain async functions; every decision they make is recorded
+// in history and replayed, so they must be deterministic (see determinism.ts).
+import { installDeterminism } from './determinism.js';
+
+installDeterminism();
+
+export {
+  ActivityFailure,
+  ApplicationFailure,
+  type ApplicationFailureOptions,
+  TerminatedFailure,
+  TidewayFailure,
+  TimeoutFailure,
+} from '../protocol/index.js';
+export {
+  type ActivityFunction,
+  type ActivityInterfaceFor,
+  type ActivityOptions,
+  executeActivity,
+  proxyActivities,
+  type RetryOptions,
+} from './activities.js';
+export { inWorkflowContext, sleep, uuid4, workflowInfo } from './api.js';
+export { DeterminismViolationError, NonDeterminismError } from './errors.js';
+export type { WorkflowFunction, WorkflowInfo } from './instance.js';

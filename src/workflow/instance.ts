@@ -1,0 +1,282 @@
+import {
+  type Command,
+  type CommandOf,
+  errorToFailure,
+  failureToError,
+  fromPayload,
+  fromPayloads,
+  type HistoryEvent,
+  type HistoryEventOf,
+  toPayload,
+} from '../protocol/index.js';
+import { workflowStorage } from './context.js';
+import { realSetImmediate } from './determinism.js';
+import { DeterminismViolationError, NonDeterminismError } from './errors.js';
+import { seededRandom } from './prng.js';
+
+/** What workflow code can learn about the run it is in. */
+export interface WorkflowInfo {
+  namespace: string;
+  workflowId: string;
+  runId: string;
+  workflowType: string;
+  taskQueue: string;
+  /** When the run started (ms since epoch). */
+  startTime: number;
+  /** True while the code is re-running past events rather than making new decisions. */
+  isReplaying: boolean;
+}
+
+export type WorkflowFunction = (...args: any[]) => Promise<unknown>;
+
+interface Pending<T> {
+  resolve(value: T): void;
+  reject(error: unknown): void;
+}
+
+/** Events that are the record of a command; replay matches them against what the code emits. */
+const COMMAND_EVENT_TYPES = {
+  ActivityTaskScheduled: 'ScheduleActivity',
+  TimerStarted: 'StartTimer',
+  WorkflowExecutionCompleted: 'CompleteWorkflow',
+  WorkflowExecutionFailed: 'FailWorkflow',
+} as const satisfies Partial<Record<HistoryEvent['type'], Command['type']>>;
+
+function isCommandEvent(event: HistoryEvent): event is HistoryEventOf<keyof typeof COMMAND_EVENT_TYPES> {
+  return event.type in COMMAND_EVENT_TYPES;
+}
+
+/**
+ * One run of a workflow function, driven by its history. Events are
+ * consumed in order; events the workflow must see are delivered in the
+ * batches the original worker saw them (each workflow task's
+ * `seenUpToEventId`), one at a time with the microtask queue drained after
+ * each, so replay takes exactly the path the first execution took. Commands
+ * the code emits are matched against the recorded command events; any
+ * difference is a `NonDeterminismError`.
+ */
+export class WorkflowInstance {
+  /** Workflow time: the time of the workflow task being (re)played. */
+  now: number;
+  readonly random: () => number;
+  /** The last history event consumed. */
+  lastEventId = 0;
+  /** Set when workflow code did something forbidden; fails the task even if the code caught it. */
+  violation: DeterminismViolationError | undefined;
+  completed = false;
+  replaying = true;
+
+  private readonly undelivered: HistoryEvent[] = [];
+  /** Commands emitted but not yet seen recorded in history, oldest first. */
+  private readonly unmatched: Command[] = [];
+  private checkingRecordedCommands = false;
+  private activitySeq = 0;
+  private timerSeq = 0;
+  private readonly activities = new Map<string, Pending<unknown>>();
+  private readonly activityIdsByEventId = new Map<number, string>();
+  private readonly timers = new Map<string, Pending<void>>();
+  private readonly timerIdsByEventId = new Map<number, string>();
+
+  constructor(
+    readonly info: Omit<WorkflowInfo, 'isReplaying' | 'startTime'> & { startTime?: number },
+    private readonly fn: WorkflowFunction,
+  ) {
+    this.now = info.startTime ?? 0;
+    this.random = seededRandom(info.runId);
+  }
+
+  /** Consumes history events in order (a contiguous range following `lastEventId`). */
+  async consume(events: readonly HistoryEvent[]): Promise<void> {
+    for (const event of events) {
+      if (event.eventId !== this.lastEventId + 1) {
+        throw new Error(`history gap: expected event ${this.lastEventId + 1}, got ${event.eventId}`);
+      }
+      this.lastEventId = event.eventId;
+      if (isCommandEvent(event)) {
+        this.matchRecordedCommand(event);
+        continue;
+      }
+      this.finishCommandCheck(`event ${event.eventId} (${event.type})`);
+      if (event.type === 'WorkflowExecutionStarted' && this.info.startTime === undefined) {
+        this.info.startTime = event.timestamp;
+      }
+      if (event.type === 'WorkflowTaskCompleted') {
+        // Replays the activation that task ran, with the events it had seen, at its time.
+        this.now = event.attributes.taskTime;
+        await this.deliver((e) => e.eventId <= event.attributes.seenUpToEventId);
+        this.checkingRecordedCommands = true;
+        continue;
+      }
+      this.undelivered.push(event);
+    }
+  }
+
+  /**
+   * Runs the current workflow task: delivers every event not yet seen at
+   * `taskTime` and returns the commands the code emitted in response.
+   */
+  async activate(taskTime: number): Promise<Command[]> {
+    this.finishCommandCheck('the end of the history');
+    this.replaying = false;
+    this.now = taskTime;
+    const before = this.unmatched.length;
+    await this.deliver(() => true);
+    if (this.violation) throw this.violation;
+    return this.unmatched.slice(before);
+  }
+
+  private async deliver(include: (event: HistoryEvent) => boolean): Promise<void> {
+    while (this.undelivered.length > 0 && include(this.undelivered[0]!)) {
+      const event = this.undelivered.shift()!;
+      this.apply(event);
+      await drainMicrotasks();
+    }
+  }
+
+  /** Applies one event the workflow must see. */
+  private apply(event: HistoryEvent): void {
+    switch (event.type) {
+      case 'WorkflowExecutionStarted':
+        this.start(fromPayloads(event.attributes.input));
+        return;
+      case 'ActivityTaskCompleted':
+        this.settleActivity(event.attributes.scheduledEventId, (p) => p.resolve(fromPayload(event.attributes.result)));
+        return;
+      case 'ActivityTaskFailed':
+      case 'ActivityTaskTimedOut':
+        this.settleActivity(event.attributes.scheduledEventId, (p) =>
+          p.reject(failureToError(event.attributes.failure)),
+        );
+        return;
+      case 'TimerFired': {
+        const timerId = event.attributes.timerId;
+        const pending = this.timers.get(timerId);
+        this.timers.delete(timerId);
+        pending?.resolve();
+        return;
+      }
+      default:
+        return;
+    }
+  }
+
+  private start(args: unknown[]): void {
+    const promise = workflowStorage.run(this, () => {
+      try {
+        return Promise.resolve(this.fn(...args));
+      } catch (error) {
+        return Promise.reject(error);
+      }
+    });
+    promise.then(
+      (result) => this.complete({ type: 'CompleteWorkflow', result: toPayload(result) }),
+      (error: unknown) => {
+        if (error instanceof DeterminismViolationError) {
+          this.violation ??= error;
+          return;
+        }
+        this.complete({ type: 'FailWorkflow', failure: errorToFailure(error) });
+      },
+    );
+  }
+
+  private complete(command: Command): void {
+    if (this.completed) return;
+    this.completed = true;
+    this.unmatched.push(command);
+  }
+
+  private settleActivity(scheduledEventId: number, settle: (pending: Pending<unknown>) => void): void {
+    const activityId = this.activityIdsByEventId.get(scheduledEventId);
+    const pending = activityId === undefined ? undefined : this.activities.get(activityId);
+    if (!activityId || !pending) return;
+    this.activities.delete(activityId);
+    settle(pending);
+  }
+
+  private matchRecordedCommand(event: HistoryEventOf<keyof typeof COMMAND_EVENT_TYPES>): void {
+    const expectedType = COMMAND_EVENT_TYPES[event.type];
+    const emitted = this.unmatched.shift();
+    if (!emitted || emitted.type !== expectedType) {
+      throw new NonDeterminismError(
+        `history event ${event.eventId} records ${expectedType}${describeEvent(event)}, but the workflow code ` +
+          `${emitted ? `now emits ${emitted.type}${describeCommand(emitted)}` : 'no longer emits it'}; ` +
+          'the code changed incompatibly for runs already in flight (keep the old path for them, or start new runs)',
+      );
+    }
+    if (event.type === 'ActivityTaskScheduled') {
+      const cmd = emitted as CommandOf<'ScheduleActivity'>;
+      if (cmd.activityType !== event.attributes.activityType || cmd.activityId !== event.attributes.activityId) {
+        throw new NonDeterminismError(
+          `history event ${event.eventId} scheduled activity ${event.attributes.activityType} (id ${event.attributes.activityId}), ` +
+            `but the workflow code now schedules ${cmd.activityType} (id ${cmd.activityId}) at that point`,
+        );
+      }
+      this.activityIdsByEventId.set(event.eventId, cmd.activityId);
+    } else if (event.type === 'TimerStarted') {
+      this.timerIdsByEventId.set(event.eventId, (emitted as CommandOf<'StartTimer'>).timerId);
+    }
+  }
+
+  /** After a task's recorded commands, everything the code emitted must have been recorded. */
+  private finishCommandCheck(where: string): void {
+    if (!this.checkingRecordedCommands) return;
+    this.checkingRecordedCommands = false;
+    const extra = this.unmatched[0];
+    if (extra) {
+      throw new NonDeterminismError(
+        `the workflow code emits ${extra.type}${describeCommand(extra)} that the history does not record (before ${where}); ` +
+          'the code changed incompatibly for runs already in flight',
+      );
+    }
+  }
+
+  // ---- called by workflow APIs, inside the workflow's async context ----
+
+  scheduleActivity(
+    command: Omit<CommandOf<'ScheduleActivity'>, 'type' | 'activityId'>,
+  ): Promise<unknown> {
+    const activityId = String(++this.activitySeq);
+    this.emit({ type: 'ScheduleActivity', activityId, ...command });
+    return this.track(
+      new Promise((resolve, reject) => {
+        this.activities.set(activityId, { resolve, reject });
+      }),
+    );
+  }
+
+  startTimer(durationMs: number): Promise<void> {
+    const timerId = String(++this.timerSeq);
+    this.emit({ type: 'StartTimer', timerId, durationMs });
+    return this.track(
+      new Promise<void>((resolve, reject) => {
+        this.timers.set(timerId, { resolve, reject });
+      }),
+    );
+  }
+
+  private emit(command: Command): void {
+    if (this.completed) return;
+    this.unmatched.push(command);
+  }
+
+  /** A rejection nobody awaited must not crash the worker process; the caller still sees it when it awaits. */
+  private track<T>(promise: Promise<T>): Promise<T> {
+    promise.catch(() => {});
+    return promise;
+  }
+}
+
+function drainMicrotasks(): Promise<void> {
+  // Workflow code only awaits promises the runtime settles, so once a
+  // macrotask runs, every continuation the last event triggered has run.
+  return new Promise((resolve) => realSetImmediate(resolve));
+}
+
+function describeEvent(event: HistoryEvent): string {
+  return event.type === 'ActivityTaskScheduled' ? ` (activity ${event.attributes.activityType})` : '';
+}
+
+function describeCommand(command: Command): string {
+  return command.type === 'ScheduleActivity' ? ` (activity ${command.activityType})` : '';
+}
