@@ -19,6 +19,8 @@ export interface EngineContext {
   clock: Clock;
   notifier: Notifier;
   maxPayloadBytes: number;
+  /** Aborted when the engine closes: long-polls return at once. */
+  closing: AbortSignal;
   random: () => number;
   newId: () => string;
   /** Runs one state transition in one transaction; `notify` keys wake waiters after commit. */
@@ -30,6 +32,7 @@ export function createContext(args: {
   clock: Clock;
   notifier: Notifier;
   maxPayloadBytes: number;
+  closing: AbortSignal;
 }): EngineContext {
   const { db, notifier } = args;
   return {

@@ -2,6 +2,7 @@ import {
   type ClusterInfo,
   CONTROL_PLANE_VERSION,
   type TidewayApi,
+  TidewayApiError,
   SERVER_VERSION,
   WORKER_PROTOCOL_VERSION,
 } from '../protocol/index.js';
@@ -35,13 +36,16 @@ export interface EngineOptions extends StoreOptions {
 export class Engine implements TidewayApi {
   private readonly pollers: PollerRegistry;
   private readonly timerService: TimerService | undefined;
-  private closed = false;
+  private readonly closingController: AbortController;
+  private readonly inFlight = new Set<Promise<unknown>>();
 
   private constructor(
     readonly ctx: EngineContext,
+    closing: AbortController,
     timers: boolean,
     onError: (error: unknown) => void,
   ) {
+    this.closingController = closing;
     this.pollers = new PollerRegistry(ctx);
     this.timerService = timers ? new TimerService(ctx, onError) : undefined;
   }
@@ -55,14 +59,16 @@ export class Engine implements TidewayApi {
   static async fromDb(db: Db, options: Omit<EngineOptions, keyof StoreOptions> = {}): Promise<Engine> {
     const notifier = new Notifier();
     await notifier.start(db);
+    const closing = new AbortController();
     const ctx = createContext({
+      closing: closing.signal,
       db,
       clock: options.clock ?? systemClock,
       notifier,
       maxPayloadBytes: options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES,
     });
     const onError = options.onError ?? ((error) => console.error('[tideway] timer service error:', error));
-    const engine = new Engine(ctx, options.timers ?? true, onError);
+    const engine = new Engine(ctx, closing, options.timers ?? true, onError);
     engine.timerService?.start();
     return engine;
   }
@@ -76,12 +82,26 @@ export class Engine implements TidewayApi {
     this.timerService?.poke();
   }
 
+  /** Stops the timer service, ends long-polls, lets running operations finish, closes the store. */
   async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
+    if (this.closingController.signal.aborted) return;
+    this.closingController.abort();
     await this.timerService?.stop();
+    await Promise.allSettled([...this.inFlight]);
     await this.ctx.notifier.stop();
     await this.ctx.db.close();
+  }
+
+  /** Runs an operation, refusing new ones once closing, and tracking it so close() can wait for it. */
+  private track<T>(operation: () => Promise<T>): Promise<T> {
+    if (this.closingController.signal.aborted) {
+      return Promise.reject(new TidewayApiError('Unavailable', 'the Tideway engine is shutting down; retry against another server'));
+    }
+    const promise = operation();
+    this.inFlight.add(promise);
+    const forget = () => this.inFlight.delete(promise);
+    promise.then(forget, forget);
+    return promise;
   }
 
   async clusterInfo(): Promise<ClusterInfo> {
@@ -94,21 +114,28 @@ export class Engine implements TidewayApi {
     };
   }
 
-  startWorkflow: TidewayApi['startWorkflow'] = (ns, request) => startWorkflow(this.ctx, ns, request);
-  describeWorkflow: TidewayApi['describeWorkflow'] = (ns, ref) => describeWorkflow(this.ctx, ns, ref);
-  getWorkflowResult: TidewayApi['getWorkflowResult'] = (ns, ref) => getWorkflowResult(this.ctx, ns, ref);
-  listWorkflows: TidewayApi['listWorkflows'] = (ns, query) => listWorkflows(this.ctx, ns, query);
-  getWorkflowHistory: TidewayApi['getWorkflowHistory'] = (ns, query) => getWorkflowHistory(this.ctx, ns, query);
+  startWorkflow: TidewayApi['startWorkflow'] = (ns, request) =>
+    this.track(() => startWorkflow(this.ctx, ns, request));
+  describeWorkflow: TidewayApi['describeWorkflow'] = (ns, ref) =>
+    this.track(() => describeWorkflow(this.ctx, ns, ref));
+  getWorkflowResult: TidewayApi['getWorkflowResult'] = (ns, ref) =>
+    this.track(() => getWorkflowResult(this.ctx, ns, ref));
+  listWorkflows: TidewayApi['listWorkflows'] = (ns, query) =>
+    this.track(() => listWorkflows(this.ctx, ns, query));
+  getWorkflowHistory: TidewayApi['getWorkflowHistory'] = (ns, query) =>
+    this.track(() => getWorkflowHistory(this.ctx, ns, query));
   pollWorkflowTask: TidewayApi['pollWorkflowTask'] = (ns, request, signal) =>
-    pollWorkflowTask(this.ctx, this.pollers, ns, request, signal);
+    this.track(() => pollWorkflowTask(this.ctx, this.pollers, ns, request, signal));
   completeWorkflowTask: TidewayApi['completeWorkflowTask'] = (ns, request) =>
-    completeWorkflowTask(this.ctx, ns, request);
-  failWorkflowTask: TidewayApi['failWorkflowTask'] = (ns, request) => failWorkflowTask(this.ctx, ns, request);
+    this.track(() => completeWorkflowTask(this.ctx, ns, request));
+  failWorkflowTask: TidewayApi['failWorkflowTask'] = (ns, request) =>
+    this.track(() => failWorkflowTask(this.ctx, ns, request));
   pollActivityTask: TidewayApi['pollActivityTask'] = (ns, request, signal) =>
-    pollActivityTask(this.ctx, this.pollers, ns, request, signal);
+    this.track(() => pollActivityTask(this.ctx, this.pollers, ns, request, signal));
   completeActivityTask: TidewayApi['completeActivityTask'] = (ns, request) =>
-    completeActivityTask(this.ctx, ns, request);
-  failActivityTask: TidewayApi['failActivityTask'] = (ns, request) => failActivityTask(this.ctx, ns, request);
+    this.track(() => completeActivityTask(this.ctx, ns, request));
+  failActivityTask: TidewayApi['failActivityTask'] = (ns, request) =>
+    this.track(() => failActivityTask(this.ctx, ns, request));
   heartbeatActivityTask: TidewayApi['heartbeatActivityTask'] = (ns, request) =>
-    heartbeatActivityTask(this.ctx, ns, request);
+    this.track(() => heartbeatActivityTask(this.ctx, ns, request));
 }

@@ -17,16 +17,18 @@ export async function longPoll<T>(args: {
 }): Promise<T | null> {
   const { ctx } = args;
   const deadline = ctx.clock.now() + args.waitMs;
+  const signal = args.signal ? AbortSignal.any([args.signal, ctx.closing]) : ctx.closing;
   for (;;) {
+    if (signal.aborted) return null;
     const subscription = ctx.notifier.subscribe(args.key);
     try {
       const task = await args.tryClaim();
       if (task !== undefined) return task;
       const now = ctx.clock.now();
-      if (now >= deadline || args.signal?.aborted) return null;
+      if (now >= deadline || signal.aborted) return null;
       const visibleAt = await args.nextVisibleAt();
       const until = Math.min(deadline, visibleAt ?? Number.POSITIVE_INFINITY);
-      await subscription.wait(Math.max(1, until - now), args.signal);
+      await subscription.wait(Math.max(1, until - now), signal);
     } finally {
       subscription.dispose();
     }

@@ -108,8 +108,8 @@ export async function getWorkflowResult(
     try {
       run = await requireRun(ctx, namespace, { workflowId: run.workflowId, runId: run.runId });
       const remaining = deadline - ctx.clock.now();
-      if (run.status !== 'running' || remaining <= 0) break;
-      await subscription.wait(remaining);
+      if (run.status !== 'running' || remaining <= 0 || ctx.closing.aborted) break;
+      await subscription.wait(remaining, ctx.closing);
     } finally {
       subscription.dispose();
     }

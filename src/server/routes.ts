@@ -1,0 +1,135 @@
+import { createRoute, z } from '@hono/zod-openapi';
+import {
+  API_ROUTES,
+  ClusterInfoSchema,
+  CompleteActivityTaskRequestSchema,
+  CompleteWorkflowTaskRequestSchema,
+  ErrorBodySchema,
+  FailActivityTaskRequestSchema,
+  FailWorkflowTaskRequestSchema,
+  HeartbeatActivityTaskRequestSchema,
+  HeartbeatActivityTaskResponseSchema,
+  HistoryPageSchema,
+  HistoryQuerySchema,
+  ListWorkflowsQuerySchema,
+  ListWorkflowsResponseSchema,
+  OkSchema,
+  PollActivityTaskResponseSchema,
+  PollRequestSchema,
+  PollWorkflowTaskResponseSchema,
+  StartWorkflowRequestSchema,
+  StartWorkflowResponseSchema,
+  type TidewayApi,
+  WorkflowDescriptionSchema,
+  WorkflowResultSchema,
+} from '../protocol/index.js';
+
+/**
+ * The HTTP routes as OpenAPI route definitions, built from the protocol's
+ * zod schemas: the same schemas validate requests and document the API.
+ */
+const namespaceParam = z.object({ namespace: z.string().min(1).max(200) });
+const workflowParams = namespaceParam.extend({ workflowId: z.string().min(1).max(1000) });
+const runIdQuery = z.object({ runId: z.string().max(1000).optional() });
+
+const errors = {
+  400: { description: 'Invalid request: the message says what to fix', content: { 'application/json': { schema: ErrorBodySchema } } },
+  401: { description: 'Missing or wrong bearer token', content: { 'application/json': { schema: ErrorBodySchema } } },
+  404: { description: 'Not found', content: { 'application/json': { schema: ErrorBodySchema } } },
+  409: { description: 'Conflict (e.g. WorkflowAlreadyStarted)', content: { 'application/json': { schema: ErrorBodySchema } } },
+  413: { description: 'Payload too large', content: { 'application/json': { schema: ErrorBodySchema } } },
+};
+
+function ok<S extends z.ZodType>(schema: S, description: string) {
+  return { 200: { description, content: { 'application/json': { schema } } }, ...errors };
+}
+function jsonBody<S extends z.ZodType>(schema: S) {
+  return { body: { required: true, content: { 'application/json': { schema } } } };
+}
+
+type Op = keyof TidewayApi;
+const route = <O extends Op, R extends Omit<Parameters<typeof createRoute>[0], 'method' | 'path'>>(op: O, config: R) =>
+  createRoute({ ...config, method: API_ROUTES[op].method, path: API_ROUTES[op].path, operationId: op });
+
+export const routes = {
+  clusterInfo: route('clusterInfo', {
+    tags: ['cluster'],
+    summary: 'Server build and protocol versions',
+    responses: ok(ClusterInfoSchema, 'Cluster info'),
+  }),
+  startWorkflow: route('startWorkflow', {
+    tags: ['workflows'],
+    summary: 'Start a workflow run',
+    request: { params: namespaceParam, ...jsonBody(StartWorkflowRequestSchema) },
+    responses: ok(StartWorkflowResponseSchema, 'Started (or the run a retried start with the same requestId created)'),
+  }),
+  listWorkflows: route('listWorkflows', {
+    tags: ['workflows'],
+    summary: 'List runs, newest first',
+    request: { params: namespaceParam, query: ListWorkflowsQuerySchema },
+    responses: ok(ListWorkflowsResponseSchema, 'A page of runs'),
+  }),
+  describeWorkflow: route('describeWorkflow', {
+    tags: ['workflows'],
+    summary: 'Describe a run (latest unless runId is given)',
+    request: { params: workflowParams, query: runIdQuery },
+    responses: ok(WorkflowDescriptionSchema, 'The run'),
+  }),
+  getWorkflowResult: route('getWorkflowResult', {
+    tags: ['workflows'],
+    summary: 'Get a run’s outcome, waiting up to waitMs for it to close',
+    request: {
+      params: workflowParams,
+      query: runIdQuery.extend({ waitMs: z.coerce.number().int().min(0).max(120_000).optional() }),
+    },
+    responses: ok(WorkflowResultSchema, 'The outcome (status running if it did not close in time)'),
+  }),
+  getWorkflowHistory: route('getWorkflowHistory', {
+    tags: ['workflows'],
+    summary: 'Read a run’s event history, paginated',
+    request: { params: workflowParams, query: HistoryQuerySchema },
+    responses: ok(HistoryPageSchema, 'A page of events'),
+  }),
+  pollWorkflowTask: route('pollWorkflowTask', {
+    tags: ['worker'],
+    summary: 'Long-poll for a workflow task',
+    request: { params: namespaceParam, ...jsonBody(PollRequestSchema) },
+    responses: ok(PollWorkflowTaskResponseSchema, 'A task, or null when none arrived in time'),
+  }),
+  completeWorkflowTask: route('completeWorkflowTask', {
+    tags: ['worker'],
+    summary: 'Complete a workflow task with commands',
+    request: { params: namespaceParam, ...jsonBody(CompleteWorkflowTaskRequestSchema) },
+    responses: ok(OkSchema, 'Applied'),
+  }),
+  failWorkflowTask: route('failWorkflowTask', {
+    tags: ['worker'],
+    summary: 'Fail a workflow task (it is retried with backoff)',
+    request: { params: namespaceParam, ...jsonBody(FailWorkflowTaskRequestSchema) },
+    responses: ok(OkSchema, 'Recorded'),
+  }),
+  pollActivityTask: route('pollActivityTask', {
+    tags: ['worker'],
+    summary: 'Long-poll for an activity task',
+    request: { params: namespaceParam, ...jsonBody(PollRequestSchema) },
+    responses: ok(PollActivityTaskResponseSchema, 'A task, or null when none arrived in time'),
+  }),
+  completeActivityTask: route('completeActivityTask', {
+    tags: ['worker'],
+    summary: 'Report an activity result',
+    request: { params: namespaceParam, ...jsonBody(CompleteActivityTaskRequestSchema) },
+    responses: ok(OkSchema, 'Recorded'),
+  }),
+  failActivityTask: route('failActivityTask', {
+    tags: ['worker'],
+    summary: 'Report an activity failure (retried per its retry policy)',
+    request: { params: namespaceParam, ...jsonBody(FailActivityTaskRequestSchema) },
+    responses: ok(OkSchema, 'Recorded'),
+  }),
+  heartbeatActivityTask: route('heartbeatActivityTask', {
+    tags: ['worker'],
+    summary: 'Heartbeat a running activity, with progress details',
+    request: { params: namespaceParam, ...jsonBody(HeartbeatActivityTaskRequestSchema) },
+    responses: ok(HeartbeatActivityTaskResponseSchema, 'Recorded'),
+  }),
+} satisfies Record<Op, unknown>;
