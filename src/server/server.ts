@@ -11,6 +11,8 @@ export interface ServerOptions extends EngineOptions {
   /** Default 127.0.0.1: reachable only from this machine unless you choose otherwise. */
   host?: string;
   token?: string | undefined;
+  /** Serve an engine opened elsewhere (tests, embedding); it is not closed with the server. */
+  engine?: Engine;
 }
 
 export interface RunningServer {
@@ -22,14 +24,15 @@ export interface RunningServer {
 
 /** Opens the store (PGlite under ./.tideway by default), starts the engine and serves HTTP. */
 export async function startServer(options: ServerOptions = {}): Promise<RunningServer> {
-  const engine = await Engine.open(options);
+  const ownsEngine = !options.engine;
+  const engine = options.engine ?? (await Engine.open(options));
   const app = createApp({ engine, token: options.token });
   const host = options.host ?? '127.0.0.1';
   const server = await new Promise<ReturnType<typeof serve>>((resolve, reject) => {
     const s = serve({ fetch: app.fetch, port: options.port ?? DEFAULT_PORT, hostname: host }, () => resolve(s));
     s.once('error', reject);
   }).catch(async (error) => {
-    await engine.close();
+    if (ownsEngine) await engine.close();
     throw error;
   });
   // Long-polls hold requests open for up to 2 minutes; keep idle sockets from timing them out first.
@@ -44,7 +47,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
         server.close(() => resolve());
         (server as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();
       });
-      await engine.close();
+      if (ownsEngine) await engine.close();
     },
   };
 }

@@ -1,0 +1,67 @@
+import { Client, type Connection } from '../../src/client/index.js';
+import type { OffsetClock } from '../../src/engine/index.js';
+import { type RunningServer, startServer } from '../../src/server/index.js';
+import { TestWorkflowEnvironment } from '../../src/testing/index.js';
+import { Worker, type WorkerOptions } from '../../src/worker/index.js';
+import { BACKEND, createTestDatabase } from './backend.js';
+
+export type Transport = 'in-process' | 'http';
+export const TRANSPORTS: Transport[] = ['in-process', 'http'];
+
+/**
+ * One Tideway for a test, on this project's backend, reached in process or
+ * over HTTP. The same suites run against both transports.
+ */
+export interface TestTideway {
+  transport: Transport;
+  client: Client;
+  connection: Connection;
+  clock: OffsetClock;
+  env: TestWorkflowEnvironment;
+  server?: RunningServer;
+  /** Creates and runs a worker; it is shut down by teardown(). */
+  startWorker(options: Omit<WorkerOptions, 'connection'>): Promise<Worker>;
+  skipTime(ms: number | string): void;
+  teardown(): Promise<void>;
+}
+
+export async function createTideway(transport: Transport = 'in-process'): Promise<TestTideway> {
+  const db = BACKEND === 'postgres' ? await createTestDatabase() : undefined;
+  const env = await TestWorkflowEnvironment.create(db ? { databaseUrl: db.url } : {});
+  let server: RunningServer | undefined;
+  let connection = env.connection;
+  let client = env.client;
+  if (transport === 'http') {
+    server = await startServer({ port: 0, engine: env.engine });
+    client = await Client.connect({ address: server.url });
+    connection = client.connection;
+  }
+  const workers: { worker: Worker; running: Promise<void> }[] = [];
+  return {
+    transport,
+    client,
+    connection,
+    clock: env.clock,
+    env,
+    ...(server ? { server } : {}),
+    async startWorker(options) {
+      const worker = await Worker.create({
+        handleSignals: false,
+        logger: { debug() {}, info() {}, warn() {}, error() {} },
+        ...options,
+        connection,
+      });
+      workers.push({ worker, running: worker.run() });
+      return worker;
+    },
+    skipTime(ms) {
+      env.skipTime(ms);
+    },
+    async teardown() {
+      await Promise.all(workers.map(async (w) => { await w.worker.shutdown(); await w.running; }));
+      await server?.close();
+      await env.teardown();
+      await db?.drop();
+    },
+  };
+}

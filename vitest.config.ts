@@ -1,0 +1,39 @@
+import { defineConfig } from 'vitest/config';
+
+/**
+ * Three projects: `unit` (pure code beside the source), and the cross-layer
+ * suites under test/ run twice — on embedded PGlite and on PostgreSQL.
+ * `tideway/*` imports resolve to source through the `source` condition.
+ */
+const shared = {
+  resolve: { conditions: ['source'] },
+  ssr: { resolve: { conditions: ['source'] } },
+};
+
+export default defineConfig({
+  test: {
+    projects: [
+      { ...shared, test: { name: 'unit', include: ['src/**/*.test.ts'] } },
+      {
+        ...shared,
+        test: {
+          name: 'pglite',
+          include: ['test/**/*.test.ts'],
+          env: { TIDEWAY_TEST_BACKEND: 'pglite' },
+          testTimeout: 60_000,
+          hookTimeout: 60_000,
+        },
+      },
+      {
+        ...shared,
+        test: {
+          name: 'postgres',
+          include: ['test/**/*.test.ts'],
+          env: { TIDEWAY_TEST_BACKEND: 'postgres' },
+          testTimeout: 60_000,
+          hookTimeout: 60_000,
+        },
+      },
+    ],
+  },
+});
