@@ -2,9 +2,16 @@ import { expect, test } from 'vitest';
 import { TestWorkflowEnvironment } from '../src/testing/index.js';
 import { proxyActivities, sleep } from '../src/workflow/index.js';
 
-const acts = { async greet(name: string) { return `Hello, ${name}`; } };
+const acts = {
+  async greet(name: string) {
+    return `Hello, ${name}`;
+  },
+};
 const { greet } = proxyActivities<typeof acts>({ startToCloseTimeout: '10s' });
-async function sayHello(name: string) { await sleep('1s'); return await greet(name); }
+async function sayHello(name: string) {
+  await sleep('1s');
+  return await greet(name);
+}
 
 test('smoke', async () => {
   const env = await TestWorkflowEnvironment.create();

@@ -1,4 +1,4 @@
-import { type TidewayFailure } from '../protocol/index.js';
+import type { TidewayFailure } from '../protocol/index.js';
 
 /**
  * A workflow run ended without a result (failed or terminated). `cause` is

@@ -1,10 +1,4 @@
-import {
-  API_ROUTES,
-  type ErrorBody,
-  fillPath,
-  type TidewayApi,
-  TidewayApiError,
-} from '../protocol/index.js';
+import { API_ROUTES, type ErrorBody, fillPath, type TidewayApi, TidewayApiError } from '../protocol/index.js';
 
 /** Where a Tideway server listens and how to authenticate to it. */
 export interface HttpTransportOptions {
@@ -95,11 +89,13 @@ export class HttpTransport implements TidewayApi {
   getWorkflowHistory: TidewayApi['getWorkflowHistory'] = (namespace, { workflowId, ...query }) =>
     this.call('getWorkflowHistory', { path: { namespace, workflowId }, query });
   pollWorkflowTask: TidewayApi['pollWorkflowTask'] = async (namespace, body, signal) =>
-    (await this.call<{ task: Awaited<ReturnType<TidewayApi['pollWorkflowTask']>> }>('pollWorkflowTask', {
-      path: { namespace },
-      body,
-      signal,
-    })).task;
+    (
+      await this.call<{ task: Awaited<ReturnType<TidewayApi['pollWorkflowTask']>> }>('pollWorkflowTask', {
+        path: { namespace },
+        body,
+        signal,
+      })
+    ).task;
   completeWorkflowTask: TidewayApi['completeWorkflowTask'] = async (namespace, body) => {
     await this.call('completeWorkflowTask', { path: { namespace }, body });
   };
@@ -107,11 +103,13 @@ export class HttpTransport implements TidewayApi {
     await this.call('failWorkflowTask', { path: { namespace }, body });
   };
   pollActivityTask: TidewayApi['pollActivityTask'] = async (namespace, body, signal) =>
-    (await this.call<{ task: Awaited<ReturnType<TidewayApi['pollActivityTask']>> }>('pollActivityTask', {
-      path: { namespace },
-      body,
-      signal,
-    })).task;
+    (
+      await this.call<{ task: Awaited<ReturnType<TidewayApi['pollActivityTask']>> }>('pollActivityTask', {
+        path: { namespace },
+        body,
+        signal,
+      })
+    ).task;
   completeActivityTask: TidewayApi['completeActivityTask'] = async (namespace, body) => {
     await this.call('completeActivityTask', { path: { namespace }, body });
   };

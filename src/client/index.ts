@@ -1,8 +1,8 @@
 // Clients: start workflows, wait for results, describe and list them. Talks
 // to a server over HTTP, or to an engine in the same process.
 export {
-  ApplicationFailure,
   ActivityFailure,
+  ApplicationFailure,
   TerminatedFailure,
   TidewayApiError,
   TidewayFailure,

@@ -22,9 +22,9 @@ import {
   lockRun,
   nextActivityTaskVisibleAt,
   type Queryable,
+  type RunRow,
   recordHeartbeat,
   retryActivityTask,
-  type RunRow,
   upsertTimer,
 } from '../store/index.js';
 import { nextActivityDeadline } from './activity-deadline.js';
@@ -65,7 +65,13 @@ async function claimOne(
   const leaseId = ctx.newId();
   return ctx.transition(async (tx, notify) => {
     const now = ctx.clock.now();
-    const row = await claimActivityTask(tx, { namespace, taskQueue: request.taskQueue, types: request.types, now, leaseId });
+    const row = await claimActivityTask(tx, {
+      namespace,
+      taskQueue: request.taskQueue,
+      types: request.types,
+      now,
+      leaseId,
+    });
     if (!row) return undefined;
     const deadline = await rescheduleActivityTimer(tx, row, notify);
     return {
@@ -244,7 +250,12 @@ export async function retryOrFailActivity(
   const event: NewEvent = timeoutType
     ? {
         type: 'ActivityTaskTimedOut',
-        attributes: { scheduledEventId: activity.scheduledEventId, failure: activityFailure, attempt: activity.attempt, timeoutType },
+        attributes: {
+          scheduledEventId: activity.scheduledEventId,
+          failure: activityFailure,
+          attempt: activity.attempt,
+          timeoutType,
+        },
       }
     : {
         type: 'ActivityTaskFailed',

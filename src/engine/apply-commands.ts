@@ -19,7 +19,14 @@ import { nextActivityDeadline } from './activity-deadline.js';
  * applies the result in one transaction.
  */
 export interface CompletionInput {
-  run: { namespace: string; runId: string; workflowId: string; workflowType: string; taskQueue: string; nextEventId: number };
+  run: {
+    namespace: string;
+    runId: string;
+    workflowId: string;
+    workflowType: string;
+    taskQueue: string;
+    nextEventId: number;
+  };
   commands: readonly Command[];
   now: number;
   /** The last event the worker had seen (the history's last event when the task was leased). */

@@ -1,9 +1,9 @@
 import {
   type ClusterInfo,
   CONTROL_PLANE_VERSION,
+  SERVER_VERSION,
   type TidewayApi,
   TidewayApiError,
-  SERVER_VERSION,
   WORKER_PROTOCOL_VERSION,
 } from '../protocol/index.js';
 import { type Db, openDb, type StoreOptions } from '../store/index.js';
@@ -95,7 +95,9 @@ export class Engine implements TidewayApi {
   /** Runs an operation, refusing new ones once closing, and tracking it so close() can wait for it. */
   private track<T>(operation: () => Promise<T>): Promise<T> {
     if (this.closingController.signal.aborted) {
-      return Promise.reject(new TidewayApiError('Unavailable', 'the Tideway engine is shutting down; retry against another server'));
+      return Promise.reject(
+        new TidewayApiError('Unavailable', 'the Tideway engine is shutting down; retry against another server'),
+      );
     }
     const promise = operation();
     this.inFlight.add(promise);
@@ -114,14 +116,11 @@ export class Engine implements TidewayApi {
     };
   }
 
-  startWorkflow: TidewayApi['startWorkflow'] = (ns, request) =>
-    this.track(() => startWorkflow(this.ctx, ns, request));
-  describeWorkflow: TidewayApi['describeWorkflow'] = (ns, ref) =>
-    this.track(() => describeWorkflow(this.ctx, ns, ref));
+  startWorkflow: TidewayApi['startWorkflow'] = (ns, request) => this.track(() => startWorkflow(this.ctx, ns, request));
+  describeWorkflow: TidewayApi['describeWorkflow'] = (ns, ref) => this.track(() => describeWorkflow(this.ctx, ns, ref));
   getWorkflowResult: TidewayApi['getWorkflowResult'] = (ns, ref) =>
     this.track(() => getWorkflowResult(this.ctx, ns, ref));
-  listWorkflows: TidewayApi['listWorkflows'] = (ns, query) =>
-    this.track(() => listWorkflows(this.ctx, ns, query));
+  listWorkflows: TidewayApi['listWorkflows'] = (ns, query) => this.track(() => listWorkflows(this.ctx, ns, query));
   getWorkflowHistory: TidewayApi['getWorkflowHistory'] = (ns, query) =>
     this.track(() => getWorkflowHistory(this.ctx, ns, query));
   pollWorkflowTask: TidewayApi['pollWorkflowTask'] = (ns, request, signal) =>

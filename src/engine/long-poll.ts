@@ -54,6 +54,13 @@ export class PollerRegistry {
     const last = this.lastWritten.get(key);
     if (last && last.types === types && now - last.at < POLLER_REFRESH_MS) return;
     this.lastWritten.set(key, { at: now, types });
-    await recordPoller(this.ctx.db, { namespace, taskQueue: parsed.taskQueue, identity: parsed.identity, kind, types: parsed.types, now });
+    await recordPoller(this.ctx.db, {
+      namespace,
+      taskQueue: parsed.taskQueue,
+      identity: parsed.identity,
+      kind,
+      types: parsed.types,
+      now,
+    });
   }
 }

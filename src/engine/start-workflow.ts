@@ -5,6 +5,7 @@ import {
   TidewayApiError,
 } from '../protocol/index.js';
 import {
+  appendEvents,
   findRun,
   findRunByRequestId,
   insertRun,
@@ -13,7 +14,6 @@ import {
   lockRun,
   type Queryable,
   type RunRow,
-  appendEvents,
   recentPollerTypes,
 } from '../store/index.js';
 import { closeRun } from './close-run.js';
@@ -110,7 +110,7 @@ async function applyReusePolicy(
   if (latest.status === 'running') {
     if (policy !== 'terminate-if-running') throw alreadyStarted(request.workflowId, namespace, latest.runId);
     const run = await lockRun(tx, namespace, latest.runId);
-    if (!run || run.status !== 'running') return;
+    if (run?.status !== 'running') return;
     const now = ctx.clock.now();
     const reason = 'terminated by a new start with idReusePolicy terminate-if-running';
     const events = numberEvents(

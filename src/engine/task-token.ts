@@ -21,13 +21,19 @@ export function decodeTaskToken<K extends TaskToken['kind']>(
   try {
     token = JSON.parse(Buffer.from(raw, 'base64url').toString('utf8'));
   } catch {
-    throw new TidewayApiError('InvalidArgument', 'malformed task token: pass the taskToken exactly as the poll returned it');
+    throw new TidewayApiError(
+      'InvalidArgument',
+      'malformed task token: pass the taskToken exactly as the poll returned it',
+    );
   }
   if (token?.kind !== kind || typeof token.runId !== 'string' || typeof token.leaseId !== 'string') {
     throw new TidewayApiError('InvalidArgument', `task token is not a ${kind} task token`);
   }
   if (token.namespace !== namespace) {
-    throw new TidewayApiError('InvalidArgument', `task token belongs to namespace "${token.namespace}", not "${namespace}"`);
+    throw new TidewayApiError(
+      'InvalidArgument',
+      `task token belongs to namespace "${token.namespace}", not "${namespace}"`,
+    );
   }
   return token as Extract<TaskToken, { kind: K }>;
 }

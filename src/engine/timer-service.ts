@@ -99,7 +99,7 @@ async function fireTimer(
   notify: (key: string) => void,
 ): Promise<void> {
   const run = await lockRun(tx, timer.namespace, timer.runId);
-  if (!run || run.status !== 'running') {
+  if (run?.status !== 'running') {
     await deleteTimer(tx, timer.namespace, timer.runId, timer.timerKey);
     return;
   }
@@ -157,7 +157,12 @@ async function fireTimer(
       failure: {
         message: `activity ${activity.activityType} (id ${activity.activityId}) timed out`,
         type: 'ActivityFailure',
-        info: { activityType: activity.activityType, activityId: activity.activityId, attempt: activity.attempt, retryState: 'timeout' },
+        info: {
+          activityType: activity.activityType,
+          activityId: activity.activityId,
+          attempt: activity.attempt,
+          retryState: 'timeout',
+        },
         cause: failure,
       },
       attempt: activity.attempt,

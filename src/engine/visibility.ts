@@ -12,14 +12,7 @@ import {
   type WorkflowResult,
   type WorkflowSummary,
 } from '../protocol/index.js';
-import {
-  findRun,
-  getWorkflowTask,
-  listRunActivityTasks,
-  listRuns,
-  readEvents,
-  type RunRow,
-} from '../store/index.js';
+import { findRun, getWorkflowTask, listRunActivityTasks, listRuns, type RunRow, readEvents } from '../store/index.js';
 import { checkNamespace, type EngineContext } from './context.js';
 import { notifyKeys } from './notifier.js';
 import { parseRequest } from './parse.js';
@@ -84,7 +77,8 @@ export async function describeWorkflow(
     ...(task
       ? {
           pendingWorkflowTask: {
-            state: task.leaseId && task.visibleAt > now ? 'started' : task.visibleAt > now ? 'backing-off' : 'scheduled',
+            state:
+              task.leaseId && task.visibleAt > now ? 'started' : task.visibleAt > now ? 'backing-off' : 'scheduled',
             attempt: task.attempt,
             ...(task.lastFailure ? { lastFailure: task.lastFailure } : {}),
           },
@@ -135,7 +129,10 @@ export async function listWorkflows(
       after = JSON.parse(Buffer.from(query.nextPageToken, 'base64url').toString('utf8'));
       if (typeof after?.startTime !== 'number' || typeof after.runId !== 'string') throw new Error();
     } catch {
-      throw new TidewayApiError('InvalidArgument', 'malformed nextPageToken: pass it exactly as the last page returned it');
+      throw new TidewayApiError(
+        'InvalidArgument',
+        'malformed nextPageToken: pass it exactly as the last page returned it',
+      );
     }
   }
   const rows = await listRuns(

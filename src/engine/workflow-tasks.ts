@@ -16,6 +16,7 @@ import {
   insertWorkflowTask,
   lockRun,
   nextWorkflowTaskVisibleAt,
+  type Queryable,
   readEvents,
   retryWorkflowTask,
   upsertTimer,
@@ -31,9 +32,9 @@ import {
   numberEvents,
   requireRunning,
 } from './context.js';
+import { longPoll, type PollerRegistry } from './long-poll.js';
 import { notifyKeys } from './notifier.js';
 import { parseRequest } from './parse.js';
-import { longPoll, type PollerRegistry } from './long-poll.js';
 import { decodeTaskToken, encodeTaskToken } from './task-token.js';
 
 /** A task carries the events since the last completion inline up to this many; beyond, the worker pages. */
@@ -96,12 +97,7 @@ async function claimOne(
 }
 
 /** Loads the run and its leased workflow task for a completion, rejecting stale or foreign leases. */
-async function lockLeasedTask(
-  ctx: EngineContext,
-  tx: Parameters<Parameters<EngineContext['transition']>[0]>[0],
-  namespace: string,
-  taskToken: string,
-) {
+async function lockLeasedTask(tx: Queryable, namespace: string, taskToken: string) {
   const token = decodeTaskToken(taskToken, 'workflow', namespace);
   const run = requireRunning(await lockRun(tx, namespace, token.runId), 'workflow task');
   const task = await getWorkflowTask(tx, namespace, token.runId);
@@ -129,7 +125,7 @@ export async function completeWorkflowTask(
     checkPayloadSize(ctx, command, `command ${i} (${command.type})`);
   });
   await ctx.transition(async (tx, notify) => {
-    const { run, task } = await lockLeasedTask(ctx, tx, namespace, request.taskToken);
+    const { run, task } = await lockLeasedTask(tx, namespace, request.taskToken);
     const now = ctx.clock.now();
     const out = applyWorkflowTaskCompletion({
       run,
@@ -179,7 +175,7 @@ export async function failWorkflowTask(
   checkNamespace(namespace);
   const request = parseRequest(FailWorkflowTaskRequestSchema, raw, 'workflow task failure');
   await ctx.transition(async (tx, notify) => {
-    const { run, task } = await lockLeasedTask(ctx, tx, namespace, request.taskToken);
+    const { run, task } = await lockLeasedTask(tx, namespace, request.taskToken);
     const now = ctx.clock.now();
     if (task.attempt === 1) {
       await appendToRun(

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { CommandSchema } from './commands.js';
-import { type Failure, FailureSchema } from './failure.js';
 import { type HistoryEvent, HistoryEventSchema } from './events.js';
+import { type Failure, FailureSchema } from './failure.js';
 import { PayloadSchema } from './payload.js';
 
 /**
@@ -9,10 +9,7 @@ import { PayloadSchema } from './payload.js';
  * server (validation + OpenAPI), the HTTP client and the in-process transport.
  */
 const id = (what: string) =>
-  z
-    .string()
-    .min(1, `${what} must not be empty`)
-    .max(1000, `${what} must be at most 1000 characters`);
+  z.string().min(1, `${what} must not be empty`).max(1000, `${what} must be at most 1000 characters`);
 const ms = z.number().int().min(0);
 
 export const WORKFLOW_STATUSES = ['running', 'completed', 'failed', 'terminated'] as const;
@@ -163,7 +160,11 @@ export type WorkflowTask = Omit<z.infer<typeof WorkflowTaskSchema>, 'events'> & 
 export const PollWorkflowTaskResponseSchema = z.object({ task: WorkflowTaskSchema.nullable() });
 
 export const CompleteWorkflowTaskRequestSchema = z
-  .object({ taskToken: z.string().min(1), identity: z.string().max(1000).default('unknown'), commands: z.array(CommandSchema) })
+  .object({
+    taskToken: z.string().min(1),
+    identity: z.string().max(1000).default('unknown'),
+    commands: z.array(CommandSchema),
+  })
   .meta({ id: 'CompleteWorkflowTaskRequest' });
 export type CompleteWorkflowTaskRequest = z.input<typeof CompleteWorkflowTaskRequestSchema>;
 
@@ -252,5 +253,8 @@ export interface TidewayApi {
   pollActivityTask(namespace: string, request: PollRequest, signal?: AbortSignal): Promise<ActivityTask | null>;
   completeActivityTask(namespace: string, request: CompleteActivityTaskRequest): Promise<void>;
   failActivityTask(namespace: string, request: FailActivityTaskRequest): Promise<void>;
-  heartbeatActivityTask(namespace: string, request: HeartbeatActivityTaskRequest): Promise<HeartbeatActivityTaskResponse>;
+  heartbeatActivityTask(
+    namespace: string,
+    request: HeartbeatActivityTaskRequest,
+  ): Promise<HeartbeatActivityTaskResponse>;
 }

@@ -29,7 +29,10 @@ export function createApp(options: AppOptions): OpenAPIHono {
   const app = new OpenAPIHono({
     defaultHook: (result, c) => {
       if (!result.success) {
-        return errorResponse(c, new TidewayApiError('InvalidArgument', `invalid request: ${describeIssues(result.error.issues)}`));
+        return errorResponse(
+          c,
+          new TidewayApiError('InvalidArgument', `invalid request: ${describeIssues(result.error.issues)}`),
+        );
       }
     },
   });
@@ -47,7 +50,10 @@ export function createApp(options: AppOptions): OpenAPIHono {
     return errorResponse(c, new TidewayApiError('Internal', 'internal server error; see the server log'));
   });
   app.notFound((c) =>
-    errorResponse(c, new TidewayApiError('NotFound', `no route ${c.req.method} ${c.req.path}; see /api/v1/openapi.json`)),
+    errorResponse(
+      c,
+      new TidewayApiError('NotFound', `no route ${c.req.method} ${c.req.path}; see /api/v1/openapi.json`),
+    ),
   );
 
   app.get('/healthz', async (c) => {
@@ -63,7 +69,10 @@ export function createApp(options: AppOptions): OpenAPIHono {
       onError: (c) =>
         errorResponse(
           c,
-          new TidewayApiError('PayloadTooLarge', `request body is over the ${maxBodyBytes}-byte limit; send smaller payloads`),
+          new TidewayApiError(
+            'PayloadTooLarge',
+            `request body is over the ${maxBodyBytes}-byte limit; send smaller payloads`,
+          ),
         ),
     }),
   );
@@ -86,7 +95,7 @@ export function createApp(options: AppOptions): OpenAPIHono {
   });
   app.openapi(routes.getWorkflowHistory, async (c) => {
     const { namespace, workflowId } = c.req.valid('param');
-    return c.json(await engine.getWorkflowHistory(namespace, { workflowId, ...c.req.valid('query') }) as never, 200);
+    return c.json((await engine.getWorkflowHistory(namespace, { workflowId, ...c.req.valid('query') })) as never, 200);
   });
   app.openapi(routes.pollWorkflowTask, async (c) => {
     const task = await engine.pollWorkflowTask(c.req.valid('param').namespace, c.req.valid('json'), c.req.raw.signal);
@@ -139,7 +148,10 @@ function requireToken(expected: string) {
     if (given.length !== expectedBytes.length || !timingSafeEqual(given, expectedBytes)) {
       return errorResponse(
         c,
-        new TidewayApiError('Unauthorized', 'missing or wrong bearer token: send Authorization: Bearer <token> (TIDEWAY_TOKEN)'),
+        new TidewayApiError(
+          'Unauthorized',
+          'missing or wrong bearer token: send Authorization: Bearer <token> (TIDEWAY_TOKEN)',
+        ),
       );
     }
     await next();

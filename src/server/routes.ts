@@ -33,10 +33,16 @@ const workflowParams = namespaceParam.extend({ workflowId: z.string().min(1).max
 const runIdQuery = z.object({ runId: z.string().max(1000).optional() });
 
 const errors = {
-  400: { description: 'Invalid request: the message says what to fix', content: { 'application/json': { schema: ErrorBodySchema } } },
+  400: {
+    description: 'Invalid request: the message says what to fix',
+    content: { 'application/json': { schema: ErrorBodySchema } },
+  },
   401: { description: 'Missing or wrong bearer token', content: { 'application/json': { schema: ErrorBodySchema } } },
   404: { description: 'Not found', content: { 'application/json': { schema: ErrorBodySchema } } },
-  409: { description: 'Conflict (e.g. WorkflowAlreadyStarted)', content: { 'application/json': { schema: ErrorBodySchema } } },
+  409: {
+    description: 'Conflict (e.g. WorkflowAlreadyStarted)',
+    content: { 'application/json': { schema: ErrorBodySchema } },
+  },
   413: { description: 'Payload too large', content: { 'application/json': { schema: ErrorBodySchema } } },
 };
 

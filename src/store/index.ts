@@ -1,10 +1,11 @@
 // The store: the `Db` interface, its PostgreSQL and PGlite adapters, the
 // migrations, and the SQL of each aggregate (runs, history, tasks, timers).
 // Nothing here decides anything; the engine composes these in transactions.
-import { openPgliteDb } from './pglite-db.js';
-import { openPostgresDb } from './postgres-db.js';
+
 import type { Db } from './db.js';
 import { migrate } from './migrate.js';
+import { openPgliteDb } from './pglite-db.js';
+import { openPostgresDb } from './postgres-db.js';
 
 export * from './activity-tasks.js';
 export * from './db.js';

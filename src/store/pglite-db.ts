@@ -18,12 +18,14 @@ export async function openPgliteDb(options: { dataDir?: string | undefined } = {
     transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
       // PGlite is one connection: its transaction() holds an exclusive lock, so
       // other queries wait until this one commits or rolls back.
-      return pglite.transaction((tx) => fn({
+      return pglite.transaction((tx) =>
+        fn({
           query: (sql, params) => run(tx, sql, params),
           exec: async (sql) => {
             await tx.exec(sql);
           },
-        }));
+        }),
+      );
     },
     async listen(channel, handler) {
       const unlisten = await pglite.listen(channel, handler);

@@ -5,7 +5,14 @@ export type PollerKind = 'workflow' | 'activity';
 /** Remembers that a worker polled a queue and which types it can run. */
 export async function recordPoller(
   q: Queryable,
-  args: { namespace: string; taskQueue: string; identity: string; kind: PollerKind; types: readonly string[]; now: number },
+  args: {
+    namespace: string;
+    taskQueue: string;
+    identity: string;
+    kind: PollerKind;
+    types: readonly string[];
+    now: number;
+  },
 ): Promise<void> {
   await q.query(
     `INSERT INTO pollers (namespace, task_queue, identity, kind, types, last_seen_at) VALUES ($1, $2, $3, $4, $5::jsonb, $6)

@@ -14,7 +14,9 @@ export interface PostgresDbOptions {
 export async function openPostgresDb(options: PostgresDbOptions): Promise<Db> {
   const types = {
     getTypeParser: ((oid: number, format?: string) =>
-      oid === INT8_OID ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
+      oid === INT8_OID
+        ? (v: string) => Number(v)
+        : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
   };
   const pool = new pg.Pool({ connectionString: options.connectionString, max: options.maxConnections ?? 10, types });
   // An idle client that loses its connection emits 'error' on the pool; without a handler Node exits.

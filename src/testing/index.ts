@@ -1,8 +1,9 @@
 // Test support: a whole Tideway (engine, client, workers) inside one
 // process on in-memory PGlite, or on a PostgreSQL database you name, with a
 // clock tests can skip forward instead of sleeping.
-import { Client } from '../client/index.js';
+
 import type { Connection } from '../client/index.js';
+import { Client } from '../client/index.js';
 import { Engine, type EngineOptions, OffsetClock } from '../engine/index.js';
 import { type Duration, toMs } from '../protocol/index.js';
 import { Worker, type WorkerOptions } from '../worker/index.js';

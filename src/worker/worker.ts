@@ -1,5 +1,5 @@
 import { hostname } from 'node:os';
-import { checkCompatible, type Connection, type ConnectionOptions, connectHttp } from '../client/index.js';
+import { type Connection, type ConnectionOptions, checkCompatible, connectHttp } from '../client/index.js';
 import { type Duration, TidewayApiError, toMs } from '../protocol/index.js';
 import { installDeterminism } from '../workflow/determinism.js';
 import { ActivityExecutor } from './activity-executor.js';
@@ -191,7 +191,8 @@ export class Worker {
         failures++;
         const delay = Math.min(10_000, 250 * 2 ** Math.min(failures, 6));
         const message = error instanceof TidewayApiError ? error.message : String(error);
-        if (failures === 1 || failures % 10 === 0) this.logger.warn(`${kind} poll failed; retrying`, { error: message });
+        if (failures === 1 || failures % 10 === 0)
+          this.logger.warn(`${kind} poll failed; retrying`, { error: message });
         await abortableDelay(delay, this.stopPolling.signal);
       }
     }

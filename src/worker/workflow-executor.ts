@@ -25,7 +25,11 @@ export class WorkflowExecutor {
     const fn = this.workflows.get(task.workflowType) as WorkflowFunction | undefined;
     if (!fn) {
       // The server only hands out types this worker registered; this guards a stale registration.
-      await this.fail(task, new Error(`workflow type "${task.workflowType}" is not registered on this worker`), 'workflow-not-registered');
+      await this.fail(
+        task,
+        new Error(`workflow type "${task.workflowType}" is not registered on this worker`),
+        'workflow-not-registered',
+      );
       return 'failed';
     }
     let instance: WorkflowInstance | undefined;

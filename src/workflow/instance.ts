@@ -233,9 +233,7 @@ export class WorkflowInstance {
 
   // ---- called by workflow APIs, inside the workflow's async context ----
 
-  scheduleActivity(
-    command: Omit<CommandOf<'ScheduleActivity'>, 'type' | 'activityId'>,
-  ): Promise<unknown> {
+  scheduleActivity(command: Omit<CommandOf<'ScheduleActivity'>, 'type' | 'activityId'>): Promise<unknown> {
     const activityId = String(++this.activitySeq);
     this.emit({ type: 'ScheduleActivity', activityId, ...command });
     return this.track(

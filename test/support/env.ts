@@ -58,7 +58,12 @@ export async function createTideway(transport: Transport = 'in-process'): Promis
       env.skipTime(ms);
     },
     async teardown() {
-      await Promise.all(workers.map(async (w) => { await w.worker.shutdown(); await w.running; }));
+      await Promise.all(
+        workers.map(async (w) => {
+          await w.worker.shutdown();
+          await w.running;
+        }),
+      );
       await server?.close();
       await env.teardown();
       await db?.drop();
