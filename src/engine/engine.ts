@@ -77,9 +77,9 @@ export class Engine implements TidewayApi {
     return this.ctx.db;
   }
 
-  /** Wakes the timer service at once (after a test clock skipped forward). */
-  pokeTimers(): void {
-    this.timerService?.poke();
+  /** After a test clock skipped forward: fire what became due, and let long-polls see tasks that became visible. */
+  clockChanged(): void {
+    this.ctx.notifier.wakeAll();
   }
 
   /** Stops the timer service, ends long-polls, lets running operations finish, closes the store. */

@@ -35,6 +35,11 @@ export class Notifier {
     this.waiters.clear();
   }
 
+  /** Wakes every waiter so it re-reads the clock (after a test clock skipped forward). */
+  wakeAll(): void {
+    this.emit([...this.waiters.keys()]);
+  }
+
   emit(keys: Iterable<string>): void {
     for (const key of keys) for (const wake of this.waiters.get(key) ?? []) wake();
   }

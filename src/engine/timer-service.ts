@@ -39,11 +39,6 @@ export class TimerService {
     this.loop = this.run();
   }
 
-  /** Wakes the service now, e.g. after the test clock skipped forward. */
-  poke(): void {
-    this.ctx.notifier.emit([this.subscriptionKey]);
-  }
-
   async stop(): Promise<void> {
     this.stopped = true;
     this.wake?.();

@@ -131,7 +131,9 @@ export function failureToError(failure: Failure): TidewayFailure {
   const cause = failure.cause ? failureToError(failure.cause) : undefined;
   const info = failure.info ?? {};
   let error: TidewayFailure;
-  switch (failure.type) {
+  // An application failure may use any type name, even one of ours; `info.kind` says which it is.
+  const kind = info.kind === 'application' ? 'application' : failure.type;
+  switch (kind) {
     case 'ActivityFailure':
       error = new ActivityFailure(
         failure.message,
@@ -144,9 +146,10 @@ export function failureToError(failure: Failure): TidewayFailure {
       break;
     case 'TimeoutFailure':
       error = new TimeoutFailure(failure.message, String(info.timeoutType ?? ''), fromPayloads(failure.details)[0]);
+      if (cause) error.cause = cause;
       break;
     case 'TerminatedFailure':
-      error = new TerminatedFailure(failure.message);
+      error = new TerminatedFailure(failure.message, cause ? { cause } : undefined);
       break;
     default:
       error = new ApplicationFailure(failure.message, {

@@ -67,7 +67,7 @@ export class TestWorkflowEnvironment {
   /** Moves the engine's clock forward, firing timers that become due; durable sleeps finish at once. */
   skipTime(duration: Duration): void {
     this.clock.skip(toMs(duration));
-    this.engine.pokeTimers();
+    this.engine.clockChanged();
   }
 
   async teardown(): Promise<void> {

@@ -140,11 +140,21 @@ export class Worker {
     return this.state === 'running';
   }
 
+  /**
+   * Waits for in-flight tasks: up to the grace time, then aborts activities'
+   * cancellation signals and gives them one more second. An activity that
+   * ignores its signal is abandoned; the server retries it after its timeout.
+   */
   private async drain(): Promise<void> {
     const grace = toMs(this.options.shutdownGraceTime ?? '10s');
-    const timer = setTimeout(() => this.abortActivities.abort(), grace);
-    while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
-    clearTimeout(timer);
+    const settled = async () => {
+      while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
+    };
+    const all = settled();
+    if (await finishesWithin(all, grace)) return;
+    this.abortActivities.abort();
+    if (await finishesWithin(all, 1000)) return;
+    this.logger.warn(`${this.inFlight.size} task(s) ignored cancellation and were abandoned at shutdown`);
   }
 
   private async pollLoop(kind: 'workflow' | 'activity', slots: Slots): Promise<void> {
@@ -227,6 +237,16 @@ class Slots {
     if (next) next();
     else this.free++;
   }
+}
+
+async function finishesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<boolean>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
+  });
+  const done = await Promise.race([promise.then(() => true), timeout]);
+  clearTimeout(timer);
+  return done;
 }
 
 function abortableDelay(ms: number, signal: AbortSignal): Promise<void> {

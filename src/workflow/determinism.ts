@@ -35,9 +35,14 @@ export function installDeterminism(): void {
     static override now(): number {
       return workflowStorage.getStore()?.now ?? OriginalDate.now();
     }
+    // Dates made by Node itself (fs.Stats, structuredClone) or before this ran are still Dates.
+    static [Symbol.hasInstance](value: unknown): boolean {
+      return value instanceof OriginalDate;
+    }
   }
   Object.defineProperty(WorkflowDate, 'name', { value: 'Date' });
-  globalThis.Date = WorkflowDate as DateConstructor;
+  // A class cannot be called without `new`, but `Date()` must still return the date as a string.
+  globalThis.Date = new Proxy(WorkflowDate, { apply: () => new WorkflowDate().toString() }) as DateConstructor;
 
   Math.random = () => {
     const instance = workflowStorage.getStore();

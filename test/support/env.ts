@@ -47,6 +47,7 @@ export async function createTideway(transport: Transport = 'in-process'): Promis
     async startWorker(options) {
       const worker = await Worker.create({
         handleSignals: false,
+        shutdownGraceTime: 100,
         logger: { debug() {}, info() {}, warn() {}, error() {} },
         ...options,
         connection,
