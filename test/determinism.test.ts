@@ -82,7 +82,9 @@ describe('determinism', () => {
       { what: 'the workflow task failure' },
     );
     expect(description.status).toBe('running');
-    expect(description.pendingWorkflowTask?.lastFailure?.message).toMatch(/setTimeout\(\) cannot be used in workflow code.*sleep/);
+    expect(description.pendingWorkflowTask?.lastFailure?.message).toMatch(
+      /setTimeout\(\) cannot be used in workflow code.*sleep/,
+    );
     expect(description.pendingWorkflowTask?.lastFailure?.info).toMatchObject({ cause: 'determinism-violation' });
     const failed = (await handle.fetchHistory()).filter((e) => e.type === 'WorkflowTaskFailed');
     expect(failed).toHaveLength(1);

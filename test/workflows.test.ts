@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { ApplicationFailure, activityInfo, heartbeat } from '../src/activity/index.js';
 import { WorkflowFailedError } from '../src/client/index.js';
-import { activityInfo, ApplicationFailure, heartbeat } from '../src/activity/index.js';
 import { ActivityFailure, executeActivity, proxyActivities, sleep, workflowInfo } from '../src/workflow/index.js';
 import { skipBackend } from './support/backend.js';
 import { createTideway, type TestTideway, TRANSPORTS } from './support/env.js';
@@ -71,11 +71,19 @@ async function catchesFailure(): Promise<unknown> {
   } catch (error) {
     const failure = error as ActivityFailure;
     const cause = failure.cause as ApplicationFailure;
-    return { outer: failure.name, innerType: cause.type, details: cause.details, isActivityFailure: error instanceof ActivityFailure };
+    return {
+      outer: failure.name,
+      innerType: cause.type,
+      details: cause.details,
+      isActivityFailure: error instanceof ActivityFailure,
+    };
   }
 }
 async function timesOut(): Promise<string> {
-  return await executeActivity(activities.hang, [], { startToCloseTimeout: '5s', retry: { maximumAttempts: 2, initialInterval: '10ms' } });
+  return await executeActivity(activities.hang, [], {
+    startToCloseTimeout: '5s',
+    retry: { maximumAttempts: 2, initialInterval: '10ms' },
+  });
 }
 async function heartbeating(key: string): Promise<unknown> {
   return await executeActivity(activities.slowWithHeartbeat, [key], {
@@ -130,7 +138,12 @@ describe.each(TRANSPORTS)('workflows over %s', (transport) => {
     expect(await t.client.workflow.execute('sayHello', { id: 'hello-2', taskQueue, args: ['you'] })).toBe('Hello, you');
 
     const description = await t.client.workflow.getHandle('hello-1').describe();
-    expect(description).toMatchObject({ status: 'completed', workflowType: 'sayHello', taskQueue, runId: handle.runId });
+    expect(description).toMatchObject({
+      status: 'completed',
+      workflowType: 'sayHello',
+      taskQueue,
+      runId: handle.runId,
+    });
     expect(description.closeTime).toBeGreaterThanOrEqual(description.startTime);
     expect(description.pendingActivities).toEqual([]);
 
@@ -283,7 +296,11 @@ describe.each(TRANSPORTS)('workflows over %s', (transport) => {
       { what: 'the activity to be scheduled' },
     );
     expect(description.status).toBe('running');
-    expect(description.pendingActivities[0]).toMatchObject({ activityType: 'notRegisteredAnywhere', state: 'scheduled', attempt: 1 });
+    expect(description.pendingActivities[0]).toMatchObject({
+      activityType: 'notRegisteredAnywhere',
+      state: 'scheduled',
+      attempt: 1,
+    });
     await new Promise((resolve) => setTimeout(resolve, 200));
     expect((await handle.describe()).pendingActivities[0]).toMatchObject({ state: 'scheduled', attempt: 1 });
   });

@@ -16,14 +16,15 @@ export interface Failure {
   cause?: Failure | undefined;
 }
 
-export const FailureSchema: z.ZodType<Failure> = z.lazy(() =>
-  z.object({
-    message: z.string().max(32_000),
-    type: z.string().max(1_000),
-    stack: z.string().max(64_000).optional(),
-    nonRetryable: z.boolean().optional(),
-    details: z.array(PayloadSchema).optional(),
-    info: z.record(z.string(), z.unknown()).optional(),
-    cause: FailureSchema.optional(),
-  }),
-);
+// Named so the OpenAPI generator emits a $ref and can describe the recursive cause chain.
+export const FailureSchema: z.ZodType<Failure> = z.lazy(() => FailureObjectSchema).meta({ id: 'Failure' });
+
+const FailureObjectSchema: z.ZodType<Failure> = z.object({
+  message: z.string().max(32_000),
+  type: z.string().max(1_000),
+  stack: z.string().max(64_000).optional(),
+  nonRetryable: z.boolean().optional(),
+  details: z.array(PayloadSchema).optional(),
+  info: z.record(z.string(), z.unknown()).optional(),
+  cause: FailureSchema.optional(),
+});

@@ -2,4 +2,5 @@
 // long-poll and the OpenAPI document, over the engine. Stateless: run as
 // many replicas as you like on one PostgreSQL.
 export { type AppOptions, createApp, openApiInfo } from './app.js';
+export { openApiDocument } from './openapi.js';
 export { DEFAULT_PORT, type RunningServer, type ServerOptions, startServer } from './server.js';

@@ -25,9 +25,12 @@ export interface TestTideway {
   teardown(): Promise<void>;
 }
 
-export async function createTideway(transport: Transport = 'in-process'): Promise<TestTideway> {
+export async function createTideway(
+  transport: Transport = 'in-process',
+  options: { maxPayloadBytes?: number } = {},
+): Promise<TestTideway> {
   const db = BACKEND === 'postgres' ? await createTestDatabase() : undefined;
-  const env = await TestWorkflowEnvironment.create(db ? { databaseUrl: db.url } : {});
+  const env = await TestWorkflowEnvironment.create({ ...(db ? { databaseUrl: db.url } : {}), ...options });
   let server: RunningServer | undefined;
   let connection = env.connection;
   let client = env.client;
