@@ -74,3 +74,4 @@ export class TestWorkflowEnvironment {
     await this.engine.close();
   }
 }
+export { replayHistory } from './replay.js';

@@ -125,6 +125,11 @@ export class WorkflowInstance {
     return this.unmatched.slice(before);
   }
 
+  /** For replay checks: everything the code emitted must be recorded by the end of the history. */
+  checkReplayComplete(): void {
+    this.finishCommandCheck('the end of the history');
+  }
+
   private async deliver(include: (event: HistoryEvent) => boolean): Promise<void> {
     while (this.undelivered.length > 0 && include(this.undelivered[0]!)) {
       const event = this.undelivered.shift()!;
