@@ -12,6 +12,7 @@ import { type Clock, systemClock } from './clock.js';
 import { createContext, type EngineContext } from './context.js';
 import { PollerRegistry } from './long-poll.js';
 import { Notifier } from './notifier.js';
+import { releaseTask } from './release-task.js';
 import { startWorkflow } from './start-workflow.js';
 import { TimerService } from './timer-service.js';
 import { describeWorkflow, getWorkflowHistory, getWorkflowResult, listWorkflows } from './visibility.js';
@@ -104,6 +105,11 @@ export class Engine implements TidewayApi {
     const forget = () => this.inFlight.delete(promise);
     promise.then(forget, forget);
     return promise;
+  }
+
+  /** Returns a claimed task to its queue when the poll that claimed it could not deliver it. */
+  releaseTask(namespace: string, taskToken: string): Promise<void> {
+    return this.track(() => releaseTask(this.ctx, namespace, taskToken));
   }
 
   async clusterInfo(): Promise<ClusterInfo> {

@@ -98,7 +98,13 @@ export function createApp(options: AppOptions): OpenAPIHono {
     return c.json((await engine.getWorkflowHistory(namespace, { workflowId, ...c.req.valid('query') })) as never, 200);
   });
   app.openapi(routes.pollWorkflowTask, async (c) => {
-    const task = await engine.pollWorkflowTask(c.req.valid('param').namespace, c.req.valid('json'), c.req.raw.signal);
+    const namespace = c.req.valid('param').namespace;
+    const task = await engine.pollWorkflowTask(namespace, c.req.valid('json'), c.req.raw.signal);
+    if (task && c.req.raw.signal.aborted) {
+      // The worker hung up while we claimed: hand the task to the next poller instead of losing it to a timeout.
+      await engine.releaseTask(namespace, task.taskToken);
+      return c.json({ task: null }, 200);
+    }
     return c.json({ task } as never, 200);
   });
   app.openapi(routes.completeWorkflowTask, async (c) => {
@@ -110,7 +116,12 @@ export function createApp(options: AppOptions): OpenAPIHono {
     return c.json({ ok: true as const }, 200);
   });
   app.openapi(routes.pollActivityTask, async (c) => {
-    const task = await engine.pollActivityTask(c.req.valid('param').namespace, c.req.valid('json'), c.req.raw.signal);
+    const namespace = c.req.valid('param').namespace;
+    const task = await engine.pollActivityTask(namespace, c.req.valid('json'), c.req.raw.signal);
+    if (task && c.req.raw.signal.aborted) {
+      await engine.releaseTask(namespace, task.taskToken);
+      return c.json({ task: null }, 200);
+    }
     return c.json({ task }, 200);
   });
   app.openapi(routes.completeActivityTask, async (c) => {
