@@ -26,7 +26,8 @@ function percentile(sorted: number[], p: number): number {
 }
 
 async function measure(client: Client, label: string): Promise<Record<string, unknown>> {
-  for (let i = 0; i < 20; i++) await client.workflow.execute(hello, { id: `warm-${label}-${i}`, taskQueue: 'bench', args: [i] });
+  for (let i = 0; i < 20; i++)
+    await client.workflow.execute(hello, { id: `warm-${label}-${i}`, taskQueue: 'bench', args: [i] });
   const times: number[] = [];
   for (let i = 0; i < runs; i++) {
     const t0 = performance.now();
@@ -72,7 +73,14 @@ for (const store of ['pglite', 'postgres'] as const) {
   });
   // over HTTP (server, worker and client in this process, talking through loopback)
   const server = await startServer({ port: 0, engine: env.engine });
-  const worker = await Worker.create({ address: server.url, taskQueue: 'bench', workflows: { hello }, activities, logger: quiet, handleSignals: false });
+  const worker = await Worker.create({
+    address: server.url,
+    taskQueue: 'bench',
+    workflows: { hello },
+    activities,
+    logger: quiet,
+    handleSignals: false,
+  });
   const running = worker.run();
   const client = await Client.connect({ address: server.url });
   results.push({ store, ...(await measure(client, `http-${store}`)) });

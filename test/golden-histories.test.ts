@@ -15,8 +15,10 @@ import { createTideway } from './support/env.js';
  */
 const DIR = 'test/fixtures/histories';
 
+const recordedWorkflows = { orderFlow: workflows.orderFlow, failingFlow: workflows.failingFlow };
+
 interface Recorded {
-  workflowType: keyof typeof workflows;
+  workflowType: keyof typeof recordedWorkflows;
   workflowId: string;
   runId: string;
   events: HistoryEvent[];
@@ -27,7 +29,7 @@ describe.skipIf(BACKEND !== 'pglite')('golden histories', () => {
     const t = await createTideway('in-process');
     try {
       await t.startWorker({ taskQueue: 'golden', workflows, activities: workflows.activities });
-      const runs: [keyof typeof workflows, unknown[]][] = [
+      const runs: [keyof typeof recordedWorkflows, unknown[]][] = [
         ['orderFlow', ['order-7', 42]],
         ['failingFlow', []],
       ];
@@ -55,7 +57,7 @@ describe.skipIf(BACKEND !== 'pglite')('golden histories', () => {
 
   test.each(files)('%s replays without non-determinism', async (file) => {
     const recorded = JSON.parse(readFileSync(join(DIR, file), 'utf8')) as Recorded;
-    await replayHistory(workflows[recorded.workflowType] as never, recorded.events, recorded);
+    await replayHistory(recordedWorkflows[recorded.workflowType], recorded.events, recorded);
   });
 
   test('a history replayed by changed code is caught', async () => {

@@ -1,0 +1,249 @@
+import { execFile, spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { ApplicationFailure, proxyActivities } from '../src/workflow/index.js';
+import { BACKEND, createTestDatabase, skipBackend } from './support/backend.js';
+import { createTideway, type TestTideway } from './support/env.js';
+
+/**
+ * The `tideway` CLI as users run it: a child process (from source) against a
+ * real HTTP server on this project's backend, with a worker running the
+ * workflows below. Assertions are on what a person or a script would see.
+ */
+const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
+const CLI = ['--import', 'tsx', '--conditions=source', 'src/cli/main.ts'];
+
+const activities = {
+  async greet(name: string): Promise<string> {
+    return `Hello, ${name}`;
+  },
+  async explode(): Promise<never> {
+    throw ApplicationFailure.nonRetryable('the fuse was lit', 'Boom');
+  },
+};
+const { greet, explode } = proxyActivities<typeof activities>({ startToCloseTimeout: '10s' });
+
+async function cliGreeting(name: string): Promise<string> {
+  return await greet(name);
+}
+async function cliExploding(): Promise<void> {
+  await explode();
+}
+
+interface CliRun {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `tideway <args>` to completion; colours off so output compares as plain text. */
+function runCli(args: string[], env: Record<string, string> = {}): Promise<CliRun> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      [...CLI, ...args],
+      { cwd: REPO_ROOT, timeout: 30_000, env: { ...process.env, NO_COLOR: '1', ...env } },
+      (error, stdout, stderr) => {
+        const code = error ? (typeof error.code === 'number' ? error.code : -1) : 0;
+        resolve({ code, stdout, stderr });
+      },
+    );
+  });
+}
+
+const skip = await skipBackend();
+
+describe.skipIf(skip)('tideway workflow commands', () => {
+  let t: TestTideway;
+  /** `tideway('workflow list --json')`: words split on spaces; `extra` arguments are passed as they are. */
+  const tideway = (command: string, ...extra: string[]) =>
+    runCli([...command.split(' '), ...extra], { TIDEWAY_ADDRESS: t.server!.url });
+
+  beforeAll(async () => {
+    t = await createTideway('http');
+    await t.startWorker({ taskQueue: 'cli', workflows: { cliGreeting, cliExploding }, activities });
+  });
+  afterAll(async () => {
+    await t?.teardown();
+  });
+
+  test('start prints the ids, result prints the result, list/describe/history show the run', async () => {
+    const started = await tideway('workflow start cliGreeting --id cli-1 --task-queue cli --args', '["CLI"]');
+    expect(started.stderr).toBe('');
+    expect(started.code).toBe(0);
+    expect(started.stdout).toContain('workflow id: cli-1');
+    const runId = /run id:\s+(\S+)/.exec(started.stdout)?.[1];
+    expect(runId).toMatch(/^[0-9a-f-]{36}$/);
+
+    const result = await tideway('workflow result cli-1');
+    expect(result).toMatchObject({ code: 0, stdout: '"Hello, CLI"\n' });
+
+    const [list, running, described, history] = await Promise.all([
+      tideway('workflow list --type cliGreeting'),
+      tideway('workflow list --status running --type cliGreeting'),
+      tideway('workflow describe cli-1'),
+      tideway('workflow history cli-1'),
+    ]);
+    expect(list.code).toBe(0);
+    expect(list.stdout).toMatch(/WORKFLOW ID\s+TYPE\s+STATUS/);
+    expect(list.stdout).toMatch(/cli-1\s+cliGreeting\s+completed/);
+    expect(running.stdout).toContain('No workflows with status running, type cliGreeting');
+
+    expect(described.code).toBe(0);
+    expect(described.stdout).toMatch(/Status:\s+completed/);
+    expect(described.stdout).toContain(`Run id:          ${runId}`);
+    expect(described.stdout).toMatch(/Result:\s+"Hello, CLI"/);
+    expect(described.stdout).toContain('Pending activities: none');
+
+    expect(history.code).toBe(0);
+    const lines = history.stdout.trim().split('\n');
+    expect(lines[2]).toMatch(
+      /^1\s+\S+ \S+\s+\+0ms\s+WorkflowExecutionStarted\s+type=cliGreeting taskQueue=cli input=\["CLI"\]/,
+    );
+    expect(history.stdout).toMatch(/ActivityTaskScheduled\s+activity=greet/);
+    expect(lines.at(-1)).toMatch(/WorkflowExecutionCompleted\s+result="Hello, CLI"$/);
+  });
+
+  test('--json prints the API response and nothing else', async () => {
+    const started = await tideway(
+      'workflow start cliGreeting --id cli-json --task-queue cli --json --args',
+      '["JSON"]',
+    );
+    expect(JSON.parse(started.stdout)).toMatchObject({ workflowId: 'cli-json', started: true });
+    const { runId } = JSON.parse(started.stdout);
+
+    const result = JSON.parse((await tideway('workflow result cli-json --json')).stdout);
+    expect(result).toEqual({ runId, status: 'completed', result: { encoding: 'json/plain', data: 'Hello, JSON' } });
+
+    const [list, described, history] = (
+      await Promise.all([
+        tideway('workflow list --type cliGreeting --json'),
+        tideway(`workflow describe cli-json --run-id ${runId} --json`),
+        tideway('workflow history cli-json --json'),
+      ])
+    ).map((run) => JSON.parse(run.stdout));
+    expect(list.executions).toContainEqual(
+      expect.objectContaining({
+        workflowId: 'cli-json',
+        runId,
+        status: 'completed',
+        historyLength: history.events.length,
+      }),
+    );
+    expect(described).toMatchObject({ workflowId: 'cli-json', runId, status: 'completed', pendingActivities: [] });
+    expect(history.runId).toBe(runId);
+    expect(history.events[0]).toMatchObject({ eventId: 1, type: 'WorkflowExecutionStarted' });
+    expect(history.events.at(-1)).toMatchObject({ type: 'WorkflowExecutionCompleted' });
+  });
+
+  test('result of a failed workflow prints the failure and its cause chain, exit code 1', async () => {
+    await tideway('workflow start cliExploding --id cli-boom --task-queue cli');
+    const [result, json] = await Promise.all([
+      tideway('workflow result cli-boom'),
+      tideway('workflow result cli-boom --json'),
+    ]);
+    expect(result.code).toBe(1);
+    expect(result.stdout).toBe('');
+    expect(result.stderr).toContain('error: workflow "cli-boom" failed');
+    expect(result.stderr).toMatch(/ActivityFailure: .*explode/);
+    expect(result.stderr).toContain('caused by: Boom: the fuse was lit');
+
+    expect(json.code).toBe(1);
+    expect(JSON.parse(json.stdout)).toMatchObject({ status: 'failed', failure: { type: 'ActivityFailure' } });
+  });
+
+  test('an unknown workflow id is a clear error, exit code 1, no stack trace', async () => {
+    const runs = await Promise.all(
+      ['describe', 'result', 'history'].map((command) => tideway(`workflow ${command} no-such-workflow`)),
+    );
+    for (const run of runs) {
+      expect(run.code).toBe(1);
+      expect(run.stdout).toBe('');
+      expect(run.stderr.trim()).toBe(
+        'error: workflow "no-such-workflow" not found in namespace "default"; check the id and namespace',
+      );
+    }
+  });
+
+  test('bad --args is refused before anything is started', async () => {
+    const [notJson, notArray] = await Promise.all([
+      tideway('workflow start cliGreeting --id cli-bad --task-queue cli --args', '["x"'),
+      tideway('workflow start cliGreeting --id cli-bad --task-queue cli --args', '{"name":"x"}'),
+    ]);
+    expect(notJson.code).toBe(1);
+    expect(notJson.stderr).toContain('--args is not valid JSON');
+    expect(notArray.code).toBe(1);
+    expect(notArray.stderr).toContain('--args must be a JSON array');
+    expect((await tideway('workflow describe cli-bad')).stderr).toContain('not found');
+  });
+
+  test('an unreachable server is a clear error naming the address', async () => {
+    const run = await runCli(['workflow', 'list', '--address', 'http://127.0.0.1:1']);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain('cannot reach the Tideway server at http://127.0.0.1:1');
+    expect(run.stderr).not.toMatch(/\n\s+at /);
+  });
+
+  test('server refuses a port in use, saying how to pick another', async () => {
+    const run = await tideway(`server --port ${t.server!.port}`);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain(`port ${t.server!.port} on 127.0.0.1 is already in use`);
+    expect(run.stderr).toContain('--port');
+  });
+
+  test('--version prints the package version', async () => {
+    const run = await tideway('--version');
+    expect(run).toMatchObject({ code: 0, stdout: '0.1.0\n' });
+  });
+});
+
+describe.skipIf(skip)('tideway server', () => {
+  let dataDir: string;
+  beforeAll(async () => {
+    dataDir = await mkdtemp(join(tmpdir(), 'tideway-cli-'));
+  });
+  afterAll(async () => {
+    await rm(dataDir, { recursive: true, force: true });
+  });
+
+  test('serves on the chosen store, prints where, and exits 0 on SIGTERM', async () => {
+    const database = BACKEND === 'postgres' ? await createTestDatabase() : undefined;
+    const storeArgs = database ? ['--database-url', database.url] : ['--data-dir', join(dataDir, 'data')];
+    const server = spawn(process.execPath, [...CLI, 'server', '--port', '0', ...storeArgs], {
+      cwd: REPO_ROOT,
+      env: { ...process.env, NO_COLOR: '1' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    server.stderr.on('data', (chunk) => {
+      stderr += chunk;
+    });
+    const exited = new Promise<number | null>((resolve) => server.once('exit', (code) => resolve(code)));
+    try {
+      const [line] = await Promise.race([
+        new Promise<string[]>((resolve) => createInterface({ input: server.stdout }).once('line', (l) => resolve([l]))),
+        exited.then((code) => {
+          throw new Error(`server exited with ${code}: ${stderr}`);
+        }),
+      ]);
+      expect(line).toMatch(
+        /^Tideway server listening on http:\/\/127\.0\.0\.1:\d+ \(store: .*\); press Ctrl-C to stop$/,
+      );
+      expect(line).toContain(database ? 'store: PostgreSQL postgres://' : `store: PGlite in ${join(dataDir, 'data')}`);
+      const url = /listening on (\S+)/.exec(line!)![1];
+      const health = await fetch(`${url}/healthz`);
+      expect(await health.json()).toMatchObject({ status: 'ok' });
+
+      server.kill('SIGTERM');
+      expect(await exited).toBe(0);
+      expect(stderr).toContain('server stopped');
+    } finally {
+      server.kill('SIGKILL');
+      await database?.drop();
+    }
+  });
+});
