@@ -73,7 +73,9 @@ async function claimOne(
       leaseId,
     });
     if (!row) return undefined;
-    const deadline = await rescheduleActivityTimer(tx, row, notify);
+    await rescheduleActivityTimer(tx, row, notify);
+    // When the attempt must be done by: heartbeats push the heartbeat deadline, so it is not the attempt's.
+    const deadline = nextActivityDeadline({ ...row, leased: true, heartbeatMs: null })?.at;
     return {
       taskToken: encodeTaskToken({
         kind: 'activity',

@@ -26,7 +26,10 @@ export class Notifier {
   private unlisten: (() => Promise<void>) | undefined;
 
   async start(db: Db): Promise<void> {
-    if (db.kind === 'postgres') this.unlisten = await db.listen(NOTIFY_CHANNEL, (key) => this.emit([key]));
+    if (db.kind === 'postgres') {
+      // An empty payload means notifications may have been lost: every waiter re-checks.
+      this.unlisten = await db.listen(NOTIFY_CHANNEL, (key) => (key ? this.emit([key]) : this.wakeAll()));
+    }
   }
 
   async stop(): Promise<void> {

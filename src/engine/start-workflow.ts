@@ -92,8 +92,13 @@ export async function startWorkflow(
     });
   } catch (error) {
     // Two starts raced past the check; the unique index on running ids let one win.
-    if (isUniqueViolation(error)) throw alreadyStarted(request.workflowId, namespace);
-    throw error;
+    if (!isUniqueViolation(error)) throw error;
+    if (request.requestId) {
+      // The winner may be this very start, retried while its first attempt was still committing.
+      const same = await findRunByRequestId(ctx.db, namespace, request.workflowId, request.requestId);
+      if (same) return { workflowId: same.workflowId, runId: same.runId, started: false };
+    }
+    throw alreadyStarted(request.workflowId, namespace);
   }
 }
 

@@ -3,6 +3,7 @@ import {
   claimDueTimer,
   deleteTimer,
   getActivityTask,
+  isLockNotAvailable,
   lockRun,
   nextTimerDueAt,
   type Queryable,
@@ -17,6 +18,8 @@ import { notifyKeys } from './notifier.js';
 const MAX_IDLE_MS = 60_000;
 /** Timers fired at once by one server; SKIP LOCKED lets other replicas fire the rest. */
 const CONCURRENCY = 4;
+/** How soon a timer whose run another transition had locked is tried again. */
+const BUSY_RETRY_MS = 10;
 
 /**
  * Fires timers and timeouts. Sleeps until the nearest due time (or until a
@@ -28,6 +31,8 @@ export class TimerService {
   private stopped = false;
   private loop: Promise<void> | undefined;
   private wake: (() => void) | undefined;
+  /** A due timer was skipped because its run or activity was locked by another transition. */
+  private busy = false;
   private readonly subscriptionKey = notifyKeys.timers();
 
   constructor(
@@ -49,9 +54,11 @@ export class TimerService {
     while (!this.stopped) {
       const subscription = this.ctx.notifier.subscribe(this.subscriptionKey);
       try {
+        this.busy = false;
         await this.fireDue();
         const next = await nextTimerDueAt(this.ctx.db);
-        const delay = next === undefined ? MAX_IDLE_MS : Math.min(MAX_IDLE_MS, next - this.ctx.clock.now());
+        let delay = next === undefined ? MAX_IDLE_MS : Math.min(MAX_IDLE_MS, next - this.ctx.clock.now());
+        if (this.busy) delay = Math.max(delay, BUSY_RETRY_MS);
         if (delay > 0 && !this.stopped) {
           const controller = new AbortController();
           this.wake = () => controller.abort();
@@ -76,14 +83,20 @@ export class TimerService {
     await Promise.all(workers);
   }
 
-  /** Fires one due timer; false when none is due. */
+  /** Fires one due timer; false when none is due, or when its run is busy (it is tried again shortly). */
   private async fireOne(): Promise<boolean> {
-    return this.ctx.transition(async (tx, notify) => {
-      const timer = await claimDueTimer(tx, this.ctx.clock.now());
-      if (!timer) return false;
-      await fireTimer(this.ctx, tx, timer, notify);
-      return true;
-    });
+    try {
+      return await this.ctx.transition(async (tx, notify) => {
+        const timer = await claimDueTimer(tx, this.ctx.clock.now());
+        if (!timer) return false;
+        await fireTimer(this.ctx, tx, timer, notify);
+        return true;
+      });
+    } catch (error) {
+      if (!isLockNotAvailable(error)) throw error;
+      this.busy = true;
+      return false;
+    }
   }
 }
 
@@ -93,7 +106,9 @@ async function fireTimer(
   timer: TimerRow,
   notify: (key: string) => void,
 ): Promise<void> {
-  const run = await lockRun(tx, timer.namespace, timer.runId);
+  // Transitions lock run, then activity, then timer rows. This one already holds the timer row, so it must
+  // not wait for the others (a deadlock with, say, a completion closing the run): NOWAIT, and retry later.
+  const run = await lockRun(tx, timer.namespace, timer.runId, { nowait: true });
   if (run?.status !== 'running') {
     await deleteTimer(tx, timer.namespace, timer.runId, timer.timerKey);
     return;
@@ -114,7 +129,13 @@ async function fireTimer(
     );
     return;
   }
-  const activity = await getActivityTask(tx, timer.namespace, timer.runId, Number(timer.data.scheduledEventId), true);
+  const activity = await getActivityTask(
+    tx,
+    timer.namespace,
+    timer.runId,
+    Number(timer.data.scheduledEventId),
+    'nowait',
+  );
   if (!activity) {
     await deleteTimer(tx, timer.namespace, timer.runId, timer.timerKey);
     return;

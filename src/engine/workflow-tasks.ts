@@ -78,7 +78,12 @@ async function claimOne(
     });
     if (!row) return undefined;
     const from = row.seenUpToEventId + 1;
-    const events = await readEvents(tx, namespace, row.runId, from, INLINE_EVENTS_LIMIT + 1);
+    // The claim read the run's next event id in its own snapshot; this read may see events committed
+    // since (Postgres read committed). Hand out only what the lease will record as seen.
+    const lastEventId = row.nextEventId - 1;
+    const events = (await readEvents(tx, namespace, row.runId, from, INLINE_EVENTS_LIMIT + 1)).filter(
+      (e) => e.eventId <= lastEventId,
+    );
     const eventsComplete = events.length <= INLINE_EVENTS_LIMIT;
     return {
       taskToken: encodeTaskToken({ kind: 'workflow', namespace, runId: row.runId, leaseId }),
@@ -91,7 +96,7 @@ async function claimOne(
       previousSeenUpToEventId: row.seenUpToEventId,
       events: eventsComplete ? events : [],
       eventsComplete,
-      lastEventId: row.nextEventId - 1,
+      lastEventId,
     };
   });
 }

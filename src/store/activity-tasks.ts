@@ -77,11 +77,11 @@ export async function getActivityTask(
   namespace: string,
   runId: string,
   scheduledEventId: number,
-  forUpdate = false,
+  forUpdate: boolean | 'nowait' = false,
 ): Promise<ActivityTaskRow | undefined> {
   const rows = await q.query<ActivityTaskRow>(
     `SELECT ${COLUMNS} FROM activity_tasks WHERE namespace = $1 AND run_id = $2 AND scheduled_event_id = $3
-     ${forUpdate ? 'FOR UPDATE' : ''}`,
+     ${forUpdate === 'nowait' ? 'FOR UPDATE NOWAIT' : forUpdate ? 'FOR UPDATE' : ''}`,
     [namespace, runId, scheduledEventId],
   );
   return rows[0];

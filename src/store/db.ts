@@ -13,13 +13,23 @@ export interface Db extends Queryable {
   readonly kind: 'postgres' | 'pglite';
   /** Runs `fn` in one transaction: committed if it resolves, rolled back if it throws. */
   transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>;
-  /** Calls `handler` for every NOTIFY on `channel` (from any connection, after commit). */
+  /**
+   * Calls `handler` for every NOTIFY on `channel` (from any connection, after commit), and with an
+   * empty payload when notifications may have been missed (the listening connection was re-established).
+   */
   listen(channel: string, handler: (payload: string) => void): Promise<() => Promise<void>>;
   close(): Promise<void>;
 }
 
 /** Postgres error code for a unique-constraint violation. */
 export const UNIQUE_VIOLATION = '23505';
+
+/** Postgres error code for a `NOWAIT` lock that another transaction holds. */
+export const LOCK_NOT_AVAILABLE = '55P03';
+
+export function isLockNotAvailable(error: unknown): boolean {
+  return typeof error === 'object' && error !== null && (error as { code?: unknown }).code === LOCK_NOT_AVAILABLE;
+}
 
 export function isUniqueViolation(error: unknown): boolean {
   return typeof error === 'object' && error !== null && (error as { code?: unknown }).code === UNIQUE_VIOLATION;

@@ -47,6 +47,8 @@ export async function openPostgresDb(options: PostgresDbOptions): Promise<Db> {
     try {
       const client = await ensureListener();
       for (const channel of handlers.keys()) await client.query(`LISTEN "${channel}"`);
+      // Notifications sent while the connection was down are lost: tell every handler (empty payload).
+      for (const set of handlers.values()) for (const h of set) h('');
     } catch {
       setTimeout(() => {
         void resubscribe();

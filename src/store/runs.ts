@@ -45,12 +45,21 @@ export async function insertRun(q: Queryable, run: RunRow): Promise<void> {
   );
 }
 
-/** Locks a run for a state transition; every transition on a run starts here. */
-export async function lockRun(q: Queryable, namespace: string, runId: string): Promise<RunRow | undefined> {
-  const rows = await q.query<RunRow>(`SELECT ${COLUMNS} FROM runs WHERE namespace = $1 AND run_id = $2 FOR UPDATE`, [
-    namespace,
-    runId,
-  ]);
+/**
+ * Locks a run for a state transition; every transition on a run starts here.
+ * `nowait` fails at once (LOCK_NOT_AVAILABLE) instead of waiting, for callers
+ * already holding other rows, which must not wait for a run lock.
+ */
+export async function lockRun(
+  q: Queryable,
+  namespace: string,
+  runId: string,
+  options: { nowait?: boolean } = {},
+): Promise<RunRow | undefined> {
+  const rows = await q.query<RunRow>(
+    `SELECT ${COLUMNS} FROM runs WHERE namespace = $1 AND run_id = $2 FOR UPDATE${options.nowait ? ' NOWAIT' : ''}`,
+    [namespace, runId],
+  );
   return rows[0];
 }
 

@@ -60,7 +60,17 @@ export class ActivityExecutor {
       if (!fn) throw new Error(`activity "${task.activityType}" is not registered on this worker`);
       const result = await activityStorage.run(context, () => fn(...fromPayloads(task.args)));
       await heartbeats.stop();
-      await this.report(task, { result: toPayload(result) });
+      const payload = toPayload(result);
+      try {
+        JSON.stringify(payload);
+      } catch (error) {
+        // Reporting would fail the same way on every attempt (and the attempt would only end at its timeout).
+        throw ApplicationFailure.nonRetryable(
+          `activity ${task.activityType} returned a value that cannot be encoded as JSON: ${(error as Error).message}`,
+          'PayloadEncodingError',
+        );
+      }
+      await this.report(task, { result: payload });
     } catch (error) {
       await heartbeats.stop();
       await this.report(task, { error });
