@@ -10,7 +10,6 @@ import {
   type HeartbeatActivityTaskResponse,
   type NewEvent,
   type PollRequest,
-  PollRequestSchema,
   TidewayApiError,
 } from '../protocol/index.js';
 import {
@@ -30,7 +29,7 @@ import {
 import { nextActivityDeadline } from './activity-deadline.js';
 import { activityTimerKey } from './apply-commands.js';
 import { checkNamespace, checkPayloadSize, deliverToWorkflow, type EngineContext, requireRunning } from './context.js';
-import { longPoll, type PollerRegistry } from './long-poll.js';
+import { type PollerRegistry, pollTaskQueue } from './long-poll.js';
 import { notifyKeys } from './notifier.js';
 import { parseRequest } from './parse.js';
 import { decideRetry } from './retry.js';
@@ -44,16 +43,15 @@ export async function pollActivityTask(
   raw: PollRequest,
   signal?: AbortSignal,
 ): Promise<ActivityTask | null> {
-  checkNamespace(namespace);
-  const request = parseRequest(PollRequestSchema, raw, 'poll request');
-  await pollers.record(namespace, request, 'activity');
-  return longPoll({
+  return pollTaskQueue({
     ctx,
-    key: notifyKeys.activityQueue(namespace, request.taskQueue),
-    waitMs: request.waitMs,
+    pollers,
+    kind: 'activity',
+    namespace,
+    raw,
     signal,
-    tryClaim: () => claimOne(ctx, namespace, request),
-    nextVisibleAt: () => nextActivityTaskVisibleAt(ctx.db, namespace, request.taskQueue, ctx.clock.now()),
+    claim: (request) => claimOne(ctx, namespace, request),
+    nextVisibleAt: (taskQueue) => nextActivityTaskVisibleAt(ctx.db, namespace, taskQueue, ctx.clock.now()),
   });
 }
 

@@ -1,6 +1,38 @@
 import { type PollRequest, PollRequestSchema } from '../protocol/index.js';
 import { type PollerKind, recordPoller } from '../store/index.js';
-import type { EngineContext } from './context.js';
+import { checkNamespace, type EngineContext } from './context.js';
+import { notifyKeys } from './notifier.js';
+import { parseRequest } from './parse.js';
+
+type ParsedPoll = { taskQueue: string; types: string[]; waitMs: number; identity: string };
+
+/**
+ * A worker's poll of one queue, for either kind of task: validates it,
+ * remembers the poller's types, then claims or waits.
+ */
+export async function pollTaskQueue<T>(args: {
+  ctx: EngineContext;
+  pollers: PollerRegistry;
+  kind: PollerKind;
+  namespace: string;
+  raw: PollRequest;
+  signal?: AbortSignal | undefined;
+  claim: (request: ParsedPoll) => Promise<T | undefined>;
+  nextVisibleAt: (taskQueue: string) => Promise<number | undefined>;
+}): Promise<T | null> {
+  checkNamespace(args.namespace);
+  const request = parseRequest(PollRequestSchema, args.raw, 'poll request');
+  await args.pollers.record(args.namespace, request, args.kind);
+  const key = args.kind === 'workflow' ? notifyKeys.workflowQueue : notifyKeys.activityQueue;
+  return longPoll({
+    ctx: args.ctx,
+    key: key(args.namespace, request.taskQueue),
+    waitMs: request.waitMs,
+    signal: args.signal,
+    tryClaim: () => args.claim(request),
+    nextVisibleAt: () => args.nextVisibleAt(request.taskQueue),
+  });
+}
 
 /**
  * Claims a task, or waits for one: woken by a notification when work

@@ -4,7 +4,6 @@ import {
   type FailWorkflowTaskRequest,
   FailWorkflowTaskRequestSchema,
   type PollRequest,
-  PollRequestSchema,
   TidewayApiError,
   type WorkflowTask,
 } from '../protocol/index.js';
@@ -32,7 +31,7 @@ import {
   numberEvents,
   requireRunning,
 } from './context.js';
-import { longPoll, type PollerRegistry } from './long-poll.js';
+import { type PollerRegistry, pollTaskQueue } from './long-poll.js';
 import { notifyKeys } from './notifier.js';
 import { parseRequest } from './parse.js';
 import { decodeTaskToken, encodeTaskToken } from './task-token.js';
@@ -48,16 +47,15 @@ export async function pollWorkflowTask(
   raw: PollRequest,
   signal?: AbortSignal,
 ): Promise<WorkflowTask | null> {
-  checkNamespace(namespace);
-  const request = parseRequest(PollRequestSchema, raw, 'poll request');
-  await pollers.record(namespace, request, 'workflow');
-  return longPoll({
+  return pollTaskQueue({
     ctx,
-    key: notifyKeys.workflowQueue(namespace, request.taskQueue),
-    waitMs: request.waitMs,
+    pollers,
+    kind: 'workflow',
+    namespace,
+    raw,
     signal,
-    tryClaim: () => claimOne(ctx, namespace, request),
-    nextVisibleAt: () => nextWorkflowTaskVisibleAt(ctx.db, namespace, request.taskQueue, ctx.clock.now()),
+    claim: (request) => claimOne(ctx, namespace, request),
+    nextVisibleAt: (taskQueue) => nextWorkflowTaskVisibleAt(ctx.db, namespace, taskQueue, ctx.clock.now()),
   });
 }
 
