@@ -50,8 +50,8 @@ export async function pollActivityTask(
     namespace,
     raw,
     signal,
-    claim: (request) => claimOne(ctx, namespace, request),
-    nextVisibleAt: (taskQueue) => nextActivityTaskVisibleAt(ctx.db, namespace, taskQueue, ctx.clock.now()),
+    claim: (request, now) => claimOne(ctx, namespace, request, now),
+    nextVisibleAt: (taskQueue, now) => nextActivityTaskVisibleAt(ctx.db, namespace, taskQueue, now),
   });
 }
 
@@ -59,10 +59,10 @@ async function claimOne(
   ctx: EngineContext,
   namespace: string,
   request: { taskQueue: string; types: string[] },
+  now: number,
 ): Promise<ActivityTask | undefined> {
   const leaseId = ctx.newId();
   return ctx.transition(async (tx, notify) => {
-    const now = ctx.clock.now();
     const row = await claimActivityTask(tx, {
       namespace,
       taskQueue: request.taskQueue,

@@ -17,8 +17,8 @@ export async function pollTaskQueue<T>(args: {
   namespace: string;
   raw: PollRequest;
   signal?: AbortSignal | undefined;
-  claim: (request: ParsedPoll) => Promise<T | undefined>;
-  nextVisibleAt: (taskQueue: string) => Promise<number | undefined>;
+  claim: (request: ParsedPoll, now: number) => Promise<T | undefined>;
+  nextVisibleAt: (taskQueue: string, now: number) => Promise<number | undefined>;
 }): Promise<T | null> {
   checkNamespace(args.namespace);
   const request = parseRequest(PollRequestSchema, args.raw, 'poll request');
@@ -29,8 +29,8 @@ export async function pollTaskQueue<T>(args: {
     key: key(args.namespace, request.taskQueue),
     waitMs: request.waitMs,
     signal: args.signal,
-    tryClaim: () => args.claim(request),
-    nextVisibleAt: () => args.nextVisibleAt(request.taskQueue),
+    tryClaim: (now) => args.claim(request, now),
+    nextVisibleAt: (now) => args.nextVisibleAt(request.taskQueue, now),
   });
 }
 
@@ -44,8 +44,10 @@ export async function longPoll<T>(args: {
   key: string;
   waitMs: number;
   signal?: AbortSignal | undefined;
-  tryClaim: () => Promise<T | undefined>;
-  nextVisibleAt: () => Promise<number | undefined>;
+  /** Claims a task visible at `now`. */
+  tryClaim: (now: number) => Promise<T | undefined>;
+  /** The earliest time after `now` a task becomes visible. */
+  nextVisibleAt: (now: number) => Promise<number | undefined>;
 }): Promise<T | null> {
   const { ctx } = args;
   const deadline = ctx.clock.now() + args.waitMs;
@@ -54,13 +56,15 @@ export async function longPoll<T>(args: {
     if (signal.aborted) return null;
     const subscription = ctx.notifier.subscribe(args.key);
     try {
-      const task = await args.tryClaim();
+      // One instant for both questions: a task that became visible between a claim
+      // at one time and a look-ahead at a later one would otherwise be missed by both.
+      const claimedAt = ctx.clock.now();
+      const task = await args.tryClaim(claimedAt);
       if (task !== undefined) return task;
-      const now = ctx.clock.now();
-      if (now >= deadline || signal.aborted) return null;
-      const visibleAt = await args.nextVisibleAt();
+      if (ctx.clock.now() >= deadline || signal.aborted) return null;
+      const visibleAt = await args.nextVisibleAt(claimedAt);
       const until = Math.min(deadline, visibleAt ?? Number.POSITIVE_INFINITY);
-      await subscription.wait(Math.max(1, until - now), signal);
+      await subscription.wait(Math.max(1, until - ctx.clock.now()), signal);
     } finally {
       subscription.dispose();
     }

@@ -54,8 +54,8 @@ export async function pollWorkflowTask(
     namespace,
     raw,
     signal,
-    claim: (request) => claimOne(ctx, namespace, request),
-    nextVisibleAt: (taskQueue) => nextWorkflowTaskVisibleAt(ctx.db, namespace, taskQueue, ctx.clock.now()),
+    claim: (request, now) => claimOne(ctx, namespace, request, now),
+    nextVisibleAt: (taskQueue, now) => nextWorkflowTaskVisibleAt(ctx.db, namespace, taskQueue, now),
   });
 }
 
@@ -63,10 +63,10 @@ async function claimOne(
   ctx: EngineContext,
   namespace: string,
   request: { taskQueue: string; types: string[] },
+  now: number,
 ): Promise<WorkflowTask | undefined> {
   const leaseId = ctx.newId();
   return ctx.db.transaction(async (tx) => {
-    const now = ctx.clock.now();
     const row = await claimWorkflowTask(tx, {
       namespace,
       taskQueue: request.taskQueue,
