@@ -71,6 +71,8 @@ const EVENT_DETAILS: { [K in EventType]: (attributes: EventAttributes[K]) => str
   ActivityTaskTimedOut: (a) => `scheduledEventId=${a.scheduledEventId} attempt=${a.attempt} timeout=${a.timeoutType}`,
   TimerStarted: (a) => `timer=${a.timerId} duration=${formatDuration(a.durationMs)}`,
   TimerFired: (a) => `timer=${a.timerId} startedEventId=${a.startedEventId}`,
+  TimerCanceled: (a) => `timer=${a.timerId}`,
+  WorkflowExecutionSignaled: (a) => `signal=${a.signalName} input=${payloads(a.input)} identity=${a.identity}`,
   WorkflowExecutionCompleted: (a) => `result=${payload(a.result)}`,
   WorkflowExecutionFailed: (a) => `failure=${failure(a.failure)}`,
   WorkflowExecutionTerminated: (a) => `reason=${JSON.stringify(a.reason)} identity=${a.identity}`,

@@ -82,6 +82,30 @@ export class WorkflowClient {
     }
   }
 
+  /**
+   * Sends a signal to the running workflow of `options.id`, starting it first
+   * if none is running — atomically, so the signal cannot be lost in between.
+   */
+  async signalWithStart<W extends AnyWorkflow, SA extends unknown[]>(
+    workflow: W | string,
+    options: WorkflowStartOptions<ArgsOf<W>> & {
+      signal: { name: string; __args?: SA } | string;
+      signalArgs?: SA;
+    },
+  ): Promise<WorkflowHandle<ResultOf<W>>> {
+    const workflowType = typeof workflow === 'string' ? workflow : workflow.name;
+    const started = await this.api.signalWithStart(this.namespace, {
+      workflowId: options.id,
+      workflowType,
+      taskQueue: options.taskQueue,
+      args: toPayloads(options.args ?? []),
+      signalName: typeof options.signal === 'string' ? options.signal : options.signal.name,
+      signalArgs: toPayloads(options.signalArgs ?? []),
+      ...(options.idReusePolicy ? { idReusePolicy: options.idReusePolicy } : {}),
+    });
+    return new WorkflowHandle(this.api, this.namespace, started.workflowId, started.runId);
+  }
+
   /** Starts a workflow and waits for its result. */
   async execute<W extends AnyWorkflow>(
     workflow: W | string,

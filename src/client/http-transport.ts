@@ -88,6 +88,14 @@ export class HttpTransport implements TidewayApi {
     this.call('getWorkflowResult', { path: { namespace, workflowId }, query: { runId, waitMs } });
   getWorkflowHistory: TidewayApi['getWorkflowHistory'] = (namespace, { workflowId, ...query }) =>
     this.call('getWorkflowHistory', { path: { namespace, workflowId }, query });
+  signalWorkflow: TidewayApi['signalWorkflow'] = async (namespace, { workflowId, ...body }) => {
+    await this.call('signalWorkflow', { path: { namespace, workflowId }, body });
+  };
+  signalWithStart: TidewayApi['signalWithStart'] = (namespace, body) =>
+    this.call('signalWithStart', { path: { namespace }, body });
+  terminateWorkflow: TidewayApi['terminateWorkflow'] = async (namespace, { workflowId, ...body }) => {
+    await this.call('terminateWorkflow', { path: { namespace, workflowId }, body });
+  };
   pollWorkflowTask: TidewayApi['pollWorkflowTask'] = async (namespace, body, signal) =>
     (
       await this.call<{ task: Awaited<ReturnType<TidewayApi['pollWorkflowTask']>> }>('pollWorkflowTask', {

@@ -3,6 +3,7 @@ import {
   fromPayload,
   type HistoryEvent,
   type TidewayApi,
+  toPayloads,
   type WorkflowDescription,
 } from '../protocol/index.js';
 import { WorkflowFailedError } from './errors.js';
@@ -45,6 +46,29 @@ export class WorkflowHandle<R = unknown> {
         cause,
       );
     }
+  }
+
+  /**
+   * Sends a signal (by definition or name). Resolves once the server has
+   * recorded it: from then on it is durable and will be delivered, in order.
+   * Rejects if the run is not running.
+   */
+  async signal<Args extends unknown[]>(signal: { name: string; __args?: Args } | string, ...args: Args): Promise<void> {
+    await this.api.signalWorkflow(this.namespace, {
+      workflowId: this.workflowId,
+      ...(this.runId ? { runId: this.runId } : {}),
+      signalName: typeof signal === 'string' ? signal : signal.name,
+      args: toPayloads(args),
+    });
+  }
+
+  /** Stops the run at once; `result()` then throws WorkflowFailedError with a TerminatedFailure cause. */
+  async terminate(reason = 'terminated by client'): Promise<void> {
+    await this.api.terminateWorkflow(this.namespace, {
+      workflowId: this.workflowId,
+      ...(this.runId ? { runId: this.runId } : {}),
+      reason,
+    });
   }
 
   /** Status, timestamps, pending activities and workflow task of the run. */

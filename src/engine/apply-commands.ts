@@ -42,6 +42,8 @@ export interface CompletionOutput {
   events: HistoryEvent[];
   activityTasks: NewActivityTask[];
   timers: TimerRow[];
+  /** Timer rows to delete (cancelled timers), by key. */
+  cancelledTimerKeys: string[];
   close?: { status: 'completed'; result: Payload } | { status: 'failed'; failure: Failure };
   scheduleWorkflowTask: boolean;
 }
@@ -130,6 +132,10 @@ const handlers: { [K in CommandType]: CommandHandler<K> } = {
       data: { timerId: command.timerId, startedEventId: eventId },
     });
   },
+  CancelTimer(command, ctx) {
+    ctx.append({ type: 'TimerCanceled', attributes: { timerId: command.timerId } });
+    ctx.out.cancelledTimerKeys.push(userTimerKey(command.timerId));
+  },
   CompleteWorkflow(command, ctx) {
     ctx.append({ type: 'WorkflowExecutionCompleted', attributes: { result: command.result } });
     ctx.out.close = { status: 'completed', result: command.result };
@@ -150,7 +156,13 @@ export function userTimerKey(timerId: string): string {
 
 export function applyWorkflowTaskCompletion(input: CompletionInput): CompletionOutput {
   validateCommands(input.commands);
-  const out: CompletionOutput = { events: [], activityTasks: [], timers: [], scheduleWorkflowTask: false };
+  const out: CompletionOutput = {
+    events: [],
+    activityTasks: [],
+    timers: [],
+    cancelledTimerKeys: [],
+    scheduleWorkflowTask: false,
+  };
   let nextEventId = input.run.nextEventId;
   const ctx: BuildContext = {
     input,

@@ -13,6 +13,7 @@ import { createContext, type EngineContext } from './context.js';
 import { PollerRegistry } from './long-poll.js';
 import { Notifier } from './notifier.js';
 import { releaseTask } from './release-task.js';
+import { signalWithStart, signalWorkflow, terminateWorkflow } from './signals.js';
 import { startWorkflow } from './start-workflow.js';
 import { TimerService } from './timer-service.js';
 import { describeWorkflow, getWorkflowHistory, getWorkflowResult, listWorkflows } from './visibility.js';
@@ -129,6 +130,12 @@ export class Engine implements TidewayApi {
   listWorkflows: TidewayApi['listWorkflows'] = (ns, query) => this.track(() => listWorkflows(this.ctx, ns, query));
   getWorkflowHistory: TidewayApi['getWorkflowHistory'] = (ns, query) =>
     this.track(() => getWorkflowHistory(this.ctx, ns, query));
+  signalWorkflow: TidewayApi['signalWorkflow'] = (ns, request) =>
+    this.track(() => signalWorkflow(this.ctx, ns, request));
+  signalWithStart: TidewayApi['signalWithStart'] = (ns, request) =>
+    this.track(() => signalWithStart(this.ctx, ns, request));
+  terminateWorkflow: TidewayApi['terminateWorkflow'] = (ns, request) =>
+    this.track(() => terminateWorkflow(this.ctx, ns, request));
   pollWorkflowTask: TidewayApi['pollWorkflowTask'] = (ns, request, signal) =>
     this.track(() => pollWorkflowTask(this.ctx, this.pollers, ns, request, signal));
   completeWorkflowTask: TidewayApi['completeWorkflowTask'] = (ns, request) =>

@@ -1,4 +1,6 @@
+import type { z } from 'zod';
 import {
+  type NewEvent,
   type StartWorkflowRequest,
   StartWorkflowRequestSchema,
   type StartWorkflowResponse,
@@ -47,48 +49,7 @@ export async function startWorkflow(
         if (same) return { workflowId: same.workflowId, runId: same.runId, started: false };
       }
       await applyReusePolicy(ctx, tx, namespace, request, notify);
-      const now = ctx.clock.now();
-      const run: RunRow = {
-        namespace,
-        runId: ctx.newId(),
-        workflowId: request.workflowId,
-        workflowType: request.workflowType,
-        taskQueue: request.taskQueue,
-        status: 'running',
-        requestId: request.requestId ?? null,
-        nextEventId: 1,
-        seenUpToEventId: 0,
-        workflowTaskTimeoutMs: request.workflowTaskTimeoutMs ?? DEFAULT_WORKFLOW_TASK_TIMEOUT_MS,
-        startTime: now,
-        closeTime: null,
-        result: null,
-        failure: null,
-      };
-      const events = numberEvents(
-        run,
-        [
-          {
-            type: 'WorkflowExecutionStarted',
-            attributes: {
-              workflowType: run.workflowType,
-              taskQueue: run.taskQueue,
-              input: request.args,
-              ...(request.requestId ? { requestId: request.requestId } : {}),
-              ...(request.executionTimeoutMs !== undefined ? { executionTimeoutMs: request.executionTimeoutMs } : {}),
-              ...(request.runTimeoutMs !== undefined ? { runTimeoutMs: request.runTimeoutMs } : {}),
-              workflowTaskTimeoutMs: run.workflowTaskTimeoutMs,
-            },
-          },
-          { type: 'WorkflowTaskScheduled', attributes: { taskQueue: run.taskQueue } },
-        ],
-        now,
-      );
-      run.nextEventId = events.length + 1;
-      await insertRun(tx, run);
-      await appendEvents(tx, namespace, run.runId, events);
-      await insertWorkflowTask(tx, { ...run, visibleAt: now });
-      notify(notifyKeys.workflowQueue(namespace, run.taskQueue));
-      return { workflowId: run.workflowId, runId: run.runId, started: true };
+      return createRun(ctx, tx, namespace, request, notify);
     });
   } catch (error) {
     // Two starts raced past the check; the unique index on running ids let one win.
@@ -102,7 +63,64 @@ export async function startWorkflow(
   }
 }
 
-async function applyReusePolicy(
+/**
+ * Inserts a new run: WorkflowExecutionStarted, any `extraEvents` (a signal
+ * sent with the start), then its first workflow task.
+ */
+export async function createRun(
+  ctx: EngineContext,
+  tx: Queryable,
+  namespace: string,
+  request: z.output<typeof StartWorkflowRequestSchema>,
+  notify: (key: string) => void,
+  extraEvents: readonly NewEvent[] = [],
+): Promise<StartWorkflowResponse> {
+  const now = ctx.clock.now();
+  const run: RunRow = {
+    namespace,
+    runId: ctx.newId(),
+    workflowId: request.workflowId,
+    workflowType: request.workflowType,
+    taskQueue: request.taskQueue,
+    status: 'running',
+    requestId: request.requestId ?? null,
+    nextEventId: 1,
+    seenUpToEventId: 0,
+    workflowTaskTimeoutMs: request.workflowTaskTimeoutMs ?? DEFAULT_WORKFLOW_TASK_TIMEOUT_MS,
+    startTime: now,
+    closeTime: null,
+    result: null,
+    failure: null,
+  };
+  const events = numberEvents(
+    run,
+    [
+      {
+        type: 'WorkflowExecutionStarted',
+        attributes: {
+          workflowType: run.workflowType,
+          taskQueue: run.taskQueue,
+          input: request.args,
+          ...(request.requestId ? { requestId: request.requestId } : {}),
+          ...(request.executionTimeoutMs !== undefined ? { executionTimeoutMs: request.executionTimeoutMs } : {}),
+          ...(request.runTimeoutMs !== undefined ? { runTimeoutMs: request.runTimeoutMs } : {}),
+          workflowTaskTimeoutMs: run.workflowTaskTimeoutMs,
+        },
+      },
+      ...extraEvents,
+      { type: 'WorkflowTaskScheduled', attributes: { taskQueue: run.taskQueue } },
+    ],
+    now,
+  );
+  run.nextEventId = events.length + 1;
+  await insertRun(tx, run);
+  await appendEvents(tx, namespace, run.runId, events);
+  await insertWorkflowTask(tx, { ...run, visibleAt: now });
+  notify(notifyKeys.workflowQueue(namespace, run.taskQueue));
+  return { workflowId: run.workflowId, runId: run.runId, started: true };
+}
+
+export async function applyReusePolicy(
   ctx: EngineContext,
   tx: Queryable,
   namespace: string,
@@ -148,7 +166,7 @@ async function applyReusePolicy(
   }
 }
 
-function alreadyStarted(workflowId: string, namespace: string, runId?: string): TidewayApiError {
+export function alreadyStarted(workflowId: string, namespace: string, runId?: string): TidewayApiError {
   return new TidewayApiError(
     'WorkflowAlreadyStarted',
     `workflow "${workflowId}" is already running in namespace "${namespace}"; wait for it, use another id, ` +
@@ -161,7 +179,7 @@ function alreadyStarted(workflowId: string, namespace: string, runId?: string): 
  * Catches a misspelt workflow name at start: when workers have polled the
  * queue recently and none of them registers the type, nothing would ever run it.
  */
-async function checkWorkflowTypeKnown(
+export async function checkWorkflowTypeKnown(
   ctx: EngineContext,
   namespace: string,
   taskQueue: string,

@@ -9,6 +9,7 @@ import {
 } from '../protocol/index.js';
 import {
   claimWorkflowTask,
+  deleteTimer,
   deleteWorkflowTask,
   getWorkflowTask,
   insertActivityTasks,
@@ -155,6 +156,7 @@ export async function completeWorkflowTask(
     await insertActivityTasks(tx, out.activityTasks);
     for (const a of out.activityTasks) notify(notifyKeys.activityQueue(namespace, a.taskQueue));
     for (const timer of out.timers) await upsertTimer(tx, timer);
+    for (const key of out.cancelledTimerKeys) await deleteTimer(tx, namespace, run.runId, key);
     if (out.timers.length > 0) notify(notifyKeys.timers());
   });
 }

@@ -41,6 +41,33 @@ export const StartWorkflowResponseSchema = z
   .meta({ id: 'StartWorkflowResponse' });
 export type StartWorkflowResponse = z.infer<typeof StartWorkflowResponseSchema>;
 
+export const SignalWorkflowRequestSchema = z
+  .object({
+    signalName: id('signalName'),
+    args: z.array(PayloadSchema).default([]),
+    /** A specific run; default: the latest run of the workflow id. */
+    runId: z.string().max(1000).optional(),
+    identity: z.string().max(1000).default('unknown'),
+  })
+  .meta({ id: 'SignalWorkflowRequest' });
+export type SignalWorkflowRequest = z.input<typeof SignalWorkflowRequestSchema>;
+
+export const TerminateWorkflowRequestSchema = z
+  .object({
+    reason: z.string().max(10_000).default('terminated'),
+    runId: z.string().max(1000).optional(),
+    identity: z.string().max(1000).default('unknown'),
+  })
+  .meta({ id: 'TerminateWorkflowRequest' });
+export type TerminateWorkflowRequest = z.input<typeof TerminateWorkflowRequestSchema>;
+
+export const SignalWithStartRequestSchema = StartWorkflowRequestSchema.extend({
+  signalName: id('signalName'),
+  signalArgs: z.array(PayloadSchema).default([]),
+  identity: z.string().max(1000).default('unknown'),
+}).meta({ id: 'SignalWithStartRequest' });
+export type SignalWithStartRequest = z.input<typeof SignalWithStartRequestSchema>;
+
 export const RunRefSchema = z.object({ workflowId: id('workflowId'), runId: id('runId').optional() });
 export type RunRef = z.infer<typeof RunRefSchema>;
 
@@ -246,6 +273,12 @@ export interface TidewayApi {
   /** Waits up to `waitMs` for the run to close; returns status 'running' if it has not. */
   getWorkflowResult(namespace: string, ref: RunRef & { waitMs?: number }): Promise<WorkflowResult>;
   listWorkflows(namespace: string, query: ListWorkflowsQuery): Promise<ListWorkflowsResponse>;
+  /** Delivers a signal to a running workflow; durable once this resolves. Fails if the run is closed. */
+  signalWorkflow(namespace: string, request: { workflowId: string } & SignalWorkflowRequest): Promise<void>;
+  /** Signals the running workflow of an id, or starts it and signals the new run, atomically. */
+  signalWithStart(namespace: string, request: SignalWithStartRequest): Promise<StartWorkflowResponse>;
+  /** Stops a running workflow at once, recording the reason. */
+  terminateWorkflow(namespace: string, request: { workflowId: string } & TerminateWorkflowRequest): Promise<void>;
   getWorkflowHistory(namespace: string, ref: { workflowId: string } & HistoryQuery): Promise<HistoryPage>;
   pollWorkflowTask(namespace: string, request: PollRequest, signal?: AbortSignal): Promise<WorkflowTask | null>;
   completeWorkflowTask(namespace: string, request: CompleteWorkflowTaskRequest): Promise<void>;

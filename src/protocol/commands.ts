@@ -28,6 +28,11 @@ export const StartTimerCommandSchema = z.object({
   durationMs: ms,
 });
 
+export const CancelTimerCommandSchema = z.object({
+  type: z.literal('CancelTimer'),
+  timerId: z.string().min(1).max(1000),
+});
+
 export const CompleteWorkflowCommandSchema = z.object({
   type: z.literal('CompleteWorkflow'),
   result: PayloadSchema,
@@ -42,6 +47,7 @@ export const CommandSchema = z
   .discriminatedUnion('type', [
     ScheduleActivityCommandSchema,
     StartTimerCommandSchema,
+    CancelTimerCommandSchema,
     CompleteWorkflowCommandSchema,
     FailWorkflowCommandSchema,
   ])

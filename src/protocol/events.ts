@@ -68,6 +68,12 @@ export const eventAttributeSchemas = {
   }),
   TimerStarted: z.object({ timerId: z.string(), durationMs: ms, fireAt: z.number() }),
   TimerFired: z.object({ timerId: z.string(), startedEventId: z.number().int() }),
+  TimerCanceled: z.object({ timerId: z.string() }),
+  WorkflowExecutionSignaled: z.object({
+    signalName: z.string(),
+    input: z.array(PayloadSchema),
+    identity: z.string(),
+  }),
   WorkflowExecutionCompleted: z.object({ result: PayloadSchema }),
   WorkflowExecutionFailed: z.object({ failure: FailureSchema }),
   WorkflowExecutionTerminated: z.object({ reason: z.string(), identity: z.string() }),

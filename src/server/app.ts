@@ -97,6 +97,19 @@ export function createApp(options: AppOptions): OpenAPIHono {
     const { namespace, workflowId } = c.req.valid('param');
     return c.json((await engine.getWorkflowHistory(namespace, { workflowId, ...c.req.valid('query') })) as never, 200);
   });
+  app.openapi(routes.signalWorkflow, async (c) => {
+    const { namespace, workflowId } = c.req.valid('param');
+    await engine.signalWorkflow(namespace, { workflowId, ...c.req.valid('json') });
+    return c.json({ ok: true as const }, 200);
+  });
+  app.openapi(routes.signalWithStart, async (c) =>
+    c.json(await engine.signalWithStart(c.req.valid('param').namespace, c.req.valid('json')), 200),
+  );
+  app.openapi(routes.terminateWorkflow, async (c) => {
+    const { namespace, workflowId } = c.req.valid('param');
+    await engine.terminateWorkflow(namespace, { workflowId, ...c.req.valid('json') });
+    return c.json({ ok: true as const }, 200);
+  });
   app.openapi(routes.pollWorkflowTask, async (c) => {
     const namespace = c.req.valid('param').namespace;
     const task = await engine.pollWorkflowTask(namespace, c.req.valid('json'), c.req.raw.signal);

@@ -64,6 +64,7 @@ class History {
       if (c.type === 'StartTimer') {
         return this.add('TimerStarted', { timerId: c.timerId, durationMs: c.durationMs, fireAt: 0 });
       }
+      if (c.type === 'CancelTimer') return this.add('TimerCanceled', { timerId: c.timerId });
       if (c.type === 'CompleteWorkflow') return this.add('WorkflowExecutionCompleted', { result: c.result });
       return this.add('WorkflowExecutionFailed', { failure: c.failure });
     });

@@ -38,6 +38,7 @@ interface Pending<T> {
 const COMMAND_EVENT_TYPES = {
   ActivityTaskScheduled: 'ScheduleActivity',
   TimerStarted: 'StartTimer',
+  TimerCanceled: 'CancelTimer',
   WorkflowExecutionCompleted: 'CompleteWorkflow',
   WorkflowExecutionFailed: 'FailWorkflow',
 } as const satisfies Partial<Record<HistoryEvent['type'], Command['type']>>;
@@ -75,6 +76,10 @@ export class WorkflowInstance {
   private readonly activities = new Map<string, Pending<unknown>>();
   private readonly activityIdsByEventId = new Map<number, string>();
   private readonly timers = new Map<string, Pending<void>>();
+  private readonly signalHandlers = new Map<string, (...args: unknown[]) => unknown>();
+  /** Signals that arrived before their handler was set, in arrival order. */
+  private bufferedSignals: { name: string; args: unknown[] }[] = [];
+  private readonly conditions = new Set<{ predicate: () => boolean; resolve: (value: boolean) => void }>();
   private readonly timerIdsByEventId = new Map<number, string>();
 
   constructor(
@@ -135,6 +140,7 @@ export class WorkflowInstance {
       const event = this.undelivered.shift()!;
       this.apply(event);
       await drainMicrotasks();
+      await this.settleConditions();
     }
   }
 
@@ -152,6 +158,9 @@ export class WorkflowInstance {
         this.settleActivity(event.attributes.scheduledEventId, (p) =>
           p.reject(failureToError(event.attributes.failure)),
         );
+        return;
+      case 'WorkflowExecutionSignaled':
+        this.dispatchSignal(event.attributes.signalName, fromPayloads(event.attributes.input));
         return;
       case 'TimerFired': {
         const timerId = event.attributes.timerId;
@@ -175,13 +184,7 @@ export class WorkflowInstance {
     });
     promise.then(
       (result) => this.complete({ type: 'CompleteWorkflow', result: toPayload(result) }),
-      (error: unknown) => {
-        if (error instanceof DeterminismViolationError) {
-          this.violation ??= error;
-          return;
-        }
-        this.complete({ type: 'FailWorkflow', failure: errorToFailure(error) });
-      },
+      (error: unknown) => this.failFromCode(error),
     );
   }
 
@@ -236,7 +239,108 @@ export class WorkflowInstance {
     }
   }
 
+  /** Runs workflow code (a handler, a predicate) in this workflow's context; its failure fails the run. */
+  private runInWorkflow(fn: () => unknown): void {
+    const result = workflowStorage.run(this, () => {
+      try {
+        return Promise.resolve(fn());
+      } catch (error) {
+        return Promise.reject(error);
+      }
+    });
+    result.catch((error: unknown) => this.failFromCode(error));
+  }
+
+  private failFromCode(error: unknown): void {
+    if (error instanceof DeterminismViolationError) {
+      this.violation ??= error;
+      return;
+    }
+    this.complete({ type: 'FailWorkflow', failure: errorToFailure(error) });
+  }
+
+  private dispatchSignal(name: string, args: unknown[]): void {
+    const handler = this.signalHandlers.get(name);
+    if (!handler) {
+      this.bufferedSignals.push({ name, args });
+      return;
+    }
+    this.runInWorkflow(() => handler(...args));
+  }
+
+  /**
+   * Resolves every `condition` whose predicate became true, repeatedly: a
+   * resolved condition may run code that makes another one true. Called
+   * after each event, so replay resolves them at the same points.
+   */
+  private async settleConditions(): Promise<void> {
+    for (let progressed = true; progressed && this.conditions.size > 0; ) {
+      progressed = false;
+      for (const condition of [...this.conditions]) {
+        let satisfied = false;
+        try {
+          satisfied = workflowStorage.run(this, condition.predicate);
+        } catch (error) {
+          this.conditions.delete(condition);
+          this.failFromCode(error);
+          continue;
+        }
+        if (!satisfied) continue;
+        this.conditions.delete(condition);
+        condition.resolve(true);
+        progressed = true;
+      }
+      if (progressed) await drainMicrotasks();
+    }
+  }
+
   // ---- called by workflow APIs, inside the workflow's async context ----
+
+  /** Sets (or with undefined, removes) a signal handler; buffered signals of that name are delivered now. */
+  setSignalHandler(name: string, handler: ((...args: any[]) => unknown) | undefined): void {
+    if (!handler) {
+      this.signalHandlers.delete(name);
+      return;
+    }
+    this.signalHandlers.set(name, handler);
+    const waiting = this.bufferedSignals.filter((s) => s.name === name);
+    if (waiting.length === 0) return;
+    this.bufferedSignals = this.bufferedSignals.filter((s) => s.name !== name);
+    for (const signal of waiting) this.runInWorkflow(() => handler(...signal.args));
+  }
+
+  /** Names of signals received that no handler has taken yet. */
+  get pendingSignalNames(): string[] {
+    return this.bufferedSignals.map((s) => s.name);
+  }
+
+  /**
+   * Resolves true once `predicate` holds after some state change, or false
+   * when the optional timeout (a durable timer) fires first.
+   */
+  waitForCondition(predicate: () => boolean, timeoutMs?: number): Promise<boolean> {
+    if (predicate()) return Promise.resolve(true);
+    return new Promise<boolean>((resolve) => {
+      let timerId: string | undefined;
+      const entry = {
+        predicate,
+        resolve: (value: boolean) => {
+          // Satisfied before the timeout: the timer is no longer needed.
+          if (timerId !== undefined && this.timers.delete(timerId)) this.emit({ type: 'CancelTimer', timerId });
+          resolve(value);
+        },
+      };
+      this.conditions.add(entry);
+      if (timeoutMs !== undefined) {
+        const timer = this.newTimer(timeoutMs);
+        timerId = timer.timerId;
+        timer.fired.then(() => {
+          if (!this.conditions.delete(entry)) return;
+          resolve(false);
+        });
+      }
+    });
+  }
 
   scheduleActivity(command: Omit<CommandOf<'ScheduleActivity'>, 'type' | 'activityId'>): Promise<unknown> {
     const activityId = String(++this.activitySeq);
@@ -249,13 +353,18 @@ export class WorkflowInstance {
   }
 
   startTimer(durationMs: number): Promise<void> {
+    return this.newTimer(durationMs).fired;
+  }
+
+  private newTimer(durationMs: number): { timerId: string; fired: Promise<void> } {
     const timerId = String(++this.timerSeq);
     this.emit({ type: 'StartTimer', timerId, durationMs });
-    return this.track(
+    const fired = this.track(
       new Promise<void>((resolve, reject) => {
         this.timers.set(timerId, { resolve, reject });
       }),
     );
+    return { timerId, fired };
   }
 
   private emit(command: Command): void {
