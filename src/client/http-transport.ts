@@ -96,6 +96,11 @@ export class HttpTransport implements TidewayApi {
   terminateWorkflow: TidewayApi['terminateWorkflow'] = async (namespace, { workflowId, ...body }) => {
     await this.call('terminateWorkflow', { path: { namespace, workflowId }, body });
   };
+  queryWorkflow: TidewayApi['queryWorkflow'] = (namespace, { workflowId, ...body }) =>
+    this.call('queryWorkflow', { path: { namespace, workflowId }, body });
+  respondQueryTask: TidewayApi['respondQueryTask'] = async (namespace, body) => {
+    await this.call('respondQueryTask', { path: { namespace }, body });
+  };
   pollWorkflowTask: TidewayApi['pollWorkflowTask'] = async (namespace, body, signal) =>
     (
       await this.call<{ task: Awaited<ReturnType<TidewayApi['pollWorkflowTask']>> }>('pollWorkflowTask', {

@@ -62,6 +62,25 @@ export class WorkflowHandle<R = unknown> {
     });
   }
 
+  /**
+   * Asks the workflow for its state through a query handler (by definition
+   * or name). Answered by a worker; writes no history; works on closed runs.
+   * Rejects with QueryFailed (unknown query, handler threw) or
+   * DeadlineExceeded / Unavailable when no worker answers.
+   */
+  async query<Ret, Args extends unknown[]>(
+    query: { name: string; __types?: { ret: Ret; args: Args } } | string,
+    ...args: Args
+  ): Promise<Ret> {
+    const { result } = await this.api.queryWorkflow(this.namespace, {
+      workflowId: this.workflowId,
+      ...(this.runId ? { runId: this.runId } : {}),
+      queryName: typeof query === 'string' ? query : query.name,
+      args: toPayloads(args),
+    });
+    return fromPayload<Ret>(result);
+  }
+
   /** Stops the run at once; `result()` then throws WorkflowFailedError with a TerminatedFailure cause. */
   async terminate(reason = 'terminated by client'): Promise<void> {
     await this.api.terminateWorkflow(this.namespace, {

@@ -12,6 +12,7 @@ import { type Clock, systemClock } from './clock.js';
 import { createContext, type EngineContext } from './context.js';
 import { PollerRegistry } from './long-poll.js';
 import { Notifier } from './notifier.js';
+import { queryWorkflow, respondQueryTask } from './queries.js';
 import { releaseTask } from './release-task.js';
 import { signalWithStart, signalWorkflow, terminateWorkflow } from './signals.js';
 import { startWorkflow } from './start-workflow.js';
@@ -136,6 +137,9 @@ export class Engine implements TidewayApi {
     this.track(() => signalWithStart(this.ctx, ns, request));
   terminateWorkflow: TidewayApi['terminateWorkflow'] = (ns, request) =>
     this.track(() => terminateWorkflow(this.ctx, ns, request));
+  queryWorkflow: TidewayApi['queryWorkflow'] = (ns, request) => this.track(() => queryWorkflow(this.ctx, ns, request));
+  respondQueryTask: TidewayApi['respondQueryTask'] = (ns, request) =>
+    this.track(() => respondQueryTask(this.ctx, ns, request));
   pollWorkflowTask: TidewayApi['pollWorkflowTask'] = (ns, request, signal) =>
     this.track(() => pollWorkflowTask(this.ctx, this.pollers, ns, request, signal));
   completeWorkflowTask: TidewayApi['completeWorkflowTask'] = (ns, request) =>

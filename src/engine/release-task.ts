@@ -13,6 +13,16 @@ export async function releaseTask(ctx: EngineContext, namespace: string, taskTok
   const raw = JSON.parse(Buffer.from(taskToken, 'base64url').toString('utf8')) as TaskToken;
   const now = ctx.clock.now();
   await ctx.transition(async (tx, notify) => {
+    if (raw.kind === 'query') {
+      const token = decodeTaskToken(taskToken, 'query', namespace);
+      const rows = await tx.query<{ taskQueue: string }>(
+        `UPDATE queries SET status = 'pending' WHERE namespace = $1 AND query_id = $2 AND status = 'leased'
+         RETURNING task_queue AS "taskQueue"`,
+        [namespace, token.queryId],
+      );
+      if (rows[0]) notify(notifyKeys.workflowQueue(namespace, rows[0].taskQueue));
+      return;
+    }
     if (raw.kind === 'workflow') {
       const token = decodeTaskToken(taskToken, 'workflow', namespace);
       const rows = await tx.query<{ taskQueue: string }>(

@@ -6,7 +6,8 @@ import { TidewayApiError } from '../protocol/index.js';
  */
 export type TaskToken =
   | { kind: 'workflow'; namespace: string; runId: string; leaseId: string }
-  | { kind: 'activity'; namespace: string; runId: string; scheduledEventId: number; leaseId: string };
+  | { kind: 'activity'; namespace: string; runId: string; scheduledEventId: number; leaseId: string }
+  | { kind: 'query'; namespace: string; queryId: string };
 
 export function encodeTaskToken(token: TaskToken): string {
   return Buffer.from(JSON.stringify(token)).toString('base64url');
@@ -26,7 +27,11 @@ export function decodeTaskToken<K extends TaskToken['kind']>(
       'malformed task token: pass the taskToken exactly as the poll returned it',
     );
   }
-  if (token?.kind !== kind || typeof token.runId !== 'string' || typeof token.leaseId !== 'string') {
+  const wellFormed =
+    token?.kind === 'query'
+      ? typeof token.queryId === 'string'
+      : typeof token?.runId === 'string' && typeof token.leaseId === 'string';
+  if (token?.kind !== kind || !wellFormed) {
     throw new TidewayApiError('InvalidArgument', `task token is not a ${kind} task token`);
   }
   if (token.namespace !== namespace) {

@@ -35,6 +35,7 @@ import {
 import { type PollerRegistry, pollTaskQueue } from './long-poll.js';
 import { notifyKeys } from './notifier.js';
 import { parseRequest } from './parse.js';
+import { claimQueryTask } from './queries.js';
 import { decodeTaskToken, encodeTaskToken } from './task-token.js';
 
 /** A task carries the events since the last completion inline up to this many; beyond, the worker pages. */
@@ -68,6 +69,9 @@ async function claimOne(
 ): Promise<WorkflowTask | undefined> {
   const leaseId = ctx.newId();
   return ctx.db.transaction(async (tx) => {
+    // Queries first: someone is waiting on each, and answering one changes nothing.
+    const query = await claimQueryTask(tx, namespace, request, now);
+    if (query) return query;
     const row = await claimWorkflowTask(tx, {
       namespace,
       taskQueue: request.taskQueue,

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { CommandSchema } from './commands.js';
 import { type HistoryEvent, HistoryEventSchema } from './events.js';
 import { type Failure, FailureSchema } from './failure.js';
-import { PayloadSchema } from './payload.js';
+import { type Payload, PayloadSchema } from './payload.js';
 
 /**
  * Request and response shapes of every API operation, shared by the HTTP
@@ -67,6 +67,28 @@ export const SignalWithStartRequestSchema = StartWorkflowRequestSchema.extend({
   identity: z.string().max(1000).default('unknown'),
 }).meta({ id: 'SignalWithStartRequest' });
 export type SignalWithStartRequest = z.input<typeof SignalWithStartRequestSchema>;
+
+export const QueryWorkflowRequestSchema = z
+  .object({
+    queryName: id('queryName'),
+    args: z.array(PayloadSchema).default([]),
+    runId: z.string().max(1000).optional(),
+    /** How long to wait for a worker to answer (default 10 s). */
+    timeoutMs: z.number().int().min(1).max(120_000).default(10_000),
+  })
+  .meta({ id: 'QueryWorkflowRequest' });
+export type QueryWorkflowRequest = z.input<typeof QueryWorkflowRequestSchema>;
+
+export const QueryWorkflowResponseSchema = z.object({ result: PayloadSchema }).meta({ id: 'QueryWorkflowResponse' });
+
+export const RespondQueryTaskRequestSchema = z
+  .object({
+    taskToken: z.string().min(1),
+    result: PayloadSchema.optional(),
+    failure: FailureSchema.optional(),
+  })
+  .meta({ id: 'RespondQueryTaskRequest' });
+export type RespondQueryTaskRequest = z.input<typeof RespondQueryTaskRequestSchema>;
 
 export const RunRefSchema = z.object({ workflowId: id('workflowId'), runId: id('runId').optional() });
 export type RunRef = z.infer<typeof RunRefSchema>;
@@ -180,6 +202,11 @@ export const WorkflowTaskSchema = z
     eventsComplete: z.boolean(),
     /** The history's last event id when the task was handed out. */
     lastEventId: z.number().int(),
+    /**
+     * Set for a query task: answer it (respondQueryTask) from the workflow's
+     * state after replaying the history; write no commands.
+     */
+    query: z.object({ queryId: z.string(), queryName: z.string(), args: z.array(PayloadSchema) }).optional(),
   })
   .meta({ id: 'WorkflowTask' });
 export type WorkflowTask = Omit<z.infer<typeof WorkflowTaskSchema>, 'events'> & { events: HistoryEvent[] };
@@ -277,6 +304,15 @@ export interface TidewayApi {
   signalWorkflow(namespace: string, request: { workflowId: string } & SignalWorkflowRequest): Promise<void>;
   /** Signals the running workflow of an id, or starts it and signals the new run, atomically. */
   signalWithStart(namespace: string, request: SignalWithStartRequest): Promise<StartWorkflowResponse>;
+  /**
+   * Asks a worker for the workflow's state through one of its query handlers;
+   * writes no history. Works on closed runs too (by replay).
+   */
+  queryWorkflow(
+    namespace: string,
+    request: { workflowId: string } & QueryWorkflowRequest,
+  ): Promise<{ result: Payload }>;
+  respondQueryTask(namespace: string, request: RespondQueryTaskRequest): Promise<void>;
   /** Stops a running workflow at once, recording the reason. */
   terminateWorkflow(namespace: string, request: { workflowId: string } & TerminateWorkflowRequest): Promise<void>;
   getWorkflowHistory(namespace: string, ref: { workflowId: string } & HistoryQuery): Promise<HistoryPage>;

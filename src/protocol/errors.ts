@@ -12,9 +12,11 @@ export const ERROR_STATUS = {
   WorkflowAlreadyStarted: 409,
   FailedPrecondition: 409,
   PayloadTooLarge: 413,
+  QueryFailed: 422,
   IncompatibleVersion: 426,
   Internal: 500,
   Unavailable: 503,
+  DeadlineExceeded: 504,
 } as const;
 export type ErrorCode = keyof typeof ERROR_STATUS;
 

@@ -15,6 +15,8 @@ export const API_ROUTES = {
   signalWorkflow: { method: 'post', path: '/api/v1/namespaces/{namespace}/workflows/{workflowId}/signal' },
   signalWithStart: { method: 'post', path: '/api/v1/namespaces/{namespace}/signal-with-start' },
   terminateWorkflow: { method: 'post', path: '/api/v1/namespaces/{namespace}/workflows/{workflowId}/terminate' },
+  queryWorkflow: { method: 'post', path: '/api/v1/namespaces/{namespace}/workflows/{workflowId}/query' },
+  respondQueryTask: { method: 'post', path: '/api/v1/namespaces/{namespace}/workflow-tasks/respond-query' },
   pollWorkflowTask: { method: 'post', path: '/api/v1/namespaces/{namespace}/workflow-tasks/poll' },
   completeWorkflowTask: { method: 'post', path: '/api/v1/namespaces/{namespace}/workflow-tasks/complete' },
   failWorkflowTask: { method: 'post', path: '/api/v1/namespaces/{namespace}/workflow-tasks/fail' },

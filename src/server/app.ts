@@ -110,6 +110,14 @@ export function createApp(options: AppOptions): OpenAPIHono {
     await engine.terminateWorkflow(namespace, { workflowId, ...c.req.valid('json') });
     return c.json({ ok: true as const }, 200);
   });
+  app.openapi(routes.queryWorkflow, async (c) => {
+    const { namespace, workflowId } = c.req.valid('param');
+    return c.json(await engine.queryWorkflow(namespace, { workflowId, ...c.req.valid('json') }), 200);
+  });
+  app.openapi(routes.respondQueryTask, async (c) => {
+    await engine.respondQueryTask(c.req.valid('param').namespace, c.req.valid('json'));
+    return c.json({ ok: true as const }, 200);
+  });
   app.openapi(routes.pollWorkflowTask, async (c) => {
     const namespace = c.req.valid('param').namespace;
     const task = await engine.pollWorkflowTask(namespace, c.req.valid('json'), c.req.raw.signal);

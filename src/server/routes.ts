@@ -17,6 +17,9 @@ import {
   PollActivityTaskResponseSchema,
   PollRequestSchema,
   PollWorkflowTaskResponseSchema,
+  QueryWorkflowRequestSchema,
+  QueryWorkflowResponseSchema,
+  RespondQueryTaskRequestSchema,
   SignalWithStartRequestSchema,
   SignalWorkflowRequestSchema,
   StartWorkflowRequestSchema,
@@ -116,6 +119,18 @@ export const routes = {
     summary: 'Terminate a running workflow at once, recording a reason',
     request: { params: workflowParams, ...jsonBody(TerminateWorkflowRequestSchema) },
     responses: ok(OkSchema, 'Terminated'),
+  }),
+  queryWorkflow: route('queryWorkflow', {
+    tags: ['workflows'],
+    summary: 'Query a workflow’s state through one of its query handlers (no history written)',
+    request: { params: workflowParams, ...jsonBody(QueryWorkflowRequestSchema) },
+    responses: ok(QueryWorkflowResponseSchema, 'The query handler’s result'),
+  }),
+  respondQueryTask: route('respondQueryTask', {
+    tags: ['worker'],
+    summary: 'Answer a query task',
+    request: { params: namespaceParam, ...jsonBody(RespondQueryTaskRequestSchema) },
+    responses: ok(OkSchema, 'Delivered to the caller'),
   }),
   pollWorkflowTask: route('pollWorkflowTask', {
     tags: ['worker'],

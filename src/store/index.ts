@@ -42,3 +42,4 @@ export async function openDb(options: StoreOptions): Promise<Db> {
   }
   return db;
 }
+export * from './queries.js';

@@ -1,4 +1,13 @@
-import { errorToFailure, type HistoryEvent, type TidewayApi, type WorkflowTask } from '../protocol/index.js';
+import {
+  errorToFailure,
+  type Failure,
+  fromPayloads,
+  type HistoryEvent,
+  type Payload,
+  type TidewayApi,
+  toPayload,
+  type WorkflowTask,
+} from '../protocol/index.js';
 import { DeterminismViolationError, NonDeterminismError } from '../workflow/errors.js';
 import { type WorkflowFunction, WorkflowInstance } from '../workflow/instance.js';
 import type { FunctionMap } from './registry.js';
@@ -32,6 +41,10 @@ export class WorkflowExecutor {
       );
       return 'failed';
     }
+    if (task.query) {
+      await this.answerQuery(task, task.query, fn);
+      return 'completed';
+    }
     let instance: WorkflowInstance | undefined;
     try {
       instance = await this.prepare(task, fn);
@@ -55,13 +68,35 @@ export class WorkflowExecutor {
     }
   }
 
-  private async prepare(task: WorkflowTask, fn: WorkflowFunction): Promise<WorkflowInstance> {
-    const cached = this.cache.take(task.runId);
-    if (cached && task.eventsComplete && cached.lastEventId === task.previousSeenUpToEventId) {
-      await cached.consume(task.events);
-      return cached;
+  /**
+   * Answers a query: replays the run into a fresh instance (the cached one
+   * must not advance outside a workflow task), lets it process every event,
+   * and calls the query handler. Nothing is written to history.
+   */
+  private async answerQuery(
+    task: WorkflowTask,
+    query: NonNullable<WorkflowTask['query']>,
+    fn: WorkflowFunction,
+  ): Promise<void> {
+    let outcome: { result: Payload } | { failure: Failure };
+    try {
+      const instance = this.newInstance(task, fn);
+      await instance.consume(await this.fetchHistory(task));
+      await instance.activate(task.taskTime);
+      outcome = { result: toPayload(instance.answerQuery(query.queryName, fromPayloads(query.args))) };
+      JSON.stringify(outcome.result);
+    } catch (error) {
+      outcome = { failure: errorToFailure(error) };
     }
-    const instance = new WorkflowInstance(
+    try {
+      await this.api.respondQueryTask(this.namespace, { taskToken: task.taskToken, ...outcome });
+    } catch {
+      // The caller gave up (timed out); nothing else to do.
+    }
+  }
+
+  private newInstance(task: WorkflowTask, fn: WorkflowFunction): WorkflowInstance {
+    return new WorkflowInstance(
       {
         namespace: this.namespace,
         workflowId: task.workflowId,
@@ -71,6 +106,15 @@ export class WorkflowExecutor {
       },
       fn,
     );
+  }
+
+  private async prepare(task: WorkflowTask, fn: WorkflowFunction): Promise<WorkflowInstance> {
+    const cached = this.cache.take(task.runId);
+    if (cached && task.eventsComplete && cached.lastEventId === task.previousSeenUpToEventId) {
+      await cached.consume(task.events);
+      return cached;
+    }
+    const instance = this.newInstance(task, fn);
     const history =
       task.eventsComplete && task.previousSeenUpToEventId === 0 ? task.events : await this.fetchHistory(task);
     await instance.consume(history);

@@ -24,4 +24,11 @@ export {
 export { inWorkflowContext, sleep, uuid4, workflowInfo } from './api.js';
 export { DeterminismViolationError, NonDeterminismError } from './errors.js';
 export type { WorkflowFunction, WorkflowInfo } from './instance.js';
-export { condition, defineSignal, type SignalDefinition, setHandler } from './signals.js';
+export {
+  condition,
+  defineQuery,
+  defineSignal,
+  type QueryDefinition,
+  type SignalDefinition,
+  setHandler,
+} from './signals.js';

@@ -12,6 +12,7 @@ import {
 import { workflowStorage } from './context.js';
 import { realSetImmediate } from './determinism.js';
 import { DeterminismViolationError, NonDeterminismError } from './errors.js';
+import { HandlerRegistry } from './handlers.js';
 import { seededRandom } from './prng.js';
 
 /** What workflow code can learn about the run it is in. */
@@ -76,9 +77,7 @@ export class WorkflowInstance {
   private readonly activities = new Map<string, Pending<unknown>>();
   private readonly activityIdsByEventId = new Map<number, string>();
   private readonly timers = new Map<string, Pending<void>>();
-  private readonly signalHandlers = new Map<string, (...args: unknown[]) => unknown>();
-  /** Signals that arrived before their handler was set, in arrival order. */
-  private bufferedSignals: { name: string; args: unknown[] }[] = [];
+  readonly handlers = new HandlerRegistry((fn) => this.runInWorkflow(fn));
   private readonly conditions = new Set<{ predicate: () => boolean; resolve: (value: boolean) => void }>();
   private readonly timerIdsByEventId = new Map<number, string>();
 
@@ -160,7 +159,7 @@ export class WorkflowInstance {
         );
         return;
       case 'WorkflowExecutionSignaled':
-        this.dispatchSignal(event.attributes.signalName, fromPayloads(event.attributes.input));
+        this.handlers.dispatchSignal(event.attributes.signalName, fromPayloads(event.attributes.input));
         return;
       case 'TimerFired': {
         const timerId = event.attributes.timerId;
@@ -259,15 +258,6 @@ export class WorkflowInstance {
     this.complete({ type: 'FailWorkflow', failure: errorToFailure(error) });
   }
 
-  private dispatchSignal(name: string, args: unknown[]): void {
-    const handler = this.signalHandlers.get(name);
-    if (!handler) {
-      this.bufferedSignals.push({ name, args });
-      return;
-    }
-    this.runInWorkflow(() => handler(...args));
-  }
-
   /**
    * Resolves every `condition` whose predicate became true, repeatedly: a
    * resolved condition may run code that makes another one true. Called
@@ -296,22 +286,9 @@ export class WorkflowInstance {
 
   // ---- called by workflow APIs, inside the workflow's async context ----
 
-  /** Sets (or with undefined, removes) a signal handler; buffered signals of that name are delivered now. */
-  setSignalHandler(name: string, handler: ((...args: any[]) => unknown) | undefined): void {
-    if (!handler) {
-      this.signalHandlers.delete(name);
-      return;
-    }
-    this.signalHandlers.set(name, handler);
-    const waiting = this.bufferedSignals.filter((s) => s.name === name);
-    if (waiting.length === 0) return;
-    this.bufferedSignals = this.bufferedSignals.filter((s) => s.name !== name);
-    for (const signal of waiting) this.runInWorkflow(() => handler(...signal.args));
-  }
-
-  /** Names of signals received that no handler has taken yet. */
-  get pendingSignalNames(): string[] {
-    return this.bufferedSignals.map((s) => s.name);
+  /** Answers a query from the current state, in the workflow's context. */
+  answerQuery(name: string, args: unknown[]): unknown {
+    return this.handlers.answerQuery(name, args, (fn) => workflowStorage.run(this, fn));
   }
 
   /**

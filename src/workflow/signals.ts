@@ -18,18 +18,44 @@ export function defineSignal<Args extends unknown[] = []>(name: string): SignalD
   return { type: 'signal', name };
 }
 
+/** A named query: a synchronous, read-only view of the workflow's state. */
+export interface QueryDefinition<Ret, Args extends unknown[] = []> {
+  readonly type: 'query';
+  readonly name: string;
+  /** Carries the types; never set at run time. */
+  readonly __types?: { ret: Ret; args: Args };
+}
+
+export function defineQuery<Ret, Args extends unknown[] = []>(name: string): QueryDefinition<Ret, Args> {
+  if (!name) throw new TypeError('defineQuery needs a name');
+  return { type: 'query', name };
+}
+
 /**
- * Handles a signal in the current workflow (pass undefined to remove the
- * handler). Signals that arrived before the handler was set are delivered to
- * it at once, in the order they arrived. A handler that throws fails the run.
+ * Handles a signal or a query in the current workflow (pass undefined to
+ * remove the handler). Signals that arrived before the handler was set are
+ * delivered to it at once, in the order they arrived; a signal handler that
+ * throws fails the run. Query handlers answer synchronously from the state
+ * and must not change it. A plain string names a signal.
  */
 export function setHandler<Args extends unknown[]>(
   definition: SignalDefinition<Args> | string,
   handler: ((...args: Args) => void | Promise<void>) | undefined,
+): void;
+export function setHandler<Ret, Args extends unknown[]>(
+  definition: QueryDefinition<Ret, Args>,
+  handler: ((...args: Args) => Ret) | undefined,
+): void;
+export function setHandler(
+  definition: SignalDefinition<unknown[]> | QueryDefinition<unknown, unknown[]> | string,
+  handler: ((...args: unknown[]) => unknown) | undefined,
 ): void {
   const instance = currentWorkflow('setHandler');
-  const name = typeof definition === 'string' ? definition : definition.name;
-  instance.setSignalHandler(name, handler as ((...args: unknown[]) => unknown) | undefined);
+  if (typeof definition !== 'string' && definition.type === 'query') {
+    instance.handlers.setQuery(definition.name, handler);
+    return;
+  }
+  instance.handlers.setSignal(typeof definition === 'string' ? definition : definition.name, handler);
 }
 
 /**
