@@ -72,6 +72,7 @@ const EVENT_DETAILS: { [K in EventType]: (attributes: EventAttributes[K]) => str
   TimerStarted: (a) => `timer=${a.timerId} duration=${formatDuration(a.durationMs)}`,
   TimerFired: (a) => `timer=${a.timerId} startedEventId=${a.startedEventId}`,
   TimerCanceled: (a) => `timer=${a.timerId}`,
+  MarkerRecorded: (a) => `marker=${a.markerName} id=${a.markerId}${a.value ? ` value=${payload(a.value)}` : ''}`,
   WorkflowExecutionSignaled: (a) => `signal=${a.signalName} input=${payloads(a.input)} identity=${a.identity}`,
   WorkflowExecutionCompleted: (a) => `result=${payload(a.result)}`,
   WorkflowExecutionFailed: (a) => `failure=${failure(a.failure)}`,

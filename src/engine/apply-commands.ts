@@ -136,6 +136,16 @@ const handlers: { [K in CommandType]: CommandHandler<K> } = {
     ctx.append({ type: 'TimerCanceled', attributes: { timerId: command.timerId } });
     ctx.out.cancelledTimerKeys.push(userTimerKey(command.timerId));
   },
+  RecordMarker(command, ctx) {
+    ctx.append({
+      type: 'MarkerRecorded',
+      attributes: {
+        markerName: command.markerName,
+        markerId: command.markerId,
+        ...(command.value ? { value: command.value } : {}),
+      },
+    });
+  },
   CompleteWorkflow(command, ctx) {
     ctx.append({ type: 'WorkflowExecutionCompleted', attributes: { result: command.result } });
     ctx.out.close = { status: 'completed', result: command.result };

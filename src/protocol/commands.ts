@@ -33,6 +33,13 @@ export const CancelTimerCommandSchema = z.object({
   timerId: z.string().min(1).max(1000),
 });
 
+export const RecordMarkerCommandSchema = z.object({
+  type: z.literal('RecordMarker'),
+  markerName: z.string().min(1).max(200),
+  markerId: z.string().min(1).max(1000),
+  value: PayloadSchema.optional(),
+});
+
 export const CompleteWorkflowCommandSchema = z.object({
   type: z.literal('CompleteWorkflow'),
   result: PayloadSchema,
@@ -48,6 +55,7 @@ export const CommandSchema = z
     ScheduleActivityCommandSchema,
     StartTimerCommandSchema,
     CancelTimerCommandSchema,
+    RecordMarkerCommandSchema,
     CompleteWorkflowCommandSchema,
     FailWorkflowCommandSchema,
   ])

@@ -74,6 +74,12 @@ export const eventAttributeSchemas = {
     input: z.array(PayloadSchema),
     identity: z.string(),
   }),
+  MarkerRecorded: z.object({
+    /** 'side-effect' or 'patch'. */
+    markerName: z.string(),
+    markerId: z.string(),
+    value: PayloadSchema.optional(),
+  }),
   WorkflowExecutionCompleted: z.object({ result: PayloadSchema }),
   WorkflowExecutionFailed: z.object({ failure: FailureSchema }),
   WorkflowExecutionTerminated: z.object({ reason: z.string(), identity: z.string() }),

@@ -36,3 +36,28 @@ export function inWorkflowContext(): boolean {
     return false;
   }
 }
+
+/**
+ * Runs `fn` once and records its value in the history; replays return the
+ * recorded value without running it. For small non-deterministic values
+ * (a random id, a timestamp) that do not warrant an activity. `fn` must be
+ * synchronous and must not fail.
+ */
+export function sideEffect<T>(fn: () => T): T {
+  return currentWorkflow('sideEffect').sideEffect(fn);
+}
+
+/**
+ * Lets workflow code change safely while old runs are in flight:
+ * `if (patched('v2-pricing')) { new code } else { old code }`. New work and
+ * runs that already took the new branch get true; replays of older runs get
+ * false and follow the old code.
+ */
+export function patched(patchId: string): boolean {
+  return currentWorkflow('patched').patched(patchId);
+}
+
+/** Marks a patch whose old branch has been removed (see `patched`). */
+export function deprecatePatch(patchId: string): void {
+  currentWorkflow('deprecatePatch').deprecatePatch(patchId);
+}

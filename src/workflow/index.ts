@@ -21,7 +21,7 @@ export {
   proxyActivities,
   type RetryOptions,
 } from './activities.js';
-export { inWorkflowContext, sleep, uuid4, workflowInfo } from './api.js';
+export { deprecatePatch, inWorkflowContext, patched, sideEffect, sleep, uuid4, workflowInfo } from './api.js';
 export { DeterminismViolationError, NonDeterminismError } from './errors.js';
 export type { WorkflowFunction, WorkflowInfo } from './instance.js';
 export {

@@ -65,6 +65,13 @@ class History {
         return this.add('TimerStarted', { timerId: c.timerId, durationMs: c.durationMs, fireAt: 0 });
       }
       if (c.type === 'CancelTimer') return this.add('TimerCanceled', { timerId: c.timerId });
+      if (c.type === 'RecordMarker') {
+        return this.add('MarkerRecorded', {
+          markerName: c.markerName,
+          markerId: c.markerId,
+          ...(c.value ? { value: c.value } : {}),
+        });
+      }
       if (c.type === 'CompleteWorkflow') return this.add('WorkflowExecutionCompleted', { result: c.result });
       return this.add('WorkflowExecutionFailed', { failure: c.failure });
     });

@@ -40,6 +40,7 @@ const COMMAND_EVENT_TYPES = {
   ActivityTaskScheduled: 'ScheduleActivity',
   TimerStarted: 'StartTimer',
   TimerCanceled: 'CancelTimer',
+  MarkerRecorded: 'RecordMarker',
   WorkflowExecutionCompleted: 'CompleteWorkflow',
   WorkflowExecutionFailed: 'FailWorkflow',
 } as const satisfies Partial<Record<HistoryEvent['type'], Command['type']>>;
@@ -72,6 +73,10 @@ export class WorkflowInstance {
   /** Commands emitted but not yet seen recorded in history, oldest first. */
   private readonly unmatched: Command[] = [];
   private checkingRecordedCommands = false;
+  /** While replaying a task: the markers that task recorded, so sideEffect/patched answer as they did. */
+  private recordedMarkers = new Map<string, HistoryEventOf<'MarkerRecorded'>>();
+  private sideEffectSeq = 0;
+  private readonly patchAnswers = new Map<string, boolean>();
   private activitySeq = 0;
   private timerSeq = 0;
   private readonly activities = new Map<string, Pending<unknown>>();
@@ -91,7 +96,7 @@ export class WorkflowInstance {
 
   /** Consumes history events in order (a contiguous range following `lastEventId`). */
   async consume(events: readonly HistoryEvent[]): Promise<void> {
-    for (const event of events) {
+    for (const [index, event] of events.entries()) {
       if (event.eventId !== this.lastEventId + 1) {
         throw new Error(`history gap: expected event ${this.lastEventId + 1}, got ${event.eventId}`);
       }
@@ -107,7 +112,9 @@ export class WorkflowInstance {
       if (event.type === 'WorkflowTaskCompleted') {
         // Replays the activation that task ran, with the events it had seen, at its time.
         this.now = event.attributes.taskTime;
+        this.recordedMarkers = markersRecordedAfter(events, index);
         await this.deliver((e) => e.eventId <= event.attributes.seenUpToEventId);
+        this.recordedMarkers = new Map();
         this.checkingRecordedCommands = true;
         continue;
       }
@@ -333,6 +340,46 @@ export class WorkflowInstance {
     return this.newTimer(durationMs).fired;
   }
 
+  /**
+   * Returns the value a side effect recorded the first time; runs `fn`
+   * (outside the workflow's determinism, so it may use real randomness or
+   * time) only when the code is not replaying.
+   */
+  sideEffect<T>(fn: () => T): T {
+    const markerId = String(++this.sideEffectSeq);
+    const recorded = this.recordedMarkers.get(markerKey('side-effect', markerId));
+    const value = recorded && this.replaying ? fromPayload<T>(recorded.attributes.value) : workflowStorage.exit(fn);
+    this.emit({ type: 'RecordMarker', markerName: 'side-effect', markerId, value: toPayload(value) });
+    return value;
+  }
+
+  /**
+   * True when this run takes the new branch of a code change: always for
+   * new work, and on replay only if the task being replayed recorded the
+   * patch. The answer is fixed per patch id for the rest of the run.
+   */
+  patched(patchId: string): boolean {
+    const known = this.patchAnswers.get(patchId);
+    if (known !== undefined) return known;
+    const answer = !this.replaying || this.recordedMarkers.has(markerKey('patch', patchId));
+    if (answer) this.emit({ type: 'RecordMarker', markerName: 'patch', markerId: patchId });
+    this.patchAnswers.set(patchId, answer);
+    return answer;
+  }
+
+  /**
+   * The old branch is gone: new work records nothing, and replays of runs
+   * that recorded the patch still match. Remove the call once those runs
+   * have closed.
+   */
+  deprecatePatch(patchId: string): void {
+    if (this.patchAnswers.has(patchId)) return;
+    if (this.replaying && this.recordedMarkers.has(markerKey('patch', patchId))) {
+      this.emit({ type: 'RecordMarker', markerName: 'patch', markerId: patchId });
+    }
+    this.patchAnswers.set(patchId, true);
+  }
+
   private newTimer(durationMs: number): { timerId: string; fired: Promise<void> } {
     const timerId = String(++this.timerSeq);
     this.emit({ type: 'StartTimer', timerId, durationMs });
@@ -354,6 +401,25 @@ export class WorkflowInstance {
     promise.catch(() => {});
     return promise;
   }
+}
+
+function markerKey(name: string, id: string): string {
+  return `${name}\u0000${id}`;
+}
+
+/** The markers among the command events that follow a WorkflowTaskCompleted at `index`. */
+function markersRecordedAfter(
+  events: readonly HistoryEvent[],
+  index: number,
+): Map<string, HistoryEventOf<'MarkerRecorded'>> {
+  const markers = new Map<string, HistoryEventOf<'MarkerRecorded'>>();
+  for (let i = index + 1; i < events.length; i++) {
+    const event = events[i]!;
+    if (!isCommandEvent(event)) break;
+    if (event.type === 'MarkerRecorded')
+      markers.set(markerKey(event.attributes.markerName, event.attributes.markerId), event);
+  }
+  return markers;
 }
 
 function drainMicrotasks(): Promise<void> {
