@@ -5,9 +5,10 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { ApplicationFailure, proxyActivities } from '../src/workflow/index.js';
+import { ApplicationFailure, condition, defineSignal, proxyActivities, setHandler } from '../src/workflow/index.js';
 import { BACKEND, createTestDatabase, skipBackend } from './support/backend.js';
 import { createTideway, type TestTideway } from './support/env.js';
+import { waitFor } from './support/wait.js';
 
 /**
  * The `tideway` CLI as users run it: a child process (from source) against a
@@ -32,6 +33,29 @@ async function cliGreeting(name: string): Promise<string> {
 }
 async function cliExploding(): Promise<void> {
   await explode();
+}
+
+const approve = defineSignal<[by: string]>('approve');
+const add = defineSignal<[value: number]>('add');
+
+/** Waits, without a timeout, for someone to approve. */
+async function cliApproval(): Promise<string> {
+  let approvedBy: string | undefined;
+  setHandler(approve, (by) => {
+    approvedBy = by;
+  });
+  await condition(() => approvedBy !== undefined);
+  return `approved by ${approvedBy}`;
+}
+
+/** Collects `add` signals until it has `expected` of them. */
+async function cliCollector(expected: number): Promise<number[]> {
+  const values: number[] = [];
+  setHandler(add, (value) => {
+    values.push(value);
+  });
+  await condition(() => values.length >= expected);
+  return values;
 }
 
 interface CliRun {
@@ -65,7 +89,11 @@ describe.skipIf(skip)('tideway workflow commands', () => {
 
   beforeAll(async () => {
     t = await createTideway('http');
-    await t.startWorker({ taskQueue: 'cli', workflows: { cliGreeting, cliExploding }, activities });
+    await t.startWorker({
+      taskQueue: 'cli',
+      workflows: { cliGreeting, cliExploding, cliApproval, cliCollector },
+      activities,
+    });
   });
   afterAll(async () => {
     await t?.teardown();
@@ -179,6 +207,155 @@ describe.skipIf(skip)('tideway workflow commands', () => {
     expect(notArray.code).toBe(1);
     expect(notArray.stderr).toContain('--args must be a JSON array');
     expect((await tideway('workflow describe cli-bad')).stderr).toContain('not found');
+  });
+
+  test('signal delivers a signal to a running workflow, recorded with the CLI as sender', async () => {
+    await tideway('workflow start cliApproval --id cli-approve --task-queue cli');
+    const signaled = await tideway('workflow signal cli-approve approve --args', '["ana"]');
+    expect(signaled).toMatchObject({ code: 0, stderr: '', stdout: 'Sent signal approve to workflow cli-approve\n' });
+
+    expect(await tideway('workflow result cli-approve')).toMatchObject({ code: 0, stdout: '"approved by ana"\n' });
+    const history = await tideway('workflow history cli-approve');
+    expect(history.stdout).toMatch(/WorkflowExecutionSignaled\s+signal=approve input=\["ana"\] identity=tideway-cli /);
+  });
+
+  test('signal --json prints {"ok": true}; --run-id picks the run', async () => {
+    const started = JSON.parse(
+      (await tideway('workflow start cliApproval --id cli-approve-json --task-queue cli --json')).stdout,
+    );
+    const signaled = await tideway(
+      `workflow signal cli-approve-json approve --run-id ${started.runId} --json --args`,
+      '["bo"]',
+    );
+    expect(signaled.code).toBe(0);
+    expect(JSON.parse(signaled.stdout)).toEqual({ ok: true });
+    expect(await tideway('workflow result cli-approve-json')).toMatchObject({ code: 0, stdout: '"approved by bo"\n' });
+
+    const wrongRun = await tideway('workflow signal cli-approve-json approve --run-id no-such-run --args', '["x"]');
+    expect(wrongRun.code).toBe(1);
+    expect(wrongRun.stderr).toContain('not found');
+  });
+
+  test("signal to a completed or unknown workflow prints the server's message, exit code 1", async () => {
+    await tideway('workflow start cliGreeting --id cli-done --task-queue cli --args', '["done"]');
+    await tideway('workflow result cli-done');
+    const [closed, unknown] = await Promise.all([
+      tideway('workflow signal cli-done approve --args', '["late"]'),
+      tideway('workflow signal no-such-workflow approve'),
+    ]);
+    expect(closed.code).toBe(1);
+    expect(closed.stdout).toBe('');
+    expect(closed.stderr).toMatch(/^error: cannot signal: workflow "cli-done" is not running \(status: completed\)/);
+    expect(closed.stderr).not.toMatch(/\n\s+at /);
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toContain('error: workflow "no-such-workflow" not found in namespace "default"');
+  });
+
+  test('signal-with-start starts a run with the signal, then signals the running one', async () => {
+    const sws = (signalArgs: string) =>
+      tideway(
+        'workflow signal-with-start cliCollector add --id cli-sws --task-queue cli --json --args [2] --signal-args',
+        signalArgs,
+      );
+    const first = await sws('[10]');
+    expect(first).toMatchObject({ code: 0, stderr: '' });
+    const started = JSON.parse(first.stdout);
+    expect(started).toEqual({ workflowId: 'cli-sws', runId: expect.stringMatching(/^[0-9a-f-]{36}$/), started: true });
+
+    const second = await sws('[20]');
+    expect(second.code).toBe(0);
+    expect(JSON.parse(second.stdout)).toEqual({ workflowId: 'cli-sws', runId: started.runId, started: false });
+
+    expect(await tideway('workflow result cli-sws')).toMatchObject({ code: 0, stdout: '[10,20]\n' });
+    const history = JSON.parse((await tideway('workflow history cli-sws --json')).stdout);
+    expect(history.events.slice(0, 2).map((e: { type: string }) => e.type)).toEqual([
+      'WorkflowExecutionStarted',
+      'WorkflowExecutionSignaled',
+    ]);
+  });
+
+  test('signal-with-start says whether it started a run or signalled the running one', async () => {
+    const sws = (signalArgs: string) =>
+      tideway(
+        'workflow signal-with-start cliCollector add --id cli-sws-human --task-queue cli --args [2] --signal-args',
+        signalArgs,
+      );
+    const first = await sws('[1]');
+    expect(first.stderr).toBe('');
+    expect(first.code).toBe(0);
+    expect(first.stdout).toContain('Started workflow cliCollector with signal add');
+    expect(first.stdout).toContain('workflow id: cli-sws-human');
+    const runId = /run id:\s+(\S+)/.exec(first.stdout)?.[1];
+    expect(runId).toMatch(/^[0-9a-f-]{36}$/);
+
+    const second = await sws('[7]');
+    expect(second.code).toBe(0);
+    expect(second.stdout).toContain('Sent signal add to the running workflow (no new run started)');
+    expect(second.stdout).toContain(`run id:      ${runId}`);
+    expect(await tideway('workflow result cli-sws-human')).toMatchObject({ code: 0, stdout: '[1,7]\n' });
+  });
+
+  test('bad --args or --signal-args is refused, naming the option', async () => {
+    const [signalNotJson, signalNotArray, swsArgs, swsSignalArgs] = await Promise.all([
+      tideway('workflow signal cli-x approve --args', '["x"'),
+      tideway('workflow signal cli-x approve --args', '"x"'),
+      tideway('workflow signal-with-start cliCollector add --id cli-x --task-queue cli --args', '{}'),
+      tideway('workflow signal-with-start cliCollector add --id cli-x --task-queue cli --signal-args', '[1'),
+    ]);
+    for (const run of [signalNotJson, signalNotArray, swsArgs, swsSignalArgs]) {
+      expect(run.code).toBe(1);
+      expect(run.stdout).toBe('');
+    }
+    expect(signalNotJson.stderr).toContain('--args is not valid JSON');
+    expect(signalNotArray.stderr).toContain("--args must be a JSON array of the signal's arguments");
+    expect(swsArgs.stderr).toContain("--args must be a JSON array of the workflow's arguments");
+    expect(swsSignalArgs.stderr).toContain('--signal-args is not valid JSON');
+    expect((await tideway('workflow describe cli-x')).stderr).toContain('not found');
+  });
+
+  test('terminate ends a running workflow as terminated, with the reason', async () => {
+    await tideway('workflow start cliApproval --id cli-term --task-queue cli');
+    await waitFor(
+      async () => JSON.parse((await tideway('workflow describe cli-term --json')).stdout).historyLength >= 3,
+      { what: 'the first workflow task', timeoutMs: 20_000 },
+    );
+    const terminated = await tideway('workflow terminate cli-term --reason', 'operator said so');
+    expect(terminated).toMatchObject({
+      code: 0,
+      stderr: '',
+      stdout: 'Terminated workflow cli-term: operator said so\n',
+    });
+
+    const described = JSON.parse((await tideway('workflow describe cli-term --json')).stdout);
+    expect(described).toMatchObject({
+      status: 'terminated',
+      failure: { type: 'TerminatedFailure', message: 'operator said so' },
+      pendingActivities: [],
+    });
+    expect(described.pendingWorkflowTask).toBeUndefined();
+    const history = JSON.parse((await tideway('workflow history cli-term --json')).stdout);
+    expect(history.events.at(-1)).toMatchObject({
+      type: 'WorkflowExecutionTerminated',
+      attributes: { reason: 'operator said so', identity: expect.stringMatching(/^tideway-cli /) },
+    });
+    const result = await tideway('workflow result cli-term');
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('error: workflow "cli-term" terminated');
+
+    const again = await tideway('workflow terminate cli-term --json');
+    expect(again.code).toBe(1);
+    expect(again.stdout).toBe('');
+    expect(again.stderr).toContain('is not running (status: terminated)');
+  });
+
+  test('terminate --json prints {"ok": true} and records a default reason', async () => {
+    await tideway('workflow start cliApproval --id cli-term-json --task-queue cli');
+    const terminated = await tideway('workflow terminate cli-term-json --json');
+    expect(terminated.code).toBe(0);
+    expect(JSON.parse(terminated.stdout)).toEqual({ ok: true });
+    const described = await tideway('workflow describe cli-term-json');
+    expect(described.stdout).toMatch(/Status:\s+terminated/);
+    expect(described.stdout).toContain('TerminatedFailure: terminated with the tideway CLI');
   });
 
   test('an unreachable server is a clear error naming the address', async () => {

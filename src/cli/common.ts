@@ -1,3 +1,4 @@
+import { hostname, userInfo } from 'node:os';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { Client, DEFAULT_ADDRESS } from '../client/index.js';
 
@@ -27,6 +28,20 @@ export function connectClient(options: CommonOptions): Promise<Client> {
   });
 }
 
+/**
+ * Who is acting, as the history records it for signals and terminations:
+ * `tideway-cli ana@build-7`, so a reader can tell a person from a worker.
+ */
+export function cliIdentity(): string {
+  let user: string | undefined;
+  try {
+    user = userInfo().username;
+  } catch {
+    // No passwd entry (some containers): the host alone still says where it came from.
+  }
+  return `tideway-cli ${user ? `${user}@` : ''}${hostname()}`;
+}
+
 /** Writes one JSON document to stdout: the only output of a command run with --json. */
 export function printJson(value: unknown): void {
   process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
@@ -48,20 +63,25 @@ export function integerOption(name: string, min: number, max = Number.MAX_SAFE_I
   };
 }
 
-/** Parser for --args: a JSON array of the workflow's arguments. */
-export function parseJsonArray(value: string): unknown[] {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(value);
-  } catch (error) {
-    throw new InvalidArgumentError(
-      `--args is not valid JSON (${(error as Error).message}); pass a JSON array, e.g. --args '["World", 3]'`,
-    );
-  }
-  if (!Array.isArray(parsed)) {
-    throw new InvalidArgumentError(
-      `--args must be a JSON array of the workflow's arguments, e.g. --args '["World"]' (got ${value})`,
-    );
-  }
-  return parsed;
+/**
+ * Parser for an option that takes a JSON array (`--args`, `--signal-args`),
+ * with messages that name the option and say what the array holds.
+ */
+export function jsonArrayOption(name: string, holds: string) {
+  return (value: string): unknown[] => {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(value);
+    } catch (error) {
+      throw new InvalidArgumentError(
+        `${name} is not valid JSON (${(error as Error).message}); pass a JSON array, e.g. ${name} '["World", 3]'`,
+      );
+    }
+    if (!Array.isArray(parsed)) {
+      throw new InvalidArgumentError(
+        `${name} must be a JSON array of ${holds}, e.g. ${name} '["World"]' (got ${value})`,
+      );
+    }
+    return parsed;
+  };
 }

@@ -93,3 +93,8 @@ export function shortFailure(failure: Failure | undefined): string {
   const firstLine = failure.message.split('\n')[0] ?? '';
   return firstLine.length > 80 ? `${firstLine.slice(0, 77)}...` : firstLine;
 }
+
+/** An argument as a shell user would type it back. */
+export function quoteArg(value: string): string {
+  return /^[\w@%+=:,./-]+$/.test(value) ? value : `'${value.replaceAll("'", `'\\''`)}'`;
+}

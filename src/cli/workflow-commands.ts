@@ -16,13 +16,22 @@ import {
   type CommonOptions,
   connectClient,
   integerOption,
-  parseJsonArray,
+  jsonArrayOption,
   print,
   printJson,
 } from './common.js';
 import { registerDescribeCommand } from './describe-command.js';
-import { formatDuration, formatFailure, formatJson, formatStatus, formatTable, formatTimestamp } from './format.js';
+import {
+  formatDuration,
+  formatFailure,
+  formatJson,
+  formatStatus,
+  formatTable,
+  formatTimestamp,
+  quoteArg,
+} from './format.js';
 import { registerHistoryCommand } from './history-command.js';
+import { registerSignalCommands } from './signal-commands.js';
 import { startSpinner } from './spinner.js';
 
 /** How long one result request may wait on the server before the CLI asks again. */
@@ -30,9 +39,9 @@ const RESULT_POLL_MS = 30_000;
 /** The server's largest list page. */
 const MAX_PAGE_SIZE = 1000;
 
-/** Registers `tideway workflow …`: start, list, describe, result and history. */
+/** Registers `tideway workflow …`: start, list, describe, result, history, signal, signal-with-start and terminate. */
 export function registerWorkflowCommands(program: Command): void {
-  const workflow = program.command('workflow').description('start workflows and look at them');
+  const workflow = program.command('workflow').description('start workflows, look at them, signal and terminate them');
 
   addCommonOptions(
     workflow
@@ -41,7 +50,11 @@ export function registerWorkflowCommands(program: Command): void {
       .argument('<workflowType>', 'the workflow function name, e.g. sayHello')
       .requiredOption('--id <workflowId>', 'workflow id: your business key, unique among running workflows')
       .requiredOption('--task-queue <queue>', 'task queue a worker for this workflow polls')
-      .addOption(new Option('--args <json>', 'arguments as a JSON array').argParser(parseJsonArray))
+      .addOption(
+        new Option('--args <json>', 'arguments as a JSON array').argParser(
+          jsonArrayOption('--args', "the workflow's arguments"),
+        ),
+      )
       .addOption(
         new Option('--id-reuse-policy <policy>', 'what to do when the id was used before').choices(ID_REUSE_POLICIES),
       ),
@@ -69,6 +82,7 @@ export function registerWorkflowCommands(program: Command): void {
   ).action(waitForResult);
 
   registerHistoryCommand(workflow);
+  registerSignalCommands(workflow);
 }
 
 interface StartOptions extends CommonOptions {
@@ -164,9 +178,4 @@ async function waitForResult(workflowId: string, options: RunOptions): Promise<v
   if (outcome.status === 'completed') return print(formatJson(fromPayload(outcome.result)));
   const failure = outcome.failure ?? { type: 'Error', message: `workflow ${outcome.status}` };
   process.stderr.write(`${pc.red(`error: workflow "${workflowId}" ${outcome.status}`)}\n${formatFailure(failure)}\n`);
-}
-
-/** An argument as a shell user would type it back. */
-export function quoteArg(value: string): string {
-  return /^[\w@%+=:,./-]+$/.test(value) ? value : `'${value.replaceAll("'", `'\\''`)}'`;
 }

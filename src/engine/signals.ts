@@ -24,21 +24,22 @@ async function lockRunning(
   tx: Queryable,
   namespace: string,
   ref: { workflowId: string; runId?: string | undefined },
-  action: string,
+  action: 'signal' | 'terminate',
 ): Promise<RunRow> {
   const found = await findRun(tx, namespace, ref.workflowId, ref.runId);
   if (!found) {
     throw new TidewayApiError(
       'NotFound',
-      `workflow "${ref.workflowId}"${ref.runId ? ` run "${ref.runId}"` : ''} not found in namespace "${namespace}"`,
+      `workflow "${ref.workflowId}"${ref.runId ? ` run "${ref.runId}"` : ''} not found in namespace "${namespace}"; ` +
+        'check the id and namespace',
     );
   }
   const run = await lockRun(tx, namespace, found.runId);
   if (run?.status !== 'running') {
     throw new TidewayApiError(
       'FailedPrecondition',
-      `cannot ${action}: workflow "${ref.workflowId}" is not running (status: ${run?.status ?? found.status}); ` +
-        'only running workflows accept it (start a new run, or use signalWithStart)',
+      `cannot ${action}: workflow "${ref.workflowId}" is not running (status: ${run?.status ?? found.status})` +
+        (action === 'signal' ? '; only running workflows take signals (signal-with-start starts a new run)' : ''),
       { workflowId: ref.workflowId, runId: found.runId, status: run?.status ?? found.status },
     );
   }

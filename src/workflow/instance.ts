@@ -318,7 +318,7 @@ export class WorkflowInstance {
       if (timeoutMs !== undefined) {
         const timer = this.newTimer(timeoutMs);
         timerId = timer.timerId;
-        timer.fired.then(() => {
+        void timer.fired.then(() => {
           if (!this.conditions.delete(entry)) return;
           resolve(false);
         });
