@@ -5,7 +5,14 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { ApplicationFailure, condition, defineSignal, proxyActivities, setHandler } from '../src/workflow/index.js';
+import {
+  ApplicationFailure,
+  condition,
+  defineQuery,
+  defineSignal,
+  proxyActivities,
+  setHandler,
+} from '../src/workflow/index.js';
 import { BACKEND, createTestDatabase, skipBackend } from './support/backend.js';
 import { createTideway, type TestTideway } from './support/env.js';
 import { waitFor } from './support/wait.js';
@@ -38,12 +45,15 @@ async function cliExploding(): Promise<void> {
 const approve = defineSignal<[by: string]>('approve');
 const add = defineSignal<[value: number]>('add');
 
+const approvedByQuery = defineQuery<string | null>('approvedBy');
+
 /** Waits, without a timeout, for someone to approve. */
 async function cliApproval(): Promise<string> {
   let approvedBy: string | undefined;
   setHandler(approve, (by) => {
     approvedBy = by;
   });
+  setHandler(approvedByQuery, () => approvedBy ?? null);
   await condition(() => approvedBy !== undefined);
   return `approved by ${approvedBy}`;
 }
@@ -217,6 +227,18 @@ describe.skipIf(skip)('tideway workflow commands', () => {
     expect(await tideway('workflow result cli-approve')).toMatchObject({ code: 0, stdout: '"approved by ana"\n' });
     const history = await tideway('workflow history cli-approve');
     expect(history.stdout).toMatch(/WorkflowExecutionSignaled\s+signal=approve input=\["ana"\] identity=tideway-cli /);
+  });
+
+  test('query reads state through a query handler; unknown queries exit 1 naming the handled ones', async () => {
+    await tideway('workflow start cliApproval --id cli-query --task-queue cli');
+    expect(await tideway('workflow query cli-query approvedBy')).toMatchObject({ code: 0, stdout: 'null\n' });
+    await tideway('workflow signal cli-query approve --args', '["cy"]');
+    await tideway('workflow result cli-query');
+    const answered = await tideway('workflow query cli-query approvedBy --json');
+    expect(JSON.parse(answered.stdout)).toEqual({ result: 'cy' });
+    const unknown = await tideway('workflow query cli-query nope');
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toMatch(/no handler for query "nope".*approvedBy/);
   });
 
   test('signal --json prints {"ok": true}; --run-id picks the run', async () => {

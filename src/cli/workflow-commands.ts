@@ -31,6 +31,7 @@ import {
   quoteArg,
 } from './format.js';
 import { registerHistoryCommand } from './history-command.js';
+import { registerQueryCommand } from './query-command.js';
 import { registerSignalCommands } from './signal-commands.js';
 import { startSpinner } from './spinner.js';
 
@@ -83,6 +84,7 @@ export function registerWorkflowCommands(program: Command): void {
 
   registerHistoryCommand(workflow);
   registerSignalCommands(workflow);
+  registerQueryCommand(workflow);
 }
 
 interface StartOptions extends CommonOptions {

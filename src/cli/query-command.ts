@@ -1,0 +1,32 @@
+import { type Command, Option } from 'commander';
+import { addCommonOptions, type CommonOptions, connectClient, jsonArrayOption, print, printJson } from './common.js';
+
+/** Registers `workflow query`: read a workflow's state through one of its query handlers. */
+export function registerQueryCommand(workflow: Command): void {
+  addCommonOptions(
+    workflow
+      .command('query')
+      .description('ask a workflow for its state through a query handler (answered by a worker; nothing is recorded)')
+      .argument('<workflowId>')
+      .argument('<queryName>', 'the query name, as in defineQuery(name)')
+      .addOption(
+        new Option('--args <json>', "the query's arguments as a JSON array").argParser(
+          jsonArrayOption('--args', "the query's arguments"),
+        ),
+      )
+      .option('--run-id <runId>', 'a specific run (default: the latest)'),
+  ).action(queryWorkflow);
+}
+
+interface QueryOptions extends CommonOptions {
+  args?: unknown[];
+  runId?: string;
+}
+
+async function queryWorkflow(workflowId: string, queryName: string, options: QueryOptions): Promise<void> {
+  const client = await connectClient(options);
+  const handle = client.workflow.getHandle(workflowId, options.runId);
+  const result = await handle.query(queryName, ...(options.args ?? []));
+  if (options.json) return printJson({ result });
+  print(JSON.stringify(result, null, 2));
+}
