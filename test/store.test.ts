@@ -107,6 +107,8 @@ function runRow(namespace: string, overrides: Partial<RunRow> = {}): RunRow {
     closeTime: null,
     result: null,
     failure: null,
+    nextRunId: null,
+    executionDeadline: null,
     ...overrides,
   };
 }

@@ -60,6 +60,8 @@ const STATUS_COLORS: Record<WorkflowStatus, (text: string) => string> = {
   completed: pc.green,
   failed: pc.red,
   terminated: pc.yellow,
+  'timed-out': pc.red,
+  'continued-as-new': pc.cyan,
 };
 
 /** A workflow status, coloured so a list can be scanned at a glance. */

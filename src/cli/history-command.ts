@@ -77,6 +77,8 @@ const EVENT_DETAILS: { [K in EventType]: (attributes: EventAttributes[K]) => str
   WorkflowExecutionCompleted: (a) => `result=${payload(a.result)}`,
   WorkflowExecutionFailed: (a) => `failure=${failure(a.failure)}`,
   WorkflowExecutionTerminated: (a) => `reason=${JSON.stringify(a.reason)} identity=${a.identity}`,
+  WorkflowExecutionTimedOut: (a) => `timeout=${a.timeoutType}`,
+  WorkflowExecutionContinuedAsNew: (a) => `newRunId=${a.newRunId} type=${a.workflowType} input=${payloads(a.input)}`,
 };
 
 function describeEvent(event: HistoryEvent): string {

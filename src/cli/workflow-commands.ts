@@ -164,14 +164,17 @@ async function waitForResult(workflowId: string, options: RunOptions): Promise<v
   const client = await connectClient(options);
   const spinner = startSpinner(`waiting for workflow "${workflowId}" to close`);
   let outcome: WorkflowResult;
+  let runId = options.runId;
   try {
-    do {
+    for (;;) {
       outcome = await client.connection.api.getWorkflowResult(client.namespace, {
         workflowId,
-        ...(options.runId ? { runId: options.runId } : {}),
+        ...(runId ? { runId } : {}),
         waitMs: RESULT_POLL_MS,
       });
-    } while (outcome.status === 'running');
+      if (outcome.status === 'continued-as-new' && outcome.nextRunId) runId = outcome.nextRunId;
+      else if (outcome.status !== 'running') break;
+    }
   } finally {
     spinner.stop();
   }

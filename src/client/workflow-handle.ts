@@ -25,17 +25,24 @@ export class WorkflowHandle<R = unknown> {
   ) {}
 
   /**
-   * Waits for the run to close and returns its result, or throws
+   * Waits for the run (and the runs it continued as) to close and returns
+   * the final result, or throws
    * `WorkflowFailedError` whose cause is the workflow's failure.
    */
   async result(): Promise<R> {
+    let runId = this.runId;
     for (;;) {
       const outcome = await this.api.getWorkflowResult(this.namespace, {
         workflowId: this.workflowId,
-        ...(this.runId ? { runId: this.runId } : {}),
+        ...(runId ? { runId } : {}),
         waitMs: RESULT_POLL_MS,
       });
       if (outcome.status === 'running') continue;
+      // A run that continued as new hands its work on: follow the chain to the final run.
+      if (outcome.status === 'continued-as-new' && outcome.nextRunId) {
+        runId = outcome.nextRunId;
+        continue;
+      }
       if (outcome.status === 'completed') return fromPayload<R>(outcome.result);
       const cause = failureToError(outcome.failure ?? { message: `workflow ${outcome.status}`, type: 'Error' });
       throw new WorkflowFailedError(

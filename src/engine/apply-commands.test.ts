@@ -31,6 +31,7 @@ function complete(commands: Command[], overrides: Partial<CompletionInput> = {})
     run,
     commands,
     now: NOW,
+    newRunId: 'run-2',
     seenUpToEventId: 7,
     taskTime: TASK_TIME,
     identity: 'worker-a',

@@ -36,6 +36,8 @@ export interface CompletionInput {
   attempt: number;
   /** Events were appended while the task was leased, so the workflow has not seen them yet. */
   eventsArrivedDuringLease: boolean;
+  /** The id the next run gets if the workflow continues as new. */
+  newRunId: string;
 }
 
 export interface CompletionOutput {
@@ -44,8 +46,19 @@ export interface CompletionOutput {
   timers: TimerRow[];
   /** Timer rows to delete (cancelled timers), by key. */
   cancelledTimerKeys: string[];
-  close?: { status: 'completed'; result: Payload } | { status: 'failed'; failure: Failure };
+  close?:
+    | { status: 'completed'; result: Payload }
+    | { status: 'failed'; failure: Failure }
+    | { status: 'continued-as-new'; next: ContinuedRun };
   scheduleWorkflowTask: boolean;
+}
+
+/** The run a ContinueAsNew command starts, in the same transaction that closes this one. */
+export interface ContinuedRun {
+  runId: string;
+  workflowType: string;
+  taskQueue: string;
+  input: Payload[];
 }
 
 /** Default start-to-close timeout when a workflow gives neither it nor schedule-to-close. */
@@ -146,6 +159,20 @@ const handlers: { [K in CommandType]: CommandHandler<K> } = {
       },
     });
   },
+  ContinueAsNew(command, ctx) {
+    const { run, newRunId } = ctx.input;
+    const next: ContinuedRun = {
+      runId: newRunId,
+      workflowType: command.workflowType ?? run.workflowType,
+      taskQueue: command.taskQueue ?? run.taskQueue,
+      input: command.input,
+    };
+    ctx.append({
+      type: 'WorkflowExecutionContinuedAsNew',
+      attributes: { newRunId, workflowType: next.workflowType, taskQueue: next.taskQueue, input: next.input },
+    });
+    ctx.out.close = { status: 'continued-as-new', next };
+  },
   CompleteWorkflow(command, ctx) {
     ctx.append({ type: 'WorkflowExecutionCompleted', attributes: { result: command.result } });
     ctx.out.close = { status: 'completed', result: command.result };
@@ -206,7 +233,8 @@ function validateCommands(commands: readonly Command[]): void {
   const activityIds = new Set<string>();
   const timerIds = new Set<string>();
   commands.forEach((command, index) => {
-    const closes = command.type === 'CompleteWorkflow' || command.type === 'FailWorkflow';
+    const closes =
+      command.type === 'CompleteWorkflow' || command.type === 'FailWorkflow' || command.type === 'ContinueAsNew';
     if (closes && index !== commands.length - 1) {
       throw new TidewayApiError(
         'InvalidArgument',

@@ -18,7 +18,13 @@ export async function closeRun(
   tx: Queryable,
   run: RunRow,
   events: readonly HistoryEvent[],
-  close: { status: Exclude<WorkflowStatus, 'running'>; now: number; result?: Payload; failure?: Failure },
+  close: {
+    status: Exclude<WorkflowStatus, 'running'>;
+    now: number;
+    result?: Payload;
+    failure?: Failure;
+    nextRunId?: string;
+  },
   notify: (key: string) => void,
   extra: { seenUpToEventId?: number } = {},
 ): Promise<void> {
@@ -27,6 +33,7 @@ export async function closeRun(
     closeTime: close.now,
     ...(close.result !== undefined ? { result: close.result } : {}),
     ...(close.failure !== undefined ? { failure: close.failure } : {}),
+    ...(close.nextRunId !== undefined ? { nextRunId: close.nextRunId } : {}),
     ...extra,
   });
   await deleteWorkflowTask(tx, run.namespace, run.runId);

@@ -91,7 +91,7 @@ export async function signalWithStart(
         }
       }
       await applyReusePolicy(ctx, tx, namespace, { ...request, idReusePolicy: request.idReusePolicy }, notify);
-      return createRun(ctx, tx, namespace, request, notify, [event]);
+      return createRun(ctx, tx, namespace, request, notify, { extraEvents: [event] });
     });
   try {
     return await attempt();

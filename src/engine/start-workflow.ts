@@ -17,6 +17,7 @@ import {
   type Queryable,
   type RunRow,
   recentPollerTypes,
+  upsertTimer,
 } from '../store/index.js';
 import { closeRun } from './close-run.js';
 import { checkNamespace, checkPayloadSize, type EngineContext, numberEvents } from './context.js';
@@ -65,7 +66,8 @@ export async function startWorkflow(
 
 /**
  * Inserts a new run: WorkflowExecutionStarted, any `extraEvents` (a signal
- * sent with the start), then its first workflow task.
+ * sent with the start), then its first workflow task; and the timer for its
+ * run / execution timeout, if it has one.
  */
 export async function createRun(
   ctx: EngineContext,
@@ -73,12 +75,24 @@ export async function createRun(
   namespace: string,
   request: z.output<typeof StartWorkflowRequestSchema>,
   notify: (key: string) => void,
-  extraEvents: readonly NewEvent[] = [],
+  options: {
+    extraEvents?: readonly NewEvent[];
+    /** For a continued run: its id, and the deadline of the chain it belongs to. */
+    runId?: string;
+    executionDeadline?: number | null;
+  } = {},
 ): Promise<StartWorkflowResponse> {
   const now = ctx.clock.now();
+  const extraEvents = options.extraEvents ?? [];
+  const executionDeadline =
+    options.executionDeadline !== undefined
+      ? options.executionDeadline
+      : request.executionTimeoutMs
+        ? now + request.executionTimeoutMs
+        : null;
   const run: RunRow = {
     namespace,
-    runId: ctx.newId(),
+    runId: options.runId ?? ctx.newId(),
     workflowId: request.workflowId,
     workflowType: request.workflowType,
     taskQueue: request.taskQueue,
@@ -91,6 +105,8 @@ export async function createRun(
     closeTime: null,
     result: null,
     failure: null,
+    nextRunId: null,
+    executionDeadline,
   };
   const events = numberEvents(
     run,
@@ -117,7 +133,31 @@ export async function createRun(
   await appendEvents(tx, namespace, run.runId, events);
   await insertWorkflowTask(tx, { ...run, visibleAt: now });
   notify(notifyKeys.workflowQueue(namespace, run.taskQueue));
+  await scheduleWorkflowTimeout(tx, run, request.runTimeoutMs ? now + request.runTimeoutMs : undefined, notify);
   return { workflowId: run.workflowId, runId: run.runId, started: true };
+}
+
+/** One timer for whichever of the run's deadlines comes first. */
+async function scheduleWorkflowTimeout(
+  tx: Queryable,
+  run: RunRow,
+  runDeadline: number | undefined,
+  notify: (key: string) => void,
+): Promise<void> {
+  const candidates: { at: number; timeoutType: 'execution' | 'run' }[] = [];
+  if (run.executionDeadline !== null) candidates.push({ at: run.executionDeadline, timeoutType: 'execution' });
+  if (runDeadline !== undefined) candidates.push({ at: runDeadline, timeoutType: 'run' });
+  const first = candidates.sort((a, b) => a.at - b.at)[0];
+  if (!first) return;
+  await upsertTimer(tx, {
+    namespace: run.namespace,
+    runId: run.runId,
+    timerKey: 'workflow-timeout',
+    kind: 'workflow-timeout',
+    dueAt: first.at,
+    data: { timeoutType: first.timeoutType },
+  });
+  notify(notifyKeys.timers());
 }
 
 export async function applyReusePolicy(

@@ -11,7 +11,8 @@ import {
 } from '../store/index.js';
 import { isRetryableTimeout, nextActivityDeadline } from './activity-deadline.js';
 import { finishActivity, rescheduleActivityTimer, retryOrFailActivity } from './activity-tasks.js';
-import { deliverToWorkflow, type EngineContext } from './context.js';
+import { closeRun } from './close-run.js';
+import { deliverToWorkflow, type EngineContext, numberEvents } from './context.js';
 import { notifyKeys } from './notifier.js';
 
 /** Longest the service sleeps without re-reading the next due time (covers a missed notification). */
@@ -111,6 +112,26 @@ async function fireTimer(
   const run = await lockRun(tx, timer.namespace, timer.runId, { nowait: true });
   if (run?.status !== 'running') {
     await deleteTimer(tx, timer.namespace, timer.runId, timer.timerKey);
+    return;
+  }
+  if (timer.kind === 'workflow-timeout') {
+    const timeoutType = timer.data.timeoutType === 'run' ? 'run' : 'execution';
+    const now = ctx.clock.now();
+    await closeRun(
+      tx,
+      run,
+      numberEvents(run, [{ type: 'WorkflowExecutionTimedOut', attributes: { timeoutType } }], now),
+      {
+        status: 'timed-out',
+        now,
+        failure: {
+          message: `workflow timed out (${timeoutType} timeout)`,
+          type: 'TimeoutFailure',
+          info: { timeoutType },
+        },
+      },
+      notify,
+    );
     return;
   }
   if (timer.kind === 'user-timer') {

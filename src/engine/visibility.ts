@@ -43,6 +43,7 @@ function summarize(run: RunRow): WorkflowSummary {
     startTime: run.startTime,
     ...(run.closeTime !== null ? { closeTime: run.closeTime } : {}),
     historyLength: run.nextEventId - 1,
+    ...(run.nextRunId ? { nextRunId: run.nextRunId } : {}),
   };
 }
 
@@ -111,6 +112,7 @@ export async function getWorkflowResult(
   return {
     runId: run.runId,
     status: run.status,
+    ...(run.nextRunId ? { nextRunId: run.nextRunId } : {}),
     ...(run.result ? { result: run.result } : {}),
     ...(run.failure ? { failure: run.failure } : {}),
   };

@@ -3,6 +3,7 @@ import {
   CompleteWorkflowTaskRequestSchema,
   type FailWorkflowTaskRequest,
   FailWorkflowTaskRequestSchema,
+  type HistoryEvent,
   type PollRequest,
   TidewayApiError,
   type WorkflowTask,
@@ -17,12 +18,13 @@ import {
   lockRun,
   nextWorkflowTaskVisibleAt,
   type Queryable,
+  type RunRow,
   readEvents,
   retryWorkflowTask,
   upsertTimer,
   type WorkflowTaskRow,
 } from '../store/index.js';
-import { applyWorkflowTaskCompletion } from './apply-commands.js';
+import { applyWorkflowTaskCompletion, type ContinuedRun } from './apply-commands.js';
 import { closeRun } from './close-run.js';
 import {
   appendToRun,
@@ -36,6 +38,7 @@ import { type PollerRegistry, pollTaskQueue } from './long-poll.js';
 import { notifyKeys } from './notifier.js';
 import { parseRequest } from './parse.js';
 import { claimQueryTask } from './queries.js';
+import { createRun } from './start-workflow.js';
 import { decodeTaskToken, encodeTaskToken } from './task-token.js';
 
 /** A task carries the events since the last completion inline up to this many; beyond, the worker pages. */
@@ -144,7 +147,12 @@ export async function completeWorkflowTask(
       identity: request.identity,
       attempt: task.attempt,
       eventsArrivedDuringLease: run.nextEventId - 1 > task.lastEventIdAtLease,
+      newRunId: ctx.newId(),
     });
+    if (out.close?.status === 'continued-as-new') {
+      await continueAsNew(ctx, tx, run, out.events, out.close.next, task.lastEventIdAtLease, notify);
+      return;
+    }
     if (out.close) {
       await closeRun(tx, run, out.events, { ...out.close, now }, notify, {
         seenUpToEventId: task.lastEventIdAtLease,
@@ -163,6 +171,44 @@ export async function completeWorkflowTask(
     for (const key of out.cancelledTimerKeys) await deleteTimer(tx, namespace, run.runId, key);
     if (out.timers.length > 0) notify(notifyKeys.timers());
   });
+}
+
+/**
+ * Closes the run as continued-as-new and starts its successor under the
+ * same workflow id, in the same transaction: nothing can slip in between.
+ * The successor keeps the run timeout, workflow task timeout and the
+ * execution deadline of the chain.
+ */
+async function continueAsNew(
+  ctx: EngineContext,
+  tx: Queryable,
+  run: RunRow,
+  events: HistoryEvent[],
+  next: ContinuedRun,
+  seenUpToEventId: number,
+  notify: (key: string) => void,
+): Promise<void> {
+  const now = ctx.clock.now();
+  const [started] = await readEvents(tx, run.namespace, run.runId, 1, 1);
+  const runTimeoutMs = started?.type === 'WorkflowExecutionStarted' ? started.attributes.runTimeoutMs : undefined;
+  await closeRun(tx, run, events, { status: 'continued-as-new', now, nextRunId: next.runId }, notify, {
+    seenUpToEventId,
+  });
+  await createRun(
+    ctx,
+    tx,
+    run.namespace,
+    {
+      workflowId: run.workflowId,
+      workflowType: next.workflowType,
+      taskQueue: next.taskQueue,
+      args: next.input,
+      workflowTaskTimeoutMs: run.workflowTaskTimeoutMs,
+      ...(runTimeoutMs !== undefined ? { runTimeoutMs } : {}),
+    },
+    notify,
+    { runId: next.runId, executionDeadline: run.executionDeadline },
+  );
 }
 
 /** Backoff for a failing workflow task: 1 s doubling to at most 60 s. */

@@ -12,7 +12,14 @@ const id = (what: string) =>
   z.string().min(1, `${what} must not be empty`).max(1000, `${what} must be at most 1000 characters`);
 const ms = z.number().int().min(0);
 
-export const WORKFLOW_STATUSES = ['running', 'completed', 'failed', 'terminated'] as const;
+export const WORKFLOW_STATUSES = [
+  'running',
+  'completed',
+  'failed',
+  'terminated',
+  'timed-out',
+  'continued-as-new',
+] as const;
 export const WorkflowStatusSchema = z.enum(WORKFLOW_STATUSES);
 export type WorkflowStatus = z.infer<typeof WorkflowStatusSchema>;
 
@@ -119,6 +126,7 @@ export const WorkflowSummarySchema = z
     startTime: z.number(),
     closeTime: z.number().optional(),
     historyLength: z.number().int(),
+    nextRunId: z.string().optional(),
   })
   .meta({ id: 'WorkflowSummary' });
 export type WorkflowSummary = z.infer<typeof WorkflowSummarySchema>;
@@ -141,6 +149,8 @@ export const WorkflowResultSchema = z
   .object({
     runId: z.string(),
     status: WorkflowStatusSchema,
+    /** For status continued-as-new: the run that carries on. */
+    nextRunId: z.string().optional(),
     result: PayloadSchema.optional(),
     failure: FailureSchema.optional(),
   })

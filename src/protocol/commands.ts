@@ -40,6 +40,14 @@ export const RecordMarkerCommandSchema = z.object({
   value: PayloadSchema.optional(),
 });
 
+export const ContinueAsNewCommandSchema = z.object({
+  type: z.literal('ContinueAsNew'),
+  /** Default: the same workflow type and task queue. */
+  workflowType: z.string().min(1).max(1000).optional(),
+  taskQueue: z.string().min(1).max(1000).optional(),
+  input: z.array(PayloadSchema),
+});
+
 export const CompleteWorkflowCommandSchema = z.object({
   type: z.literal('CompleteWorkflow'),
   result: PayloadSchema,
@@ -58,6 +66,7 @@ export const CommandSchema = z
     RecordMarkerCommandSchema,
     CompleteWorkflowCommandSchema,
     FailWorkflowCommandSchema,
+    ContinueAsNewCommandSchema,
   ])
   .meta({ id: 'Command' });
 

@@ -83,6 +83,13 @@ export const eventAttributeSchemas = {
   WorkflowExecutionCompleted: z.object({ result: PayloadSchema }),
   WorkflowExecutionFailed: z.object({ failure: FailureSchema }),
   WorkflowExecutionTerminated: z.object({ reason: z.string(), identity: z.string() }),
+  WorkflowExecutionTimedOut: z.object({ timeoutType: z.enum(['execution', 'run']) }),
+  WorkflowExecutionContinuedAsNew: z.object({
+    newRunId: z.string(),
+    workflowType: z.string(),
+    taskQueue: z.string(),
+    input: z.array(PayloadSchema),
+  }),
 } as const;
 
 export type EventType = keyof typeof eventAttributeSchemas;
@@ -111,4 +118,6 @@ export const CLOSE_EVENT_TYPES: ReadonlySet<EventType> = new Set([
   'WorkflowExecutionCompleted',
   'WorkflowExecutionFailed',
   'WorkflowExecutionTerminated',
+  'WorkflowExecutionTimedOut',
+  'WorkflowExecutionContinuedAsNew',
 ]);

@@ -17,18 +17,22 @@ export interface RunRow {
   closeTime: number | null;
   result: Payload | null;
   failure: Failure | null;
+  nextRunId: string | null;
+  /** When the whole chain of runs (across continue-as-new) must be done by. */
+  executionDeadline: number | null;
 }
 
 const COLUMNS = `namespace, run_id AS "runId", workflow_id AS "workflowId", workflow_type AS "workflowType",
   task_queue AS "taskQueue", status, request_id AS "requestId", next_event_id AS "nextEventId",
   seen_up_to_event_id AS "seenUpToEventId", workflow_task_timeout_ms AS "workflowTaskTimeoutMs",
-  start_time AS "startTime", close_time AS "closeTime", result, failure`;
+  start_time AS "startTime", close_time AS "closeTime", result, failure, next_run_id AS "nextRunId",
+  execution_deadline AS "executionDeadline"`;
 
 export async function insertRun(q: Queryable, run: RunRow): Promise<void> {
   await q.query(
     `INSERT INTO runs (namespace, run_id, workflow_id, workflow_type, task_queue, status, request_id, next_event_id,
-       seen_up_to_event_id, workflow_task_timeout_ms, start_time)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+       seen_up_to_event_id, workflow_task_timeout_ms, start_time, execution_deadline)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
     [
       run.namespace,
       run.runId,
@@ -41,6 +45,7 @@ export async function insertRun(q: Queryable, run: RunRow): Promise<void> {
       run.seenUpToEventId,
       run.workflowTaskTimeoutMs,
       run.startTime,
+      run.executionDeadline,
     ],
   );
 }
@@ -103,6 +108,7 @@ export interface RunAdvance {
   closeTime?: number;
   result?: Payload;
   failure?: Failure;
+  nextRunId?: string;
 }
 
 /**
@@ -122,7 +128,8 @@ export async function advanceRun(
        status = COALESCE($6, status),
        close_time = COALESCE($7, close_time),
        result = COALESCE($8::jsonb, result),
-       failure = COALESCE($9::jsonb, failure)
+       failure = COALESCE($9::jsonb, failure),
+       next_run_id = COALESCE($10, next_run_id)
      WHERE namespace = $1 AND run_id = $2 AND next_event_id = $3
      RETURNING run_id`,
     [
@@ -135,6 +142,7 @@ export async function advanceRun(
       change.closeTime ?? null,
       change.result === undefined ? null : JSON.stringify(change.result),
       change.failure === undefined ? null : JSON.stringify(change.failure),
+      change.nextRunId ?? null,
     ],
   );
   return rows.length === 1;

@@ -1,7 +1,7 @@
 import type { Queryable } from './db.js';
 
-/** Kinds of timer rows: a workflow's own durable timer, or an activity's timeouts. */
-export type TimerKind = 'user-timer' | 'activity-timeout';
+/** Kinds of timer rows: a workflow's own durable timer, an activity's timeouts, a workflow's timeout. */
+export type TimerKind = 'user-timer' | 'activity-timeout' | 'workflow-timeout';
 
 export interface TimerRow {
   namespace: string;

@@ -22,6 +22,7 @@ export {
   type RetryOptions,
 } from './activities.js';
 export { deprecatePatch, inWorkflowContext, patched, sideEffect, sleep, uuid4, workflowInfo } from './api.js';
+export { continueAsNew } from './continue-as-new.js';
 export { DeterminismViolationError, NonDeterminismError } from './errors.js';
 export type { WorkflowFunction, WorkflowInfo } from './instance.js';
 export {

@@ -73,6 +73,14 @@ class History {
         });
       }
       if (c.type === 'CompleteWorkflow') return this.add('WorkflowExecutionCompleted', { result: c.result });
+      if (c.type === 'ContinueAsNew') {
+        return this.add('WorkflowExecutionContinuedAsNew', {
+          newRunId: 'next',
+          workflowType: c.workflowType ?? 'wf',
+          taskQueue: c.taskQueue ?? 'q',
+          input: c.input,
+        });
+      }
       return this.add('WorkflowExecutionFailed', { failure: c.failure });
     });
   }

@@ -10,6 +10,7 @@ import {
   toPayload,
 } from '../protocol/index.js';
 import { workflowStorage } from './context.js';
+import { ContinueAsNewRequest } from './continue-as-new.js';
 import { realSetImmediate } from './determinism.js';
 import { DeterminismViolationError, NonDeterminismError } from './errors.js';
 import { HandlerRegistry } from './handlers.js';
@@ -43,6 +44,7 @@ const COMMAND_EVENT_TYPES = {
   MarkerRecorded: 'RecordMarker',
   WorkflowExecutionCompleted: 'CompleteWorkflow',
   WorkflowExecutionFailed: 'FailWorkflow',
+  WorkflowExecutionContinuedAsNew: 'ContinueAsNew',
 } as const satisfies Partial<Record<HistoryEvent['type'], Command['type']>>;
 
 function isCommandEvent(event: HistoryEvent): event is HistoryEventOf<keyof typeof COMMAND_EVENT_TYPES> {
@@ -260,6 +262,10 @@ export class WorkflowInstance {
   private failFromCode(error: unknown): void {
     if (error instanceof DeterminismViolationError) {
       this.violation ??= error;
+      return;
+    }
+    if (error instanceof ContinueAsNewRequest) {
+      this.complete({ type: 'ContinueAsNew', input: error.input });
       return;
     }
     this.complete({ type: 'FailWorkflow', failure: errorToFailure(error) });
