@@ -4,6 +4,7 @@
 export {
   ActivityFailure,
   ApplicationFailure,
+  CancelledFailure,
   Client,
   type ClientOptions,
   TerminatedFailure,

@@ -626,6 +626,7 @@ describe.skipIf(skip)(`store conformance (${BACKEND})`, () => {
           heartbeatDetails: null,
           lastHeartbeatAt: null,
           lastFailure: null,
+          cancelRequested: false,
         });
         expect(await getActivityTask(db, ns, run.runId, 5)).toEqual(row);
         expect(await claim(db, ns, NOW + 365 * 86_400_000)).toBeUndefined();

@@ -60,6 +60,7 @@ const STATUS_COLORS: Record<WorkflowStatus, (text: string) => string> = {
   completed: pc.green,
   failed: pc.red,
   terminated: pc.yellow,
+  cancelled: pc.yellow,
   'timed-out': pc.red,
   'continued-as-new': pc.cyan,
 };

@@ -69,6 +69,8 @@ const EVENT_DETAILS: { [K in EventType]: (attributes: EventAttributes[K]) => str
   ActivityTaskFailed: (a) =>
     `scheduledEventId=${a.scheduledEventId} attempt=${a.attempt} retryState=${a.retryState} failure=${failure(a.failure)}`,
   ActivityTaskTimedOut: (a) => `scheduledEventId=${a.scheduledEventId} attempt=${a.attempt} timeout=${a.timeoutType}`,
+  ActivityTaskCancelRequested: (a) => `activityId=${a.activityId}`,
+  ActivityTaskCanceled: (a) => `scheduledEventId=${a.scheduledEventId} attempt=${a.attempt}`,
   TimerStarted: (a) => `timer=${a.timerId} duration=${formatDuration(a.durationMs)}`,
   TimerFired: (a) => `timer=${a.timerId} startedEventId=${a.startedEventId}`,
   TimerCanceled: (a) => `timer=${a.timerId}`,
@@ -76,6 +78,8 @@ const EVENT_DETAILS: { [K in EventType]: (attributes: EventAttributes[K]) => str
   WorkflowExecutionSignaled: (a) => `signal=${a.signalName} input=${payloads(a.input)} identity=${a.identity}`,
   WorkflowExecutionCompleted: (a) => `result=${payload(a.result)}`,
   WorkflowExecutionFailed: (a) => `failure=${failure(a.failure)}`,
+  WorkflowExecutionCancelRequested: (a) => `reason=${JSON.stringify(a.reason)} identity=${a.identity}`,
+  WorkflowExecutionCanceled: (a) => `reason=${JSON.stringify(a.reason)}`,
   WorkflowExecutionTerminated: (a) => `reason=${JSON.stringify(a.reason)} identity=${a.identity}`,
   WorkflowExecutionTimedOut: (a) => `timeout=${a.timeoutType}`,
   WorkflowExecutionContinuedAsNew: (a) => `newRunId=${a.newRunId} type=${a.workflowType} input=${payloads(a.input)}`,

@@ -93,6 +93,9 @@ export class HttpTransport implements TidewayApi {
   };
   signalWithStart: TidewayApi['signalWithStart'] = (namespace, body) =>
     this.call('signalWithStart', { path: { namespace }, body });
+  cancelWorkflow: TidewayApi['cancelWorkflow'] = async (namespace, { workflowId, ...body }) => {
+    await this.call('cancelWorkflow', { path: { namespace, workflowId }, body });
+  };
   terminateWorkflow: TidewayApi['terminateWorkflow'] = async (namespace, { workflowId, ...body }) => {
     await this.call('terminateWorkflow', { path: { namespace, workflowId }, body });
   };

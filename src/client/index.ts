@@ -3,6 +3,7 @@
 export {
   ActivityFailure,
   ApplicationFailure,
+  CancelledFailure,
   TerminatedFailure,
   TidewayApiError,
   TidewayFailure,

@@ -88,6 +88,21 @@ export class WorkflowHandle<R = unknown> {
     return fromPayload<Ret>(result);
   }
 
+  /**
+   * Asks the workflow to cancel: its code sees a CancelledFailure at its
+   * next await (timers, activities and conditions in cancellable scopes are
+   * cancelled) and may clean up. If it lets the cancellation through, the run
+   * ends as cancelled and `result()` throws WorkflowFailedError with a
+   * CancelledFailure cause.
+   */
+  async cancel(reason = 'cancelled by client'): Promise<void> {
+    await this.api.cancelWorkflow(this.namespace, {
+      workflowId: this.workflowId,
+      ...(this.runId ? { runId: this.runId } : {}),
+      reason,
+    });
+  }
+
   /** Stops the run at once; `result()` then throws WorkflowFailedError with a TerminatedFailure cause. */
   async terminate(reason = 'terminated by client'): Promise<void> {
     await this.api.terminateWorkflow(this.namespace, {

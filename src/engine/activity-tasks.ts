@@ -17,8 +17,10 @@ import {
   claimActivityTask,
   deleteActivityTask,
   deleteTimer,
+  findActivityTaskById,
   getActivityTask,
   lockRun,
+  markActivityCancelRequested,
   nextActivityTaskVisibleAt,
   type Queryable,
   type RunRow,
@@ -210,6 +212,14 @@ export async function retryOrFailActivity(
   notify: (key: string) => void,
   timeoutType?: 'startToClose' | 'heartbeat',
 ): Promise<void> {
+  if (activity.cancelRequested) {
+    // The workflow asked it to stop: whatever ended this attempt ends the activity, as cancelled.
+    await finishActivity(ctx, tx, run, activity, notify, {
+      type: 'ActivityTaskCanceled',
+      attributes: { scheduledEventId: activity.scheduledEventId, attempt: activity.attempt, identity, failure },
+    });
+    return;
+  }
   const now = ctx.clock.now();
   const decision = decideRetry({
     policy: activity.retryPolicy,
@@ -270,6 +280,27 @@ export async function retryOrFailActivity(
   await finishActivity(ctx, tx, run, activity, notify, event);
 }
 
+/**
+ * The workflow asked to cancel activities it scheduled earlier: one not yet
+ * started is dropped at once; a started one is told at its next heartbeat.
+ */
+export async function requestActivityCancellations(
+  tx: Queryable,
+  run: RunRow,
+  activityIds: readonly string[],
+): Promise<void> {
+  for (const activityId of activityIds) {
+    const activity = await findActivityTaskById(tx, run.namespace, run.runId, activityId);
+    if (!activity) continue;
+    if (activity.leaseId) {
+      await markActivityCancelRequested(tx, run.namespace, run.runId, activity.scheduledEventId);
+      continue;
+    }
+    await deleteActivityTask(tx, run.namespace, run.runId, activity.scheduledEventId);
+    await deleteTimer(tx, run.namespace, run.runId, activityTimerKey(activity.scheduledEventId));
+  }
+}
+
 /** Records progress and keeps the heartbeat timeout from firing. */
 export async function heartbeatActivityTask(
   ctx: EngineContext,
@@ -294,5 +325,5 @@ export async function heartbeatActivityTask(
       'activity task is no longer leased by this worker (timed out, retried elsewhere, or its workflow closed); stop working on it',
     );
   }
-  return { cancelRequested: false };
+  return { cancelRequested: held.cancelRequested };
 }

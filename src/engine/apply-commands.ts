@@ -46,9 +46,12 @@ export interface CompletionOutput {
   timers: TimerRow[];
   /** Timer rows to delete (cancelled timers), by key. */
   cancelledTimerKeys: string[];
+  /** Activities scheduled by earlier tasks that the workflow asked to cancel, by activity id. */
+  cancelledActivityIds: string[];
   close?:
     | { status: 'completed'; result: Payload }
     | { status: 'failed'; failure: Failure }
+    | { status: 'cancelled'; failure: Failure }
     | { status: 'continued-as-new'; next: ContinuedRun };
   scheduleWorkflowTask: boolean;
 }
@@ -129,6 +132,18 @@ const handlers: { [K in CommandType]: CommandHandler<K> } = {
       });
     }
   },
+  RequestCancelActivity(command, ctx) {
+    ctx.append({ type: 'ActivityTaskCancelRequested', attributes: { activityId: command.activityId } });
+    const sameTask = ctx.out.activityTasks.findIndex((a) => a.activityId === command.activityId);
+    if (sameTask === -1) {
+      ctx.out.cancelledActivityIds.push(command.activityId);
+      return;
+    }
+    // Scheduled and cancelled in one task: it is never dispatched at all.
+    const [dropped] = ctx.out.activityTasks.splice(sameTask, 1);
+    const timerKey = activityTimerKey(dropped!.scheduledEventId);
+    ctx.out.timers = ctx.out.timers.filter((t) => t.timerKey !== timerKey);
+  },
   StartTimer(command, ctx) {
     const { run, now } = ctx.input;
     const fireAt = now + command.durationMs;
@@ -158,6 +173,10 @@ const handlers: { [K in CommandType]: CommandHandler<K> } = {
         ...(command.value ? { value: command.value } : {}),
       },
     });
+  },
+  CancelWorkflow(command, ctx) {
+    ctx.append({ type: 'WorkflowExecutionCanceled', attributes: { reason: command.reason } });
+    ctx.out.close = { status: 'cancelled', failure: { message: command.reason, type: 'CancelledFailure' } };
   },
   ContinueAsNew(command, ctx) {
     const { run, newRunId } = ctx.input;
@@ -198,6 +217,7 @@ export function applyWorkflowTaskCompletion(input: CompletionInput): CompletionO
     activityTasks: [],
     timers: [],
     cancelledTimerKeys: [],
+    cancelledActivityIds: [],
     scheduleWorkflowTask: false,
   };
   let nextEventId = input.run.nextEventId;
@@ -234,7 +254,10 @@ function validateCommands(commands: readonly Command[]): void {
   const timerIds = new Set<string>();
   commands.forEach((command, index) => {
     const closes =
-      command.type === 'CompleteWorkflow' || command.type === 'FailWorkflow' || command.type === 'ContinueAsNew';
+      command.type === 'CompleteWorkflow' ||
+      command.type === 'FailWorkflow' ||
+      command.type === 'CancelWorkflow' ||
+      command.type === 'ContinueAsNew';
     if (closes && index !== commands.length - 1) {
       throw new TidewayApiError(
         'InvalidArgument',

@@ -14,7 +14,7 @@ import { PollerRegistry } from './long-poll.js';
 import { Notifier } from './notifier.js';
 import { queryWorkflow, respondQueryTask } from './queries.js';
 import { releaseTask } from './release-task.js';
-import { signalWithStart, signalWorkflow, terminateWorkflow } from './signals.js';
+import { cancelWorkflow, signalWithStart, signalWorkflow, terminateWorkflow } from './signals.js';
 import { startWorkflow } from './start-workflow.js';
 import { TimerService } from './timer-service.js';
 import { describeWorkflow, getWorkflowHistory, getWorkflowResult, listWorkflows } from './visibility.js';
@@ -135,6 +135,8 @@ export class Engine implements TidewayApi {
     this.track(() => signalWorkflow(this.ctx, ns, request));
   signalWithStart: TidewayApi['signalWithStart'] = (ns, request) =>
     this.track(() => signalWithStart(this.ctx, ns, request));
+  cancelWorkflow: TidewayApi['cancelWorkflow'] = (ns, request) =>
+    this.track(() => cancelWorkflow(this.ctx, ns, request));
   terminateWorkflow: TidewayApi['terminateWorkflow'] = (ns, request) =>
     this.track(() => terminateWorkflow(this.ctx, ns, request));
   queryWorkflow: TidewayApi['queryWorkflow'] = (ns, request) => this.track(() => queryWorkflow(this.ctx, ns, request));

@@ -1,4 +1,6 @@
 import {
+  type CancelWorkflowRequest,
+  CancelWorkflowRequestSchema,
   type NewEvent,
   type SignalWithStartRequest,
   SignalWithStartRequestSchema,
@@ -24,7 +26,7 @@ async function lockRunning(
   tx: Queryable,
   namespace: string,
   ref: { workflowId: string; runId?: string | undefined },
-  action: 'signal' | 'terminate',
+  action: 'signal' | 'cancel' | 'terminate',
 ): Promise<RunRow> {
   const found = await findRun(tx, namespace, ref.workflowId, ref.runId);
   if (!found) {
@@ -105,6 +107,31 @@ export async function signalWithStart(
       throw again;
     }
   }
+}
+
+/** Records a cancellation request; the workflow's code decides how to wind down. */
+export async function cancelWorkflow(
+  ctx: EngineContext,
+  namespace: string,
+  raw: { workflowId: string } & CancelWorkflowRequest,
+): Promise<void> {
+  checkNamespace(namespace);
+  const request = parseRequest(CancelWorkflowRequestSchema, raw, 'cancel request');
+  await ctx.transition(async (tx, notify) => {
+    const run = await lockRunning(tx, namespace, { workflowId: raw.workflowId, runId: request.runId }, 'cancel');
+    await deliverToWorkflow(
+      ctx,
+      tx,
+      run,
+      [
+        {
+          type: 'WorkflowExecutionCancelRequested',
+          attributes: { reason: request.reason, identity: request.identity },
+        },
+      ],
+      notify,
+    );
+  });
 }
 
 export async function terminateWorkflow(

@@ -24,6 +24,7 @@ import {
   upsertTimer,
   type WorkflowTaskRow,
 } from '../store/index.js';
+import { requestActivityCancellations } from './activity-tasks.js';
 import { applyWorkflowTaskCompletion, type ContinuedRun } from './apply-commands.js';
 import { closeRun } from './close-run.js';
 import {
@@ -169,6 +170,7 @@ export async function completeWorkflowTask(
     for (const a of out.activityTasks) notify(notifyKeys.activityQueue(namespace, a.taskQueue));
     for (const timer of out.timers) await upsertTimer(tx, timer);
     for (const key of out.cancelledTimerKeys) await deleteTimer(tx, namespace, run.runId, key);
+    await requestActivityCancellations(tx, run, out.cancelledActivityIds);
     if (out.timers.length > 0) notify(notifyKeys.timers());
   });
 }

@@ -17,6 +17,7 @@ export const WORKFLOW_STATUSES = [
   'completed',
   'failed',
   'terminated',
+  'cancelled',
   'timed-out',
   'continued-as-new',
 ] as const;
@@ -58,6 +59,15 @@ export const SignalWorkflowRequestSchema = z
   })
   .meta({ id: 'SignalWorkflowRequest' });
 export type SignalWorkflowRequest = z.input<typeof SignalWorkflowRequestSchema>;
+
+export const CancelWorkflowRequestSchema = z
+  .object({
+    reason: z.string().max(10_000).default('cancelled'),
+    runId: z.string().max(1000).optional(),
+    identity: z.string().max(1000).default('unknown'),
+  })
+  .meta({ id: 'CancelWorkflowRequest' });
+export type CancelWorkflowRequest = z.input<typeof CancelWorkflowRequestSchema>;
 
 export const TerminateWorkflowRequestSchema = z
   .object({
@@ -323,6 +333,11 @@ export interface TidewayApi {
     request: { workflowId: string } & QueryWorkflowRequest,
   ): Promise<{ result: Payload }>;
   respondQueryTask(namespace: string, request: RespondQueryTaskRequest): Promise<void>;
+  /**
+   * Asks a running workflow to cancel: its code sees a CancelledFailure at
+   * its next await and may clean up; it is not stopped by force.
+   */
+  cancelWorkflow(namespace: string, request: { workflowId: string } & CancelWorkflowRequest): Promise<void>;
   /** Stops a running workflow at once, recording the reason. */
   terminateWorkflow(namespace: string, request: { workflowId: string } & TerminateWorkflowRequest): Promise<void>;
   getWorkflowHistory(namespace: string, ref: { workflowId: string } & HistoryQuery): Promise<HistoryPage>;

@@ -22,6 +22,11 @@ export const ScheduleActivityCommandSchema = z.object({
   retryPolicy: RetryPolicySchema.optional(),
 });
 
+export const RequestCancelActivityCommandSchema = z.object({
+  type: z.literal('RequestCancelActivity'),
+  activityId: z.string().min(1).max(1000),
+});
+
 export const StartTimerCommandSchema = z.object({
   type: z.literal('StartTimer'),
   timerId: z.string().min(1).max(1000),
@@ -38,6 +43,11 @@ export const RecordMarkerCommandSchema = z.object({
   markerName: z.string().min(1).max(200),
   markerId: z.string().min(1).max(1000),
   value: PayloadSchema.optional(),
+});
+
+export const CancelWorkflowCommandSchema = z.object({
+  type: z.literal('CancelWorkflow'),
+  reason: z.string().max(10_000),
 });
 
 export const ContinueAsNewCommandSchema = z.object({
@@ -61,11 +71,13 @@ export const FailWorkflowCommandSchema = z.object({
 export const CommandSchema = z
   .discriminatedUnion('type', [
     ScheduleActivityCommandSchema,
+    RequestCancelActivityCommandSchema,
     StartTimerCommandSchema,
     CancelTimerCommandSchema,
     RecordMarkerCommandSchema,
     CompleteWorkflowCommandSchema,
     FailWorkflowCommandSchema,
+    CancelWorkflowCommandSchema,
     ContinueAsNewCommandSchema,
   ])
   .meta({ id: 'Command' });

@@ -66,9 +66,17 @@ export const eventAttributeSchemas = {
     attempt: z.number().int(),
     timeoutType: z.enum(['scheduleToStart', 'startToClose', 'scheduleToClose', 'heartbeat']),
   }),
+  ActivityTaskCancelRequested: z.object({ activityId: z.string() }),
+  ActivityTaskCanceled: z.object({
+    scheduledEventId: z.number().int(),
+    attempt: z.number().int(),
+    identity: z.string(),
+    failure: FailureSchema.optional(),
+  }),
   TimerStarted: z.object({ timerId: z.string(), durationMs: ms, fireAt: z.number() }),
   TimerFired: z.object({ timerId: z.string(), startedEventId: z.number().int() }),
   TimerCanceled: z.object({ timerId: z.string() }),
+  WorkflowExecutionCancelRequested: z.object({ reason: z.string(), identity: z.string() }),
   WorkflowExecutionSignaled: z.object({
     signalName: z.string(),
     input: z.array(PayloadSchema),
@@ -82,6 +90,7 @@ export const eventAttributeSchemas = {
   }),
   WorkflowExecutionCompleted: z.object({ result: PayloadSchema }),
   WorkflowExecutionFailed: z.object({ failure: FailureSchema }),
+  WorkflowExecutionCanceled: z.object({ reason: z.string() }),
   WorkflowExecutionTerminated: z.object({ reason: z.string(), identity: z.string() }),
   WorkflowExecutionTimedOut: z.object({ timeoutType: z.enum(['execution', 'run']) }),
   WorkflowExecutionContinuedAsNew: z.object({
@@ -117,6 +126,7 @@ export const HistoryEventSchema = z
 export const CLOSE_EVENT_TYPES: ReadonlySet<EventType> = new Set([
   'WorkflowExecutionCompleted',
   'WorkflowExecutionFailed',
+  'WorkflowExecutionCanceled',
   'WorkflowExecutionTerminated',
   'WorkflowExecutionTimedOut',
   'WorkflowExecutionContinuedAsNew',

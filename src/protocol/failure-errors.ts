@@ -75,6 +75,17 @@ export class TimeoutFailure extends TidewayFailure {
   }
 }
 
+/** Work was cancelled (a workflow, a scope, an activity); `message` carries the reason. */
+export class CancelledFailure extends TidewayFailure {
+  override name = 'CancelledFailure';
+}
+
+/** True for a cancellation, also when it comes wrapped as the cause of an activity failure. */
+export function isCancellation(error: unknown): boolean {
+  if (error instanceof CancelledFailure) return true;
+  return error instanceof ActivityFailure && error.cause instanceof CancelledFailure;
+}
+
 /** The run was terminated; `message` carries the reason. */
 export class TerminatedFailure extends TidewayFailure {
   override name = 'TerminatedFailure';
@@ -150,6 +161,9 @@ export function failureToError(failure: Failure): TidewayFailure {
       break;
     case 'TerminatedFailure':
       error = new TerminatedFailure(failure.message, cause ? { cause } : undefined);
+      break;
+    case 'CancelledFailure':
+      error = new CancelledFailure(failure.message, cause ? { cause } : undefined);
       break;
     default:
       error = new ApplicationFailure(failure.message, {

@@ -14,6 +14,7 @@ export const API_ROUTES = {
   getWorkflowHistory: { method: 'get', path: '/api/v1/namespaces/{namespace}/workflows/{workflowId}/history' },
   signalWorkflow: { method: 'post', path: '/api/v1/namespaces/{namespace}/workflows/{workflowId}/signal' },
   signalWithStart: { method: 'post', path: '/api/v1/namespaces/{namespace}/signal-with-start' },
+  cancelWorkflow: { method: 'post', path: '/api/v1/namespaces/{namespace}/workflows/{workflowId}/cancel' },
   terminateWorkflow: { method: 'post', path: '/api/v1/namespaces/{namespace}/workflows/{workflowId}/terminate' },
   queryWorkflow: { method: 'post', path: '/api/v1/namespaces/{namespace}/workflows/{workflowId}/query' },
   respondQueryTask: { method: 'post', path: '/api/v1/namespaces/{namespace}/workflow-tasks/respond-query' },

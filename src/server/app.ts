@@ -105,6 +105,11 @@ export function createApp(options: AppOptions): OpenAPIHono {
   app.openapi(routes.signalWithStart, async (c) =>
     c.json(await engine.signalWithStart(c.req.valid('param').namespace, c.req.valid('json')), 200),
   );
+  app.openapi(routes.cancelWorkflow, async (c) => {
+    const { namespace, workflowId } = c.req.valid('param');
+    await engine.cancelWorkflow(namespace, { workflowId, ...c.req.valid('json') });
+    return c.json({ ok: true as const }, 200);
+  });
   app.openapi(routes.terminateWorkflow, async (c) => {
     const { namespace, workflowId } = c.req.valid('param');
     await engine.terminateWorkflow(namespace, { workflowId, ...c.req.valid('json') });

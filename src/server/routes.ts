@@ -1,6 +1,7 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import {
   API_ROUTES,
+  CancelWorkflowRequestSchema,
   ClusterInfoSchema,
   CompleteActivityTaskRequestSchema,
   CompleteWorkflowTaskRequestSchema,
@@ -113,6 +114,12 @@ export const routes = {
     summary: 'Signal the running workflow of an id, or start it with the signal',
     request: { params: namespaceParam, ...jsonBody(SignalWithStartRequestSchema) },
     responses: ok(StartWorkflowResponseSchema, 'The run that got the signal; started says whether it is new'),
+  }),
+  cancelWorkflow: route('cancelWorkflow', {
+    tags: ['workflows'],
+    summary: 'Ask a running workflow to cancel (its code sees a CancelledFailure and may clean up)',
+    request: { params: workflowParams, ...jsonBody(CancelWorkflowRequestSchema) },
+    responses: ok(OkSchema, 'Cancellation requested'),
   }),
   terminateWorkflow: route('terminateWorkflow', {
     tags: ['workflows'],

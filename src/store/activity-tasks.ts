@@ -28,6 +28,7 @@ export interface ActivityTaskRow {
   heartbeatDetails: Payload | null;
   lastHeartbeatAt: number | null;
   lastFailure: Failure | null;
+  cancelRequested: boolean;
 }
 
 const COLUMNS = `namespace, run_id AS "runId", scheduled_event_id AS "scheduledEventId", workflow_id AS "workflowId",
@@ -36,11 +37,11 @@ const COLUMNS = `namespace, run_id AS "runId", scheduled_event_id AS "scheduledE
   lease_id AS "leaseId", started_at AS "startedAt", schedule_to_start_ms AS "scheduleToStartMs",
   start_to_close_ms AS "startToCloseMs", schedule_to_close_ms AS "scheduleToCloseMs", heartbeat_ms AS "heartbeatMs",
   retry_policy AS "retryPolicy", heartbeat_details AS "heartbeatDetails", last_heartbeat_at AS "lastHeartbeatAt",
-  last_failure AS "lastFailure"`;
+  last_failure AS "lastFailure", cancel_requested AS "cancelRequested"`;
 
 export type NewActivityTask = Omit<
   ActivityTaskRow,
-  'attempt' | 'leaseId' | 'startedAt' | 'heartbeatDetails' | 'lastHeartbeatAt' | 'lastFailure'
+  'attempt' | 'leaseId' | 'startedAt' | 'heartbeatDetails' | 'lastHeartbeatAt' | 'lastFailure' | 'cancelRequested'
 >;
 
 export async function insertActivityTasks(q: Queryable, tasks: readonly NewActivityTask[]): Promise<void> {
@@ -157,6 +158,32 @@ export async function retryActivityTask(
   );
 }
 
+/** The activity of a run with the given activity id (ids are unique within a run). */
+export async function findActivityTaskById(
+  q: Queryable,
+  namespace: string,
+  runId: string,
+  activityId: string,
+): Promise<ActivityTaskRow | undefined> {
+  const rows = await q.query<ActivityTaskRow>(
+    `SELECT ${COLUMNS} FROM activity_tasks WHERE namespace = $1 AND run_id = $2 AND activity_id = $3 FOR UPDATE`,
+    [namespace, runId, activityId],
+  );
+  return rows[0];
+}
+
+export async function markActivityCancelRequested(
+  q: Queryable,
+  namespace: string,
+  runId: string,
+  scheduledEventId: number,
+): Promise<void> {
+  await q.query(
+    'UPDATE activity_tasks SET cancel_requested = true WHERE namespace = $1 AND run_id = $2 AND scheduled_event_id = $3',
+    [namespace, runId, scheduledEventId],
+  );
+}
+
 /** Records a heartbeat for the current lease; false when the lease is no longer held. */
 export async function recordHeartbeat(
   q: Queryable,
@@ -168,10 +195,11 @@ export async function recordHeartbeat(
     now: number;
     details: Payload | undefined;
   },
-): Promise<boolean> {
-  const rows = await q.query(
+): Promise<{ cancelRequested: boolean } | undefined> {
+  const rows = await q.query<{ cancelRequested: boolean }>(
     `UPDATE activity_tasks SET last_heartbeat_at = $5, heartbeat_details = COALESCE($6::jsonb, heartbeat_details)
-     WHERE namespace = $1 AND run_id = $2 AND scheduled_event_id = $3 AND lease_id = $4 RETURNING attempt`,
+     WHERE namespace = $1 AND run_id = $2 AND scheduled_event_id = $3 AND lease_id = $4
+     RETURNING cancel_requested AS "cancelRequested"`,
     [
       args.namespace,
       args.runId,
@@ -181,5 +209,5 @@ export async function recordHeartbeat(
       args.details === undefined ? null : JSON.stringify(args.details),
     ],
   );
-  return rows.length === 1;
+  return rows[0];
 }

@@ -44,7 +44,7 @@ export function inWorkflowContext(): boolean {
  * synchronous and must not fail.
  */
 export function sideEffect<T>(fn: () => T): T {
-  return currentWorkflow('sideEffect').sideEffect(fn);
+  return currentWorkflow('sideEffect').markers.sideEffect(fn);
 }
 
 /**
@@ -54,10 +54,10 @@ export function sideEffect<T>(fn: () => T): T {
  * false and follow the old code.
  */
 export function patched(patchId: string): boolean {
-  return currentWorkflow('patched').patched(patchId);
+  return currentWorkflow('patched').markers.patched(patchId);
 }
 
 /** Marks a patch whose old branch has been removed (see `patched`). */
 export function deprecatePatch(patchId: string): void {
-  currentWorkflow('deprecatePatch').deprecatePatch(patchId);
+  currentWorkflow('deprecatePatch').markers.deprecatePatch(patchId);
 }

@@ -9,6 +9,8 @@ export {
   ActivityFailure,
   ApplicationFailure,
   type ApplicationFailureOptions,
+  CancelledFailure,
+  isCancellation,
   TerminatedFailure,
   TidewayFailure,
   TimeoutFailure,
@@ -22,6 +24,7 @@ export {
   type RetryOptions,
 } from './activities.js';
 export { deprecatePatch, inWorkflowContext, patched, sideEffect, sleep, uuid4, workflowInfo } from './api.js';
+export { CancellationScope } from './cancellation-scope.js';
 export { continueAsNew } from './continue-as-new.js';
 export { DeterminismViolationError, NonDeterminismError } from './errors.js';
 export type { WorkflowFunction, WorkflowInfo } from './instance.js';

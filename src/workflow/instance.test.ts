@@ -65,6 +65,9 @@ class History {
         return this.add('TimerStarted', { timerId: c.timerId, durationMs: c.durationMs, fireAt: 0 });
       }
       if (c.type === 'CancelTimer') return this.add('TimerCanceled', { timerId: c.timerId });
+      if (c.type === 'RequestCancelActivity')
+        return this.add('ActivityTaskCancelRequested', { activityId: c.activityId });
+      if (c.type === 'CancelWorkflow') return this.add('WorkflowExecutionCanceled', { reason: c.reason });
       if (c.type === 'RecordMarker') {
         return this.add('MarkerRecorded', {
           markerName: c.markerName,

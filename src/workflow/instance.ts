@@ -1,4 +1,5 @@
 import {
+  ActivityFailure,
   type Command,
   type CommandOf,
   errorToFailure,
@@ -6,14 +7,17 @@ import {
   fromPayload,
   fromPayloads,
   type HistoryEvent,
-  type HistoryEventOf,
+  isCancellation,
   toPayload,
 } from '../protocol/index.js';
+import { CancellationScope, scopeStorage } from './cancellation-scope.js';
+import { CommandMatcher, isCommandEvent } from './command-matcher.js';
 import { workflowStorage } from './context.js';
 import { ContinueAsNewRequest } from './continue-as-new.js';
 import { realSetImmediate } from './determinism.js';
-import { DeterminismViolationError, NonDeterminismError } from './errors.js';
+import { DeterminismViolationError } from './errors.js';
 import { HandlerRegistry } from './handlers.js';
+import { Markers } from './markers.js';
 import { seededRandom } from './prng.js';
 
 /** What workflow code can learn about the run it is in. */
@@ -34,21 +38,8 @@ export type WorkflowFunction = (...args: any[]) => Promise<unknown>;
 interface Pending<T> {
   resolve(value: T): void;
   reject(error: unknown): void;
-}
-
-/** Events that are the record of a command; replay matches them against what the code emits. */
-const COMMAND_EVENT_TYPES = {
-  ActivityTaskScheduled: 'ScheduleActivity',
-  TimerStarted: 'StartTimer',
-  TimerCanceled: 'CancelTimer',
-  MarkerRecorded: 'RecordMarker',
-  WorkflowExecutionCompleted: 'CompleteWorkflow',
-  WorkflowExecutionFailed: 'FailWorkflow',
-  WorkflowExecutionContinuedAsNew: 'ContinueAsNew',
-} as const satisfies Partial<Record<HistoryEvent['type'], Command['type']>>;
-
-function isCommandEvent(event: HistoryEvent): event is HistoryEventOf<keyof typeof COMMAND_EVENT_TYPES> {
-  return event.type in COMMAND_EVENT_TYPES;
+  /** Stops listening for the scope's cancellation once settled. */
+  release?: () => void;
 }
 
 /**
@@ -72,21 +63,20 @@ export class WorkflowInstance {
   replaying = true;
 
   private readonly undelivered: HistoryEvent[] = [];
-  /** Commands emitted but not yet seen recorded in history, oldest first. */
-  private readonly unmatched: Command[] = [];
-  private checkingRecordedCommands = false;
-  /** While replaying a task: the markers that task recorded, so sideEffect/patched answer as they did. */
-  private recordedMarkers = new Map<string, HistoryEventOf<'MarkerRecorded'>>();
-  private sideEffectSeq = 0;
-  private readonly patchAnswers = new Map<string, boolean>();
+  private readonly commands = new CommandMatcher();
+  /** sideEffect / patched / deprecatePatch, answered from recorded markers on replay. */
+  readonly markers = new Markers(
+    (command) => this.emit(command),
+    () => this.replaying,
+  );
   private activitySeq = 0;
   private timerSeq = 0;
   private readonly activities = new Map<string, Pending<unknown>>();
-  private readonly activityIdsByEventId = new Map<number, string>();
   private readonly timers = new Map<string, Pending<void>>();
   readonly handlers = new HandlerRegistry((fn) => this.runInWorkflow(fn));
+  /** Cancelled when someone cancels the workflow; handlers and the main function run in it. */
+  readonly rootScope = new CancellationScope({ parent: null });
   private readonly conditions = new Set<{ predicate: () => boolean; resolve: (value: boolean) => void }>();
-  private readonly timerIdsByEventId = new Map<number, string>();
 
   constructor(
     readonly info: Omit<WorkflowInfo, 'isReplaying' | 'startTime'> & { startTime?: number },
@@ -104,20 +94,20 @@ export class WorkflowInstance {
       }
       this.lastEventId = event.eventId;
       if (isCommandEvent(event)) {
-        this.matchRecordedCommand(event);
+        this.commands.match(event);
         continue;
       }
-      this.finishCommandCheck(`event ${event.eventId} (${event.type})`);
+      this.commands.finish(`event ${event.eventId} (${event.type})`);
       if (event.type === 'WorkflowExecutionStarted' && this.info.startTime === undefined) {
         this.info.startTime = event.timestamp;
       }
       if (event.type === 'WorkflowTaskCompleted') {
         // Replays the activation that task ran, with the events it had seen, at its time.
         this.now = event.attributes.taskTime;
-        this.recordedMarkers = markersRecordedAfter(events, index);
+        this.markers.replayingTask(events, index);
         await this.deliver((e) => e.eventId <= event.attributes.seenUpToEventId);
-        this.recordedMarkers = new Map();
-        this.checkingRecordedCommands = true;
+        this.markers.doneReplayingTask();
+        this.commands.startTaskCommands();
         continue;
       }
       this.undelivered.push(event);
@@ -129,18 +119,18 @@ export class WorkflowInstance {
    * `taskTime` and returns the commands the code emitted in response.
    */
   async activate(taskTime: number): Promise<Command[]> {
-    this.finishCommandCheck('the end of the history');
+    this.commands.finish('the end of the history');
     this.replaying = false;
     this.now = taskTime;
-    const before = this.unmatched.length;
+    const before = this.commands.pendingCount;
     await this.deliver(() => true);
     if (this.violation) throw this.violation;
-    return this.unmatched.slice(before);
+    return this.commands.since(before);
   }
 
   /** For replay checks: everything the code emitted must be recorded by the end of the history. */
   checkReplayComplete(): void {
-    this.finishCommandCheck('the end of the history');
+    this.commands.finish('the end of the history');
   }
 
   private async deliver(include: (event: HistoryEvent) => boolean): Promise<void> {
@@ -174,22 +164,20 @@ export class WorkflowInstance {
         const timerId = event.attributes.timerId;
         const pending = this.timers.get(timerId);
         this.timers.delete(timerId);
+        pending?.release?.();
         pending?.resolve();
         return;
       }
+      case 'WorkflowExecutionCancelRequested':
+        this.rootScope.cancel(event.attributes.reason);
+        return;
       default:
         return;
     }
   }
 
   private start(args: unknown[]): void {
-    const promise = workflowStorage.run(this, () => {
-      try {
-        return Promise.resolve(this.fn(...args));
-      } catch (error) {
-        return Promise.reject(error);
-      }
-    });
+    const promise = this.callInWorkflow(() => this.fn(...args));
     promise.then(
       (result) => this.complete({ type: 'CompleteWorkflow', result: toPayload(result) }),
       (error: unknown) => this.failFromCode(error),
@@ -199,64 +187,34 @@ export class WorkflowInstance {
   private complete(command: Command): void {
     if (this.completed) return;
     this.completed = true;
-    this.unmatched.push(command);
+    this.commands.add(command);
   }
 
   private settleActivity(scheduledEventId: number, settle: (pending: Pending<unknown>) => void): void {
-    const activityId = this.activityIdsByEventId.get(scheduledEventId);
+    const activityId = this.commands.activityIdsByEventId.get(scheduledEventId);
     const pending = activityId === undefined ? undefined : this.activities.get(activityId);
     if (!activityId || !pending) return;
     this.activities.delete(activityId);
+    pending.release?.();
     settle(pending);
-  }
-
-  private matchRecordedCommand(event: HistoryEventOf<keyof typeof COMMAND_EVENT_TYPES>): void {
-    const expectedType = COMMAND_EVENT_TYPES[event.type];
-    const emitted = this.unmatched.shift();
-    if (!emitted || emitted.type !== expectedType) {
-      throw new NonDeterminismError(
-        `history event ${event.eventId} records ${expectedType}${describeEvent(event)}, but the workflow code ` +
-          `${emitted ? `now emits ${emitted.type}${describeCommand(emitted)}` : 'no longer emits it'}; ` +
-          'the code changed incompatibly for runs already in flight (keep the old path for them, or start new runs)',
-      );
-    }
-    if (event.type === 'ActivityTaskScheduled') {
-      const cmd = emitted as CommandOf<'ScheduleActivity'>;
-      if (cmd.activityType !== event.attributes.activityType || cmd.activityId !== event.attributes.activityId) {
-        throw new NonDeterminismError(
-          `history event ${event.eventId} scheduled activity ${event.attributes.activityType} (id ${event.attributes.activityId}), ` +
-            `but the workflow code now schedules ${cmd.activityType} (id ${cmd.activityId}) at that point`,
-        );
-      }
-      this.activityIdsByEventId.set(event.eventId, cmd.activityId);
-    } else if (event.type === 'TimerStarted') {
-      this.timerIdsByEventId.set(event.eventId, (emitted as CommandOf<'StartTimer'>).timerId);
-    }
-  }
-
-  /** After a task's recorded commands, everything the code emitted must have been recorded. */
-  private finishCommandCheck(where: string): void {
-    if (!this.checkingRecordedCommands) return;
-    this.checkingRecordedCommands = false;
-    const extra = this.unmatched[0];
-    if (extra) {
-      throw new NonDeterminismError(
-        `the workflow code emits ${extra.type}${describeCommand(extra)} that the history does not record (before ${where}); ` +
-          'the code changed incompatibly for runs already in flight',
-      );
-    }
   }
 
   /** Runs workflow code (a handler, a predicate) in this workflow's context; its failure fails the run. */
   private runInWorkflow(fn: () => unknown): void {
-    const result = workflowStorage.run(this, () => {
-      try {
-        return Promise.resolve(fn());
-      } catch (error) {
-        return Promise.reject(error);
-      }
-    });
-    result.catch((error: unknown) => this.failFromCode(error));
+    this.callInWorkflow(fn).catch((error: unknown) => this.failFromCode(error));
+  }
+
+  /** Calls workflow code in this workflow's context and root scope; a throw becomes a rejection. */
+  private callInWorkflow(fn: () => unknown): Promise<unknown> {
+    return workflowStorage.run(this, () =>
+      scopeStorage.run(this.rootScope, () => {
+        try {
+          return Promise.resolve(fn());
+        } catch (error) {
+          return Promise.reject(error);
+        }
+      }),
+    );
   }
 
   private failFromCode(error: unknown): void {
@@ -266,6 +224,11 @@ export class WorkflowInstance {
     }
     if (error instanceof ContinueAsNewRequest) {
       this.complete({ type: 'ContinueAsNew', input: error.input });
+      return;
+    }
+    if (this.rootScope.cancelled && isCancellation(error)) {
+      // The workflow let the cancellation through: it ends as cancelled, not failed.
+      this.complete({ type: 'CancelWorkflow', reason: this.rootScope.failure?.message ?? 'cancelled' });
       return;
     }
     this.complete({ type: 'FailWorkflow', failure: errorToFailure(error) });
@@ -310,34 +273,61 @@ export class WorkflowInstance {
    */
   waitForCondition(predicate: () => boolean, timeoutMs?: number): Promise<boolean> {
     if (predicate()) return Promise.resolve(true);
-    return new Promise<boolean>((resolve) => {
+    const scope = CancellationScope.current();
+    if (scope.failure) return Promise.reject(scope.failure);
+    return new Promise<boolean>((resolve, reject) => {
       let timerId: string | undefined;
       const entry = {
         predicate,
         resolve: (value: boolean) => {
+          release();
           // Satisfied before the timeout: the timer is no longer needed.
-          if (timerId !== undefined && this.timers.delete(timerId)) this.emit({ type: 'CancelTimer', timerId });
+          if (timerId !== undefined) this.cancelTimer(timerId);
           resolve(value);
         },
       };
+      const release = scope.onCancel((failure) => {
+        if (this.conditions.delete(entry)) reject(failure);
+      });
       this.conditions.add(entry);
       if (timeoutMs !== undefined) {
         const timer = this.newTimer(timeoutMs);
         timerId = timer.timerId;
-        void timer.fired.then(() => {
-          if (!this.conditions.delete(entry)) return;
-          resolve(false);
-        });
+        timer.fired.then(
+          () => {
+            if (!this.conditions.delete(entry)) return;
+            release();
+            resolve(false);
+          },
+          () => {},
+        );
       }
     });
   }
 
   scheduleActivity(command: Omit<CommandOf<'ScheduleActivity'>, 'type' | 'activityId'>): Promise<unknown> {
+    const scope = CancellationScope.current();
+    if (scope.failure) return this.track(Promise.reject(scope.failure));
     const activityId = String(++this.activitySeq);
     this.emit({ type: 'ScheduleActivity', activityId, ...command });
     return this.track(
       new Promise((resolve, reject) => {
-        this.activities.set(activityId, { resolve, reject });
+        const release = scope.onCancel((failure) => {
+          if (!this.activities.delete(activityId)) return;
+          // Rejects now; a started activity learns of it at its next heartbeat.
+          this.emit({ type: 'RequestCancelActivity', activityId });
+          reject(
+            new ActivityFailure(
+              `activity ${command.activityType} cancelled`,
+              command.activityType,
+              activityId,
+              0,
+              'cancel-requested',
+              failure,
+            ),
+          );
+        });
+        this.activities.set(activityId, { resolve, reject, release });
       }),
     );
   }
@@ -346,60 +336,36 @@ export class WorkflowInstance {
     return this.newTimer(durationMs).fired;
   }
 
-  /**
-   * Returns the value a side effect recorded the first time; runs `fn`
-   * (outside the workflow's determinism, so it may use real randomness or
-   * time) only when the code is not replaying.
-   */
-  sideEffect<T>(fn: () => T): T {
-    const markerId = String(++this.sideEffectSeq);
-    const recorded = this.recordedMarkers.get(markerKey('side-effect', markerId));
-    const value = recorded && this.replaying ? fromPayload<T>(recorded.attributes.value) : workflowStorage.exit(fn);
-    this.emit({ type: 'RecordMarker', markerName: 'side-effect', markerId, value: toPayload(value) });
-    return value;
-  }
-
-  /**
-   * True when this run takes the new branch of a code change: always for
-   * new work, and on replay only if the task being replayed recorded the
-   * patch. The answer is fixed per patch id for the rest of the run.
-   */
-  patched(patchId: string): boolean {
-    const known = this.patchAnswers.get(patchId);
-    if (known !== undefined) return known;
-    const answer = !this.replaying || this.recordedMarkers.has(markerKey('patch', patchId));
-    if (answer) this.emit({ type: 'RecordMarker', markerName: 'patch', markerId: patchId });
-    this.patchAnswers.set(patchId, answer);
-    return answer;
-  }
-
-  /**
-   * The old branch is gone: new work records nothing, and replays of runs
-   * that recorded the patch still match. Remove the call once those runs
-   * have closed.
-   */
-  deprecatePatch(patchId: string): void {
-    if (this.patchAnswers.has(patchId)) return;
-    if (this.replaying && this.recordedMarkers.has(markerKey('patch', patchId))) {
-      this.emit({ type: 'RecordMarker', markerName: 'patch', markerId: patchId });
-    }
-    this.patchAnswers.set(patchId, true);
-  }
-
-  private newTimer(durationMs: number): { timerId: string; fired: Promise<void> } {
+  /** Starts a durable timer in the current scope; cancelling the scope cancels it. */
+  newTimer(durationMs: number): { timerId: string; fired: Promise<void> } {
     const timerId = String(++this.timerSeq);
+    const scope = CancellationScope.current();
+    if (scope.failure) return { timerId, fired: this.track(Promise.reject(scope.failure)) };
     this.emit({ type: 'StartTimer', timerId, durationMs });
     const fired = this.track(
       new Promise<void>((resolve, reject) => {
-        this.timers.set(timerId, { resolve, reject });
+        const release = scope.onCancel((failure) => {
+          if (this.cancelTimer(timerId)) reject(failure);
+        });
+        this.timers.set(timerId, { resolve, reject, release });
       }),
     );
     return { timerId, fired };
   }
 
+  /** Cancels a pending timer (recording CancelTimer); false if it already fired or was cancelled. */
+  cancelTimer(timerId: string): boolean {
+    const pending = this.timers.get(timerId);
+    if (!pending) return false;
+    this.timers.delete(timerId);
+    pending.release?.();
+    this.emit({ type: 'CancelTimer', timerId });
+    return true;
+  }
+
   private emit(command: Command): void {
     if (this.completed) return;
-    this.unmatched.push(command);
+    this.commands.add(command);
   }
 
   /** A rejection nobody awaited must not crash the worker process; the caller still sees it when it awaits. */
@@ -409,35 +375,8 @@ export class WorkflowInstance {
   }
 }
 
-function markerKey(name: string, id: string): string {
-  return `${name}\u0000${id}`;
-}
-
-/** The markers among the command events that follow a WorkflowTaskCompleted at `index`. */
-function markersRecordedAfter(
-  events: readonly HistoryEvent[],
-  index: number,
-): Map<string, HistoryEventOf<'MarkerRecorded'>> {
-  const markers = new Map<string, HistoryEventOf<'MarkerRecorded'>>();
-  for (let i = index + 1; i < events.length; i++) {
-    const event = events[i]!;
-    if (!isCommandEvent(event)) break;
-    if (event.type === 'MarkerRecorded')
-      markers.set(markerKey(event.attributes.markerName, event.attributes.markerId), event);
-  }
-  return markers;
-}
-
 function drainMicrotasks(): Promise<void> {
   // Workflow code only awaits promises the runtime settles, so once a
   // macrotask runs, every continuation the last event triggered has run.
   return new Promise((resolve) => realSetImmediate(resolve));
-}
-
-function describeEvent(event: HistoryEvent): string {
-  return event.type === 'ActivityTaskScheduled' ? ` (activity ${event.attributes.activityType})` : '';
-}
-
-function describeCommand(command: Command): string {
-  return command.type === 'ScheduleActivity' ? ` (activity ${command.activityType})` : '';
 }
