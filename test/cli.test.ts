@@ -229,6 +229,17 @@ describe.skipIf(skip)('tideway workflow commands', () => {
     expect(history.stdout).toMatch(/WorkflowExecutionSignaled\s+signal=approve input=\["ana"\] identity=tideway-cli /);
   });
 
+  test('cancel asks a waiting workflow to cancel; it ends as cancelled', async () => {
+    await tideway('workflow start cliApproval --id cli-cancel --task-queue cli');
+    const cancelled = await tideway('workflow cancel cli-cancel --reason obsolete');
+    expect(cancelled).toMatchObject({ code: 0, stdout: expect.stringContaining('Requested cancellation') });
+    const result = await tideway('workflow result cli-cancel');
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/cancelled/);
+    const described = JSON.parse((await tideway('workflow describe cli-cancel --json')).stdout);
+    expect(described.status).toBe('cancelled');
+  });
+
   test('query reads state through a query handler; unknown queries exit 1 naming the handled ones', async () => {
     await tideway('workflow start cliApproval --id cli-query --task-queue cli');
     expect(await tideway('workflow query cli-query approvedBy')).toMatchObject({ code: 0, stdout: 'null\n' });

@@ -18,7 +18,7 @@ const DEFAULT_TERMINATE_REASON = 'terminated with the tideway CLI';
 
 /**
  * Registers the commands that act on a running workflow from outside:
- * `signal`, `signal-with-start` and `terminate`.
+ * `signal`, `signal-with-start`, `cancel` and `terminate`.
  */
 export function registerSignalCommands(workflow: Command): void {
   addCommonOptions(
@@ -59,6 +59,15 @@ export function registerSignalCommands(workflow: Command): void {
         ),
       ),
   ).action(signalWithStart);
+
+  addCommonOptions(
+    workflow
+      .command('cancel')
+      .description('ask a running workflow to cancel; its code sees a cancellation and may clean up first')
+      .argument('<workflowId>')
+      .option('--reason <text>', 'why, recorded in the history', 'cancelled with the tideway CLI')
+      .option('--run-id <runId>', 'a specific run (default: the latest)'),
+  ).action(cancelWorkflow);
 
   addCommonOptions(
     workflow
@@ -127,6 +136,18 @@ async function signalWithStart(
 interface TerminateOptions extends CommonOptions {
   reason: string;
   runId?: string;
+}
+
+async function cancelWorkflow(workflowId: string, options: TerminateOptions): Promise<void> {
+  const client = await connectClient(options);
+  await client.connection.api.cancelWorkflow(client.namespace, {
+    workflowId,
+    reason: options.reason,
+    identity: cliIdentity(),
+    ...(options.runId ? { runId: options.runId } : {}),
+  });
+  if (options.json) return printJson({ ok: true });
+  print(`Requested cancellation of workflow ${pc.bold(workflowId)}${runLabel(options.runId)}: ${options.reason}`);
 }
 
 async function terminateWorkflow(workflowId: string, options: TerminateOptions): Promise<void> {
