@@ -5,7 +5,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } fr
 import { Client, type WorkflowHandle } from '../src/client/index.js';
 import { fromPayload, type HistoryEvent, type HistoryEventOf } from '../src/protocol/index.js';
 import { openDb } from '../src/store/index.js';
-import { fiveSteps, hangAfterFirstStep, sleepThenStep } from './fixtures/crash/definitions.js';
+import { fiveSteps, hangAfterFirstStep, parentOfFiveSteps, sleepThenStep } from './fixtures/crash/definitions.js';
 import { BACKEND, createTestDatabase, skipBackend } from './support/backend.js';
 import { type ChildScript, killAllChildren, spawnScript, waitForHealthy, waitUntil } from './support/processes.js';
 
@@ -172,6 +172,30 @@ describe.skipIf(skip)(`crash (${BACKEND}, real processes, SIGKILL)`, () => {
     for (const n of [1, 2, 4, 5]) expect(starts(n)).toBeGreaterThanOrEqual(1);
     expectNoServerErrors(server.process);
     console.log(`[crash] worker kill: recovered ${recoveredIn} ms after SIGKILL; test took ${Date.now() - t0} ms`);
+  }, 30_000);
+
+  test('a worker killed between a child workflow start and its completion: the caller of the parent still gets the result', async () => {
+    const server = await startServerProcess();
+    const workerA = await startWorkerProcess('worker-a', server.url);
+    const client = await Client.connect({ address: server.url });
+    const parent = await client.workflow.start(parentOfFiveSteps, {
+      id: 'crash-parent',
+      taskQueue: TASK_QUEUE,
+      workflowTaskTimeout: '2s',
+    });
+    const child = client.workflow.getHandle('crash-child');
+    await waitUntil('the child to have run two activities', async () => {
+      const started = eventsOf(await parent.fetchHistory(), 'ChildWorkflowExecutionStarted').length > 0;
+      return started && (await countCompletedActivities(child).catch(() => 0)) >= 2;
+    });
+    await workerA.process.kill9();
+    await startWorkerProcess('worker-b', server.url);
+    expect(await parent.result()).toEqual(['step-1', 'step-2', 'step-3', 'step-4', 'step-5']);
+    const parentHistory = await parent.fetchHistory();
+    expect(eventsOf(parentHistory, 'StartChildWorkflowExecutionInitiated')).toHaveLength(1);
+    expect(eventsOf(parentHistory, 'ChildWorkflowExecutionCompleted')).toHaveLength(1);
+    expectEachResultRecordedOnce(await child.fetchHistory());
+    expectNoServerErrors(server.process);
   }, 30_000);
 
   test('the server killed during a durable sleep: the timer fires once, after restart, never early', async () => {

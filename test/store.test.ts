@@ -109,6 +109,9 @@ function runRow(namespace: string, overrides: Partial<RunRow> = {}): RunRow {
     failure: null,
     nextRunId: null,
     executionDeadline: null,
+    parentRunId: null,
+    parentInitiatedEventId: null,
+    parentClosePolicy: null,
     ...overrides,
   };
 }

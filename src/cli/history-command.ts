@@ -78,6 +78,13 @@ const EVENT_DETAILS: { [K in EventType]: (attributes: EventAttributes[K]) => str
   WorkflowExecutionSignaled: (a) => `signal=${a.signalName} input=${payloads(a.input)} identity=${a.identity}`,
   WorkflowExecutionCompleted: (a) => `result=${payload(a.result)}`,
   WorkflowExecutionFailed: (a) => `failure=${failure(a.failure)}`,
+  StartChildWorkflowExecutionInitiated: (a) =>
+    `child=${a.workflowId} type=${a.workflowType} taskQueue=${a.taskQueue} parentClosePolicy=${a.parentClosePolicy}`,
+  ChildWorkflowExecutionStarted: (a) => `child=${a.workflowId} runId=${a.runId}`,
+  StartChildWorkflowExecutionFailed: (a) => `child=${a.workflowId} cause=${a.cause}`,
+  ChildWorkflowExecutionCompleted: (a) => `childId=${a.childId} result=${payload(a.result)}`,
+  ChildWorkflowExecutionFailed: (a) => `childId=${a.childId} status=${a.status} failure=${failure(a.failure)}`,
+  ChildWorkflowCancelRequested: (a) => `child=${a.workflowId}`,
   WorkflowExecutionCancelRequested: (a) => `reason=${JSON.stringify(a.reason)} identity=${a.identity}`,
   WorkflowExecutionCanceled: (a) => `reason=${JSON.stringify(a.reason)}`,
   WorkflowExecutionTerminated: (a) => `reason=${JSON.stringify(a.reason)} identity=${a.identity}`,

@@ -4,6 +4,7 @@ export {
   ActivityFailure,
   ApplicationFailure,
   CancelledFailure,
+  ChildWorkflowFailure,
   TerminatedFailure,
   TidewayApiError,
   TidewayFailure,

@@ -5,6 +5,7 @@ import {
   type Failure,
   type HistoryEvent,
   type NewEvent,
+  type ParentClosePolicy,
   type Payload,
   TidewayApiError,
   withRetryDefaults,
@@ -48,6 +49,10 @@ export interface CompletionOutput {
   cancelledTimerKeys: string[];
   /** Activities scheduled by earlier tasks that the workflow asked to cancel, by activity id. */
   cancelledActivityIds: string[];
+  /** Child workflows to start, with the event that records each start. */
+  childStarts: ChildStart[];
+  /** Child workflows (by workflow id) the workflow asked to cancel. */
+  childCancels: string[];
   close?:
     | { status: 'completed'; result: Payload }
     | { status: 'failed'; failure: Failure }
@@ -62,6 +67,18 @@ export interface ContinuedRun {
   workflowType: string;
   taskQueue: string;
   input: Payload[];
+}
+
+export interface ChildStart {
+  initiatedEventId: number;
+  childId: string;
+  workflowId: string;
+  workflowType: string;
+  taskQueue: string;
+  input: Payload[];
+  parentClosePolicy: ParentClosePolicy;
+  executionTimeoutMs?: number | undefined;
+  runTimeoutMs?: number | undefined;
 }
 
 /** Default start-to-close timeout when a workflow gives neither it nor schedule-to-close. */
@@ -174,6 +191,28 @@ const handlers: { [K in CommandType]: CommandHandler<K> } = {
       },
     });
   },
+  StartChildWorkflow(command, ctx) {
+    const taskQueue = command.taskQueue ?? ctx.input.run.taskQueue;
+    const initiatedEventId = ctx.append({
+      type: 'StartChildWorkflowExecutionInitiated',
+      attributes: {
+        childId: command.childId,
+        workflowId: command.workflowId,
+        workflowType: command.workflowType,
+        taskQueue,
+        input: command.input,
+        parentClosePolicy: command.parentClosePolicy,
+      },
+    });
+    ctx.out.childStarts.push({ ...command, taskQueue, initiatedEventId });
+  },
+  RequestCancelChildWorkflow(command, ctx) {
+    ctx.append({
+      type: 'ChildWorkflowCancelRequested',
+      attributes: { childId: command.childId, workflowId: command.workflowId },
+    });
+    ctx.out.childCancels.push(command.workflowId);
+  },
   CancelWorkflow(command, ctx) {
     ctx.append({ type: 'WorkflowExecutionCanceled', attributes: { reason: command.reason } });
     ctx.out.close = { status: 'cancelled', failure: { message: command.reason, type: 'CancelledFailure' } };
@@ -218,6 +257,8 @@ export function applyWorkflowTaskCompletion(input: CompletionInput): CompletionO
     timers: [],
     cancelledTimerKeys: [],
     cancelledActivityIds: [],
+    childStarts: [],
+    childCancels: [],
     scheduleWorkflowTask: false,
   };
   let nextEventId = input.run.nextEventId;

@@ -6,15 +6,18 @@ import {
   type Queryable,
   type RunRow,
 } from '../store/index.js';
-import { appendToRun } from './context.js';
+import { applyParentClosePolicy, reportToParent } from './children.js';
+import { appendToRun, type EngineContext } from './context.js';
 import { notifyKeys } from './notifier.js';
 
 /**
  * Closes a run: its closing events are appended, and everything still
  * pending for it (workflow task, activities, timers) is removed in the same
- * transaction, so nothing fires for a closed run.
+ * transaction, so nothing fires for a closed run. Its children follow their
+ * parent close policy; if it is a child, its outcome is queued for its parent.
  */
 export async function closeRun(
+  ctx: EngineContext,
   tx: Queryable,
   run: RunRow,
   events: readonly HistoryEvent[],
@@ -41,4 +44,7 @@ export async function closeRun(
   await deleteRunTimers(tx, run.namespace, run.runId);
   run.status = close.status;
   notify(notifyKeys.runClosed(run.namespace, run.runId));
+  // A run that continues as new keeps its children: the chain is still their parent's work.
+  if (close.status !== 'continued-as-new') await applyParentClosePolicy(ctx, tx, run, notify);
+  await reportToParent(tx, run, close, notify);
 }

@@ -150,6 +150,7 @@ export async function terminateWorkflow(
       now,
     );
     await closeRun(
+      ctx,
       tx,
       run,
       events,

@@ -1,6 +1,7 @@
 import type { z } from 'zod';
 import {
   type NewEvent,
+  type ParentClosePolicy,
   type StartWorkflowRequest,
   StartWorkflowRequestSchema,
   type StartWorkflowResponse,
@@ -80,6 +81,8 @@ export async function createRun(
     /** For a continued run: its id, and the deadline of the chain it belongs to. */
     runId?: string;
     executionDeadline?: number | null;
+    /** For a child workflow: the run that started it. */
+    parent?: { runId: string; initiatedEventId: number; closePolicy: ParentClosePolicy };
   } = {},
 ): Promise<StartWorkflowResponse> {
   const now = ctx.clock.now();
@@ -107,6 +110,9 @@ export async function createRun(
     failure: null,
     nextRunId: null,
     executionDeadline,
+    parentRunId: options.parent?.runId ?? null,
+    parentInitiatedEventId: options.parent?.initiatedEventId ?? null,
+    parentClosePolicy: options.parent?.closePolicy ?? null,
   };
   const events = numberEvents(
     run,
@@ -182,6 +188,7 @@ export async function applyReusePolicy(
       now,
     );
     await closeRun(
+      ctx,
       tx,
       run,
       events,

@@ -11,6 +11,7 @@ import {
 } from '../store/index.js';
 import { isRetryableTimeout, nextActivityDeadline } from './activity-deadline.js';
 import { finishActivity, rescheduleActivityTimer, retryOrFailActivity } from './activity-tasks.js';
+import { deliverChildOutcome } from './children.js';
 import { closeRun } from './close-run.js';
 import { deliverToWorkflow, type EngineContext, numberEvents } from './context.js';
 import { notifyKeys } from './notifier.js';
@@ -114,10 +115,16 @@ async function fireTimer(
     await deleteTimer(tx, timer.namespace, timer.runId, timer.timerKey);
     return;
   }
+  if (timer.kind === 'child-closed') {
+    await deleteTimer(tx, timer.namespace, timer.runId, timer.timerKey);
+    await deliverChildOutcome(ctx, tx, run, timer.data, notify);
+    return;
+  }
   if (timer.kind === 'workflow-timeout') {
     const timeoutType = timer.data.timeoutType === 'run' ? 'run' : 'execution';
     const now = ctx.clock.now();
     await closeRun(
+      ctx,
       tx,
       run,
       numberEvents(run, [{ type: 'WorkflowExecutionTimedOut', attributes: { timeoutType } }], now),

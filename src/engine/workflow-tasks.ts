@@ -26,11 +26,13 @@ import {
 } from '../store/index.js';
 import { requestActivityCancellations } from './activity-tasks.js';
 import { applyWorkflowTaskCompletion, type ContinuedRun } from './apply-commands.js';
+import { applyParentClosePolicy, requestChildCancellations, startChildren } from './children.js';
 import { closeRun } from './close-run.js';
 import {
   appendToRun,
   checkNamespace,
   checkPayloadSize,
+  deliverToWorkflow,
   type EngineContext,
   numberEvents,
   requireRunning,
@@ -155,9 +157,12 @@ export async function completeWorkflowTask(
       return;
     }
     if (out.close) {
-      await closeRun(tx, run, out.events, { ...out.close, now }, notify, {
+      await closeRun(ctx, tx, run, out.events, { ...out.close, now }, notify, {
         seenUpToEventId: task.lastEventIdAtLease,
       });
+      // Children started in the closing task still start; the close policy then applies to them.
+      await startChildren(ctx, tx, run, out.childStarts, notify);
+      await applyParentClosePolicy(ctx, tx, run, notify);
       return;
     }
     await appendToRun(tx, run, out.events, { seenUpToEventId: task.lastEventIdAtLease });
@@ -171,6 +176,9 @@ export async function completeWorkflowTask(
     for (const timer of out.timers) await upsertTimer(tx, timer);
     for (const key of out.cancelledTimerKeys) await deleteTimer(tx, namespace, run.runId, key);
     await requestActivityCancellations(tx, run, out.cancelledActivityIds);
+    await requestChildCancellations(ctx, tx, run, out.childCancels, notify);
+    const childEvents = await startChildren(ctx, tx, run, out.childStarts, notify);
+    if (childEvents.length > 0) await deliverToWorkflow(ctx, tx, run, childEvents, notify);
     if (out.timers.length > 0) notify(notifyKeys.timers());
   });
 }
@@ -193,7 +201,7 @@ async function continueAsNew(
   const now = ctx.clock.now();
   const [started] = await readEvents(tx, run.namespace, run.runId, 1, 1);
   const runTimeoutMs = started?.type === 'WorkflowExecutionStarted' ? started.attributes.runTimeoutMs : undefined;
-  await closeRun(tx, run, events, { status: 'continued-as-new', now, nextRunId: next.runId }, notify, {
+  await closeRun(ctx, tx, run, events, { status: 'continued-as-new', now, nextRunId: next.runId }, notify, {
     seenUpToEventId,
   });
   await createRun(

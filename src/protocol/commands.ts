@@ -58,6 +58,27 @@ export const ContinueAsNewCommandSchema = z.object({
   input: z.array(PayloadSchema),
 });
 
+export const ParentClosePolicySchema = z.enum(['terminate', 'request-cancel', 'abandon']);
+export type ParentClosePolicy = z.infer<typeof ParentClosePolicySchema>;
+
+export const StartChildWorkflowCommandSchema = z.object({
+  type: z.literal('StartChildWorkflow'),
+  childId: z.string().min(1).max(1000),
+  workflowId: z.string().min(1).max(1000),
+  workflowType: z.string().min(1).max(1000),
+  taskQueue: z.string().min(1).max(1000).optional(),
+  input: z.array(PayloadSchema),
+  parentClosePolicy: ParentClosePolicySchema.default('terminate'),
+  executionTimeoutMs: ms.optional(),
+  runTimeoutMs: ms.optional(),
+});
+
+export const RequestCancelChildWorkflowCommandSchema = z.object({
+  type: z.literal('RequestCancelChildWorkflow'),
+  childId: z.string().min(1).max(1000),
+  workflowId: z.string().min(1).max(1000),
+});
+
 export const CompleteWorkflowCommandSchema = z.object({
   type: z.literal('CompleteWorkflow'),
   result: PayloadSchema,
@@ -75,6 +96,8 @@ export const CommandSchema = z
     StartTimerCommandSchema,
     CancelTimerCommandSchema,
     RecordMarkerCommandSchema,
+    StartChildWorkflowCommandSchema,
+    RequestCancelChildWorkflowCommandSchema,
     CompleteWorkflowCommandSchema,
     FailWorkflowCommandSchema,
     CancelWorkflowCommandSchema,

@@ -63,6 +63,21 @@ export class ActivityFailure extends TidewayFailure {
   }
 }
 
+/** A child workflow ended without a result; `cause` is its failure. */
+export class ChildWorkflowFailure extends TidewayFailure {
+  override name = 'ChildWorkflowFailure';
+  constructor(
+    message: string,
+    readonly workflowId: string,
+    readonly runId: string,
+    readonly workflowType: string,
+    readonly status: string,
+    cause?: unknown,
+  ) {
+    super(message, cause === undefined ? undefined : { cause });
+  }
+}
+
 /** A timeout fired; `timeoutType` names which. */
 export class TimeoutFailure extends TidewayFailure {
   override name = 'TimeoutFailure';
@@ -83,7 +98,10 @@ export class CancelledFailure extends TidewayFailure {
 /** True for a cancellation, also when it comes wrapped as the cause of an activity failure. */
 export function isCancellation(error: unknown): boolean {
   if (error instanceof CancelledFailure) return true;
-  return error instanceof ActivityFailure && error.cause instanceof CancelledFailure;
+  return (
+    (error instanceof ActivityFailure || error instanceof ChildWorkflowFailure) &&
+    error.cause instanceof CancelledFailure
+  );
 }
 
 /** The run was terminated; `message` carries the reason. */
@@ -110,6 +128,13 @@ export function errorToFailure(error: unknown, depth = 0): Failure {
         activityId: error.activityId,
         attempt: error.attempt,
         retryState: error.retryState,
+      };
+    } else if (error instanceof ChildWorkflowFailure) {
+      base.info = {
+        workflowId: error.workflowId,
+        runId: error.runId,
+        workflowType: error.workflowType,
+        status: error.status,
       };
     } else if (error instanceof TimeoutFailure) {
       base.info = { timeoutType: error.timeoutType };
@@ -152,6 +177,16 @@ export function failureToError(failure: Failure): TidewayFailure {
         String(info.activityId ?? ''),
         Number(info.attempt ?? 0),
         String(info.retryState ?? ''),
+        cause,
+      );
+      break;
+    case 'ChildWorkflowFailure':
+      error = new ChildWorkflowFailure(
+        failure.message,
+        String(info.workflowId ?? ''),
+        String(info.runId ?? ''),
+        String(info.workflowType ?? ''),
+        String(info.status ?? ''),
         cause,
       );
       break;

@@ -1,4 +1,4 @@
-import type { Failure, Payload, WorkflowStatus } from '../protocol/index.js';
+import type { Failure, ParentClosePolicy, Payload, WorkflowStatus } from '../protocol/index.js';
 import type { Queryable } from './db.js';
 
 /** A run row: one execution of a workflow id. */
@@ -20,19 +20,25 @@ export interface RunRow {
   nextRunId: string | null;
   /** When the whole chain of runs (across continue-as-new) must be done by. */
   executionDeadline: number | null;
+  /** For a child workflow: its parent run, the parent's event that started it, and the parent's close policy. */
+  parentRunId: string | null;
+  parentInitiatedEventId: number | null;
+  parentClosePolicy: ParentClosePolicy | null;
 }
 
 const COLUMNS = `namespace, run_id AS "runId", workflow_id AS "workflowId", workflow_type AS "workflowType",
   task_queue AS "taskQueue", status, request_id AS "requestId", next_event_id AS "nextEventId",
   seen_up_to_event_id AS "seenUpToEventId", workflow_task_timeout_ms AS "workflowTaskTimeoutMs",
   start_time AS "startTime", close_time AS "closeTime", result, failure, next_run_id AS "nextRunId",
-  execution_deadline AS "executionDeadline"`;
+  execution_deadline AS "executionDeadline", parent_run_id AS "parentRunId",
+  parent_initiated_event_id AS "parentInitiatedEventId", parent_close_policy AS "parentClosePolicy"`;
 
 export async function insertRun(q: Queryable, run: RunRow): Promise<void> {
   await q.query(
     `INSERT INTO runs (namespace, run_id, workflow_id, workflow_type, task_queue, status, request_id, next_event_id,
-       seen_up_to_event_id, workflow_task_timeout_ms, start_time, execution_deadline)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+       seen_up_to_event_id, workflow_task_timeout_ms, start_time, execution_deadline, parent_run_id,
+       parent_initiated_event_id, parent_close_policy)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
     [
       run.namespace,
       run.runId,
@@ -46,6 +52,9 @@ export async function insertRun(q: Queryable, run: RunRow): Promise<void> {
       run.workflowTaskTimeoutMs,
       run.startTime,
       run.executionDeadline,
+      run.parentRunId,
+      run.parentInitiatedEventId,
+      run.parentClosePolicy,
     ],
   );
 }
@@ -146,6 +155,14 @@ export async function advanceRun(
     ],
   );
   return rows.length === 1;
+}
+
+/** Running children of a run, for its parent close policy. */
+export async function listRunningChildren(q: Queryable, namespace: string, parentRunId: string): Promise<RunRow[]> {
+  return q.query<RunRow>(
+    `SELECT ${COLUMNS} FROM runs WHERE namespace = $1 AND parent_run_id = $2 AND status = 'running' ORDER BY run_id`,
+    [namespace, parentRunId],
+  );
 }
 
 export interface RunFilter {

@@ -1,7 +1,8 @@
 import type { Queryable } from './db.js';
 
 /** Kinds of timer rows: a workflow's own durable timer, an activity's timeouts, a workflow's timeout. */
-export type TimerKind = 'user-timer' | 'activity-timeout' | 'workflow-timeout';
+/** 'child-closed' is an outbox entry: a child's outcome on its way to its parent. */
+export type TimerKind = 'user-timer' | 'activity-timeout' | 'workflow-timeout' | 'child-closed';
 
 export interface TimerRow {
   namespace: string;

@@ -8,6 +8,8 @@ export const COMMAND_EVENT_TYPES = {
   TimerStarted: 'StartTimer',
   TimerCanceled: 'CancelTimer',
   MarkerRecorded: 'RecordMarker',
+  StartChildWorkflowExecutionInitiated: 'StartChildWorkflow',
+  ChildWorkflowCancelRequested: 'RequestCancelChildWorkflow',
   WorkflowExecutionCompleted: 'CompleteWorkflow',
   WorkflowExecutionFailed: 'FailWorkflow',
   WorkflowExecutionCanceled: 'CancelWorkflow',

@@ -10,6 +10,7 @@ export {
   ApplicationFailure,
   type ApplicationFailureOptions,
   CancelledFailure,
+  ChildWorkflowFailure,
   isCancellation,
   TerminatedFailure,
   TidewayFailure,
@@ -25,6 +26,7 @@ export {
 } from './activities.js';
 export { deprecatePatch, inWorkflowContext, patched, sideEffect, sleep, uuid4, workflowInfo } from './api.js';
 export { CancellationScope } from './cancellation-scope.js';
+export { type ChildWorkflowHandle, type ChildWorkflowOptions, executeChild, startChild } from './children.js';
 export { continueAsNew } from './continue-as-new.js';
 export { DeterminismViolationError, NonDeterminismError } from './errors.js';
 export type { WorkflowFunction, WorkflowInfo } from './instance.js';

@@ -68,6 +68,19 @@ class History {
       if (c.type === 'RequestCancelActivity')
         return this.add('ActivityTaskCancelRequested', { activityId: c.activityId });
       if (c.type === 'CancelWorkflow') return this.add('WorkflowExecutionCanceled', { reason: c.reason });
+      if (c.type === 'StartChildWorkflow') {
+        return this.add('StartChildWorkflowExecutionInitiated', {
+          childId: c.childId,
+          workflowId: c.workflowId,
+          workflowType: c.workflowType,
+          taskQueue: c.taskQueue ?? 'q',
+          input: c.input,
+          parentClosePolicy: c.parentClosePolicy,
+        });
+      }
+      if (c.type === 'RequestCancelChildWorkflow') {
+        return this.add('ChildWorkflowCancelRequested', { childId: c.childId, workflowId: c.workflowId });
+      }
       if (c.type === 'RecordMarker') {
         return this.add('MarkerRecorded', {
           markerName: c.markerName,

@@ -11,6 +11,7 @@ import {
   toPayload,
 } from '../protocol/index.js';
 import { CancellationScope, scopeStorage } from './cancellation-scope.js';
+import { ChildWorkflows } from './child-workflows.js';
 import { CommandMatcher, isCommandEvent } from './command-matcher.js';
 import { workflowStorage } from './context.js';
 import { ContinueAsNewRequest } from './continue-as-new.js';
@@ -64,6 +65,10 @@ export class WorkflowInstance {
 
   private readonly undelivered: HistoryEvent[] = [];
   private readonly commands = new CommandMatcher();
+  readonly childWorkflows = new ChildWorkflows(
+    (command) => this.emit(command),
+    (promise) => this.track(promise),
+  );
   /** sideEffect / patched / deprecatePatch, answered from recorded markers on replay. */
   readonly markers = new Markers(
     (command) => this.emit(command),
@@ -168,6 +173,12 @@ export class WorkflowInstance {
         pending?.resolve();
         return;
       }
+      case 'ChildWorkflowExecutionStarted':
+      case 'StartChildWorkflowExecutionFailed':
+      case 'ChildWorkflowExecutionCompleted':
+      case 'ChildWorkflowExecutionFailed':
+        this.childWorkflows.onEvent(event);
+        return;
       case 'WorkflowExecutionCancelRequested':
         this.rootScope.cancel(event.attributes.reason);
         return;
