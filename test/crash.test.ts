@@ -5,7 +5,15 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } fr
 import { Client, type WorkflowHandle } from '../src/client/index.js';
 import { fromPayload, type HistoryEvent, type HistoryEventOf } from '../src/protocol/index.js';
 import { openDb } from '../src/store/index.js';
-import { fiveSteps, hangAfterFirstStep, parentOfFiveSteps, sleepThenStep } from './fixtures/crash/definitions.js';
+import {
+  finish,
+  fiveSteps,
+  hangAfterFirstStep,
+  parentOfFiveSteps,
+  runSteps,
+  sleepThenStep,
+  stepsOnRequest,
+} from './fixtures/crash/definitions.js';
 import { BACKEND, createTestDatabase, skipBackend } from './support/backend.js';
 import { type ChildScript, killAllChildren, spawnScript, waitForHealthy, waitUntil } from './support/processes.js';
 
@@ -195,6 +203,29 @@ describe.skipIf(skip)(`crash (${BACKEND}, real processes, SIGKILL)`, () => {
     expect(eventsOf(parentHistory, 'StartChildWorkflowExecutionInitiated')).toHaveLength(1);
     expect(eventsOf(parentHistory, 'ChildWorkflowExecutionCompleted')).toHaveLength(1);
     expectEachResultRecordedOnce(await child.fetchHistory());
+    expectNoServerErrors(server.process);
+  }, 30_000);
+
+  test('a worker killed between an update being accepted and completed: the caller still gets the result', async () => {
+    const server = await startServerProcess();
+    const workerA = await startWorkerProcess('worker-a', server.url);
+    const client = await Client.connect({ address: server.url });
+    const handle = await client.workflow.start(stepsOnRequest, {
+      id: 'crash-update',
+      taskQueue: TASK_QUEUE,
+      workflowTaskTimeout: '2s',
+    });
+    const update = await handle.startUpdate(runSteps, { args: [3], updateId: 'run-three' });
+    await waitUntil('the update to have run one step', async () => (await countCompletedActivities(handle)) >= 1);
+    await workerA.process.kill9();
+    await startWorkerProcess('worker-b', server.url);
+    expect(await update.result()).toEqual(['step-1', 'step-2', 'step-3']);
+    await handle.signal(finish);
+    expect(await handle.result()).toBe(1);
+    const history = await handle.fetchHistory();
+    expect(eventsOf(history, 'WorkflowExecutionUpdateAccepted')).toHaveLength(1);
+    expect(eventsOf(history, 'WorkflowExecutionUpdateCompleted')).toHaveLength(1);
+    expectEachResultRecordedOnce(history);
     expectNoServerErrors(server.process);
   }, 30_000);
 

@@ -85,6 +85,9 @@ const EVENT_DETAILS: { [K in EventType]: (attributes: EventAttributes[K]) => str
   ChildWorkflowExecutionCompleted: (a) => `childId=${a.childId} result=${payload(a.result)}`,
   ChildWorkflowExecutionFailed: (a) => `childId=${a.childId} status=${a.status} failure=${failure(a.failure)}`,
   ChildWorkflowCancelRequested: (a) => `child=${a.workflowId}`,
+  WorkflowExecutionUpdateAccepted: (a) => `update=${a.updateName} id=${a.updateId} input=${payloads(a.input)}`,
+  WorkflowExecutionUpdateCompleted: (a) =>
+    `id=${a.updateId} ${a.failure ? `failure=${failure(a.failure)}` : `result=${a.result ? payload(a.result) : 'null'}`}`,
   WorkflowExecutionCancelRequested: (a) => `reason=${JSON.stringify(a.reason)} identity=${a.identity}`,
   WorkflowExecutionCanceled: (a) => `reason=${JSON.stringify(a.reason)}`,
   WorkflowExecutionTerminated: (a) => `reason=${JSON.stringify(a.reason)} identity=${a.identity}`,

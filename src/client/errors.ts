@@ -18,3 +18,18 @@ export class WorkflowFailedError extends Error {
     super(message, { cause });
   }
 }
+
+/** An update was rejected by the workflow's validator, or its handler failed; `cause` says why. */
+export class WorkflowUpdateFailedError extends Error {
+  override name = 'WorkflowUpdateFailedError';
+  declare readonly cause: TidewayFailure;
+  constructor(
+    message: string,
+    readonly updateId: string,
+    /** 'rejected' (validator; nothing recorded) or 'failed' (handler). */
+    readonly stage: 'rejected' | 'failed',
+    cause: TidewayFailure,
+  ) {
+    super(message, { cause });
+  }
+}

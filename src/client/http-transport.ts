@@ -101,6 +101,8 @@ export class HttpTransport implements TidewayApi {
   };
   queryWorkflow: TidewayApi['queryWorkflow'] = (namespace, { workflowId, ...body }) =>
     this.call('queryWorkflow', { path: { namespace, workflowId }, body });
+  updateWorkflow: TidewayApi['updateWorkflow'] = (namespace, { workflowId, ...body }) =>
+    this.call('updateWorkflow', { path: { namespace, workflowId }, body });
   respondQueryTask: TidewayApi['respondQueryTask'] = async (namespace, body) => {
     await this.call('respondQueryTask', { path: { namespace }, body });
   };

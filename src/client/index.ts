@@ -12,6 +12,6 @@ export {
 } from '../protocol/index.js';
 export { Client, type ClientOptions, WorkflowClient, type WorkflowStartOptions } from './client.js';
 export { type Connection, type ConnectionOptions, checkCompatible, connectHttp } from './connection.js';
-export { WorkflowFailedError } from './errors.js';
+export { WorkflowFailedError, WorkflowUpdateFailedError } from './errors.js';
 export { DEFAULT_ADDRESS, HttpTransport, normalizeAddress } from './http-transport.js';
-export { WorkflowHandle } from './workflow-handle.js';
+export { WorkflowHandle, WorkflowUpdateHandle } from './workflow-handle.js';

@@ -1,12 +1,15 @@
+import { randomUUID } from 'node:crypto';
 import {
   failureToError,
   fromPayload,
   type HistoryEvent,
   type TidewayApi,
   toPayloads,
+  type UpdateOutcome,
+  type UpdateWorkflowRequest,
   type WorkflowDescription,
 } from '../protocol/index.js';
-import { WorkflowFailedError } from './errors.js';
+import { WorkflowFailedError, WorkflowUpdateFailedError } from './errors.js';
 
 /** How long one result long-poll may wait on the server before the client asks again. */
 const RESULT_POLL_MS = 30_000;
@@ -67,6 +70,41 @@ export class WorkflowHandle<R = unknown> {
       signalName: typeof signal === 'string' ? signal : signal.name,
       args: toPayloads(args),
     });
+  }
+
+  /**
+   * Sends an update and waits for its handler's result. Rejects with
+   * WorkflowUpdateFailedError when the validator rejects it (nothing is
+   * recorded) or the handler fails. `updateId` makes a retry idempotent.
+   */
+  async executeUpdate<Ret, Args extends unknown[]>(
+    update: { name: string; __types?: { ret: Ret; args: Args } } | string,
+    options: { args?: Args; updateId?: string } = {},
+  ): Promise<Ret> {
+    const handle = await this.startUpdate(update, options);
+    return handle.result();
+  }
+
+  /** Sends an update and resolves once the workflow accepted it, with a handle on its result. */
+  async startUpdate<Ret, Args extends unknown[]>(
+    update: { name: string; __types?: { ret: Ret; args: Args } } | string,
+    options: { args?: Args; updateId?: string } = {},
+  ): Promise<WorkflowUpdateHandle<Ret>> {
+    const updateId = options.updateId ?? randomUUID();
+    const request = {
+      workflowId: this.workflowId,
+      ...(this.runId ? { runId: this.runId } : {}),
+      updateName: typeof update === 'string' ? update : update.name,
+      args: toPayloads(options.args ?? []),
+      updateId,
+    };
+    for (;;) {
+      const outcome = await this.api.updateWorkflow(this.namespace, { ...request, waitFor: 'accepted' });
+      if (outcome.stage === 'requested') continue;
+      const handle = new WorkflowUpdateHandle<Ret>(this.api, this.namespace, this.workflowId, outcome.runId, request);
+      if (outcome.stage === 'rejected') handle.throwFor(outcome);
+      return handle;
+    }
   }
 
   /**
@@ -136,5 +174,47 @@ export class WorkflowHandle<R = unknown> {
       if (page.nextEventId === undefined) return events;
       fromEventId = page.nextEventId;
     }
+  }
+}
+
+/** An accepted update: wait for its result. */
+export class WorkflowUpdateHandle<Ret> {
+  constructor(
+    private readonly api: TidewayApi,
+    readonly namespace: string,
+    readonly workflowId: string,
+    readonly runId: string,
+    private readonly request: UpdateWorkflowRequest & { workflowId: string; updateId: string },
+  ) {}
+
+  get updateId(): string {
+    return this.request.updateId;
+  }
+
+  /** The handler's result; rejects with WorkflowUpdateFailedError if it failed. */
+  async result(): Promise<Ret> {
+    for (;;) {
+      const outcome = await this.api.updateWorkflow(this.namespace, {
+        ...this.request,
+        runId: this.runId,
+        waitFor: 'completed',
+      });
+      if (outcome.stage !== 'completed' && outcome.stage !== 'rejected') continue;
+      this.throwFor(outcome);
+      return fromPayload<Ret>(outcome.result);
+    }
+  }
+
+  /** @internal Throws for a rejected or failed outcome. */
+  throwFor(outcome: UpdateOutcome): void {
+    if (outcome.stage !== 'rejected' && !outcome.failure) return;
+    const cause = failureToError(outcome.failure ?? { message: 'update rejected', type: 'Error' });
+    const stage = outcome.stage === 'rejected' ? 'rejected' : 'failed';
+    throw new WorkflowUpdateFailedError(
+      `update "${this.request.updateName}" on workflow "${this.workflowId}" ${stage}: ${cause.message}`,
+      this.updateId,
+      stage,
+      cause,
+    );
   }
 }

@@ -12,6 +12,7 @@ import {
 } from '../protocol/index.js';
 import type { NewActivityTask, TimerRow } from '../store/index.js';
 import { nextActivityDeadline } from './activity-deadline.js';
+import type { UpdateOutcomeChange } from './updates.js';
 
 /**
  * The functional core of a workflow task completion: the run and the
@@ -53,6 +54,8 @@ export interface CompletionOutput {
   childStarts: ChildStart[];
   /** Child workflows (by workflow id) the workflow asked to cancel. */
   childCancels: string[];
+  /** What the task decided about updates: accepted, rejected (no history), completed. */
+  updateOutcomes: UpdateOutcomeChange[];
   close?:
     | { status: 'completed'; result: Payload }
     | { status: 'failed'; failure: Failure }
@@ -213,6 +216,32 @@ const handlers: { [K in CommandType]: CommandHandler<K> } = {
     });
     ctx.out.childCancels.push(command.workflowId);
   },
+  AcceptUpdate(command, ctx) {
+    ctx.append({
+      type: 'WorkflowExecutionUpdateAccepted',
+      attributes: { updateId: command.updateId, updateName: command.updateName, input: command.input },
+    });
+    ctx.out.updateOutcomes.push({ updateId: command.updateId, status: 'accepted' });
+  },
+  RejectUpdate(command, ctx) {
+    ctx.out.updateOutcomes.push({ updateId: command.updateId, status: 'rejected', failure: command.failure });
+  },
+  CompleteUpdate(command, ctx) {
+    ctx.append({
+      type: 'WorkflowExecutionUpdateCompleted',
+      attributes: {
+        updateId: command.updateId,
+        ...(command.result ? { result: command.result } : {}),
+        ...(command.failure ? { failure: command.failure } : {}),
+      },
+    });
+    ctx.out.updateOutcomes.push({
+      updateId: command.updateId,
+      status: 'completed',
+      result: command.result,
+      failure: command.failure,
+    });
+  },
   CancelWorkflow(command, ctx) {
     ctx.append({ type: 'WorkflowExecutionCanceled', attributes: { reason: command.reason } });
     ctx.out.close = { status: 'cancelled', failure: { message: command.reason, type: 'CancelledFailure' } };
@@ -259,6 +288,7 @@ export function applyWorkflowTaskCompletion(input: CompletionInput): CompletionO
     cancelledActivityIds: [],
     childStarts: [],
     childCancels: [],
+    updateOutcomes: [],
     scheduleWorkflowTask: false,
   };
   let nextEventId = input.run.nextEventId;

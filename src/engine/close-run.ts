@@ -9,6 +9,7 @@ import {
 import { applyParentClosePolicy, reportToParent } from './children.js';
 import { appendToRun, type EngineContext } from './context.js';
 import { notifyKeys } from './notifier.js';
+import { failUpdatesOfClosedRun } from './updates.js';
 
 /**
  * Closes a run: its closing events are appended, and everything still
@@ -47,4 +48,5 @@ export async function closeRun(
   // A run that continues as new keeps its children: the chain is still their parent's work.
   if (close.status !== 'continued-as-new') await applyParentClosePolicy(ctx, tx, run, notify);
   await reportToParent(tx, run, close, notify);
+  await failUpdatesOfClosedRun(tx, run, notify);
 }

@@ -6,6 +6,7 @@ import {
   type Db,
   getWorkflowTask,
   insertWorkflowTask,
+  makeTaskRegular,
   type Queryable,
   type RunAdvance,
   type RunRow,
@@ -98,6 +99,10 @@ export async function deliverToWorkflow(
     all.push({ type: 'WorkflowTaskScheduled', attributes: { taskQueue: run.taskQueue } });
     await insertWorkflowTask(tx, { ...run, visibleAt: now });
     notify(notifyKeys.workflowQueue(run.namespace, run.taskQueue));
+  } else if (existing.speculative) {
+    // A task that only carried updates now delivers events too: it must be recorded.
+    all.push({ type: 'WorkflowTaskScheduled', attributes: { taskQueue: run.taskQueue } });
+    await makeTaskRegular(tx, run.namespace, run.runId);
   }
   await appendToRun(tx, run, numberEvents(run, all, now));
 }

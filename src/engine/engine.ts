@@ -17,6 +17,7 @@ import { releaseTask } from './release-task.js';
 import { cancelWorkflow, signalWithStart, signalWorkflow, terminateWorkflow } from './signals.js';
 import { startWorkflow } from './start-workflow.js';
 import { TimerService } from './timer-service.js';
+import { updateWorkflow } from './updates.js';
 import { describeWorkflow, getWorkflowHistory, getWorkflowResult, listWorkflows } from './visibility.js';
 import { completeWorkflowTask, failWorkflowTask, pollWorkflowTask } from './workflow-tasks.js';
 
@@ -140,6 +141,8 @@ export class Engine implements TidewayApi {
   terminateWorkflow: TidewayApi['terminateWorkflow'] = (ns, request) =>
     this.track(() => terminateWorkflow(this.ctx, ns, request));
   queryWorkflow: TidewayApi['queryWorkflow'] = (ns, request) => this.track(() => queryWorkflow(this.ctx, ns, request));
+  updateWorkflow: TidewayApi['updateWorkflow'] = (ns, request) =>
+    this.track(() => updateWorkflow(this.ctx, ns, request));
   respondQueryTask: TidewayApi['respondQueryTask'] = (ns, request) =>
     this.track(() => respondQueryTask(this.ctx, ns, request));
   pollWorkflowTask: TidewayApi['pollWorkflowTask'] = (ns, request, signal) =>

@@ -15,6 +15,7 @@ import {
   getWorkflowTask,
   insertActivityTasks,
   insertWorkflowTask,
+  listRequestedUpdates,
   lockRun,
   nextWorkflowTaskVisibleAt,
   type Queryable,
@@ -43,6 +44,7 @@ import { parseRequest } from './parse.js';
 import { claimQueryTask } from './queries.js';
 import { createRun } from './start-workflow.js';
 import { decodeTaskToken, encodeTaskToken } from './task-token.js';
+import { recordUpdateOutcomes, scheduleTaskForWaitingUpdates } from './updates.js';
 
 /** A task carries the events since the last completion inline up to this many; beyond, the worker pages. */
 const INLINE_EVENTS_LIMIT = 1000;
@@ -94,6 +96,7 @@ async function claimOne(
       (e) => e.eventId <= lastEventId,
     );
     const eventsComplete = events.length <= INLINE_EVENTS_LIMIT;
+    const updates = await listRequestedUpdates(tx, namespace, row.runId);
     return {
       taskToken: encodeTaskToken({ kind: 'workflow', namespace, runId: row.runId, leaseId }),
       workflowId: row.workflowId,
@@ -106,6 +109,9 @@ async function claimOne(
       events: eventsComplete ? events : [],
       eventsComplete,
       lastEventId,
+      ...(updates.length > 0
+        ? { updates: updates.map((u) => ({ updateId: u.updateId, updateName: u.updateName, args: u.args })) }
+        : {}),
     };
   });
 }
@@ -141,6 +147,19 @@ export async function completeWorkflowTask(
   await ctx.transition(async (tx, notify) => {
     const { run, task } = await lockLeasedTask(tx, namespace, request.taskToken);
     const now = ctx.clock.now();
+    const eventsArrivedDuringLease = run.nextEventId - 1 > task.lastEventIdAtLease;
+    if (task.speculative && !eventsArrivedDuringLease && request.commands.every((c) => c.type === 'RejectUpdate')) {
+      // Only rejected updates: no trace in history, as if the task never happened.
+      await deleteWorkflowTask(tx, namespace, run.runId);
+      await recordUpdateOutcomes(
+        tx,
+        run,
+        request.commands.map((c) => ({ updateId: c.updateId, status: 'rejected' as const, failure: c.failure })),
+        notify,
+      );
+      await scheduleTaskForWaitingUpdates(tx, run, now, notify);
+      return;
+    }
     const out = applyWorkflowTaskCompletion({
       run,
       commands: request.commands,
@@ -149,9 +168,10 @@ export async function completeWorkflowTask(
       taskTime: task.leasedAt,
       identity: request.identity,
       attempt: task.attempt,
-      eventsArrivedDuringLease: run.nextEventId - 1 > task.lastEventIdAtLease,
+      eventsArrivedDuringLease,
       newRunId: ctx.newId(),
     });
+    await recordUpdateOutcomes(tx, run, out.updateOutcomes, notify);
     if (out.close?.status === 'continued-as-new') {
       await continueAsNew(ctx, tx, run, out.events, out.close.next, task.lastEventIdAtLease, notify);
       return;
@@ -179,6 +199,7 @@ export async function completeWorkflowTask(
     await requestChildCancellations(ctx, tx, run, out.childCancels, notify);
     const childEvents = await startChildren(ctx, tx, run, out.childStarts, notify);
     if (childEvents.length > 0) await deliverToWorkflow(ctx, tx, run, childEvents, notify);
+    await scheduleTaskForWaitingUpdates(tx, run, now, notify);
     if (out.timers.length > 0) notify(notifyKeys.timers());
   });
 }

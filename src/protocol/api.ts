@@ -107,6 +107,33 @@ export const RespondQueryTaskRequestSchema = z
   .meta({ id: 'RespondQueryTaskRequest' });
 export type RespondQueryTaskRequest = z.input<typeof RespondQueryTaskRequestSchema>;
 
+export const UpdateWorkflowRequestSchema = z
+  .object({
+    updateName: id('updateName'),
+    args: z.array(PayloadSchema).default([]),
+    /** Makes a retried update idempotent; generated if omitted. */
+    updateId: z.string().min(1).max(1000).optional(),
+    runId: z.string().max(1000).optional(),
+    /** Return once the update was accepted, or once it completed (default). */
+    waitFor: z.enum(['accepted', 'completed']).default('completed'),
+    /** How long to wait before answering with the stage reached so far. */
+    waitMs: z.number().int().min(0).max(120_000).default(30_000),
+  })
+  .meta({ id: 'UpdateWorkflowRequest' });
+export type UpdateWorkflowRequest = z.input<typeof UpdateWorkflowRequestSchema>;
+
+export const UpdateOutcomeSchema = z
+  .object({
+    updateId: z.string(),
+    runId: z.string(),
+    /** requested: not yet validated; rejected: the validator refused it; accepted: running; completed: done. */
+    stage: z.enum(['requested', 'accepted', 'rejected', 'completed']),
+    result: PayloadSchema.optional(),
+    failure: FailureSchema.optional(),
+  })
+  .meta({ id: 'UpdateOutcome' });
+export type UpdateOutcome = z.infer<typeof UpdateOutcomeSchema>;
+
 export const RunRefSchema = z.object({ workflowId: id('workflowId'), runId: id('runId').optional() });
 export type RunRef = z.infer<typeof RunRefSchema>;
 
@@ -227,6 +254,10 @@ export const WorkflowTaskSchema = z
      * state after replaying the history; write no commands.
      */
     query: z.object({ queryId: z.string(), queryName: z.string(), args: z.array(PayloadSchema) }).optional(),
+    /** Updates to validate and, if accepted, run in this task (in this order). */
+    updates: z
+      .array(z.object({ updateId: z.string(), updateName: z.string(), args: z.array(PayloadSchema) }))
+      .optional(),
   })
   .meta({ id: 'WorkflowTask' });
 export type WorkflowTask = Omit<z.infer<typeof WorkflowTaskSchema>, 'events'> & { events: HistoryEvent[] };
@@ -333,6 +364,13 @@ export interface TidewayApi {
     request: { workflowId: string } & QueryWorkflowRequest,
   ): Promise<{ result: Payload }>;
   respondQueryTask(namespace: string, request: RespondQueryTaskRequest): Promise<void>;
+  /**
+   * Sends an update: validated by the workflow's validator (a rejection
+   * leaves no trace in history), then run by its handler. Waits for the
+   * requested stage, up to waitMs; calling again with the same updateId
+   * returns the same update.
+   */
+  updateWorkflow(namespace: string, request: { workflowId: string } & UpdateWorkflowRequest): Promise<UpdateOutcome>;
   /**
    * Asks a running workflow to cancel: its code sees a CancelledFailure at
    * its next await and may clean up; it is not stopped by force.

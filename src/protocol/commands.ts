@@ -79,6 +79,27 @@ export const RequestCancelChildWorkflowCommandSchema = z.object({
   workflowId: z.string().min(1).max(1000),
 });
 
+export const AcceptUpdateCommandSchema = z.object({
+  type: z.literal('AcceptUpdate'),
+  updateId: z.string().min(1).max(1000),
+  updateName: z.string().min(1).max(1000),
+  input: z.array(PayloadSchema),
+});
+
+/** The validator refused the update: nothing is recorded in history; the caller gets the failure. */
+export const RejectUpdateCommandSchema = z.object({
+  type: z.literal('RejectUpdate'),
+  updateId: z.string().min(1).max(1000),
+  failure: FailureSchema,
+});
+
+export const CompleteUpdateCommandSchema = z.object({
+  type: z.literal('CompleteUpdate'),
+  updateId: z.string().min(1).max(1000),
+  result: PayloadSchema.optional(),
+  failure: FailureSchema.optional(),
+});
+
 export const CompleteWorkflowCommandSchema = z.object({
   type: z.literal('CompleteWorkflow'),
   result: PayloadSchema,
@@ -98,6 +119,9 @@ export const CommandSchema = z
     RecordMarkerCommandSchema,
     StartChildWorkflowCommandSchema,
     RequestCancelChildWorkflowCommandSchema,
+    AcceptUpdateCommandSchema,
+    RejectUpdateCommandSchema,
+    CompleteUpdateCommandSchema,
     CompleteWorkflowCommandSchema,
     FailWorkflowCommandSchema,
     CancelWorkflowCommandSchema,

@@ -94,6 +94,16 @@ export const eventAttributeSchemas = {
     failure: FailureSchema,
   }),
   ChildWorkflowCancelRequested: z.object({ childId: z.string(), workflowId: z.string() }),
+  WorkflowExecutionUpdateAccepted: z.object({
+    updateId: z.string(),
+    updateName: z.string(),
+    input: z.array(PayloadSchema),
+  }),
+  WorkflowExecutionUpdateCompleted: z.object({
+    updateId: z.string(),
+    result: PayloadSchema.optional(),
+    failure: FailureSchema.optional(),
+  }),
   WorkflowExecutionCancelRequested: z.object({ reason: z.string(), identity: z.string() }),
   WorkflowExecutionSignaled: z.object({
     signalName: z.string(),

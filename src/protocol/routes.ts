@@ -17,6 +17,7 @@ export const API_ROUTES = {
   cancelWorkflow: { method: 'post', path: '/api/v1/namespaces/{namespace}/workflows/{workflowId}/cancel' },
   terminateWorkflow: { method: 'post', path: '/api/v1/namespaces/{namespace}/workflows/{workflowId}/terminate' },
   queryWorkflow: { method: 'post', path: '/api/v1/namespaces/{namespace}/workflows/{workflowId}/query' },
+  updateWorkflow: { method: 'post', path: '/api/v1/namespaces/{namespace}/workflows/{workflowId}/update' },
   respondQueryTask: { method: 'post', path: '/api/v1/namespaces/{namespace}/workflow-tasks/respond-query' },
   pollWorkflowTask: { method: 'post', path: '/api/v1/namespaces/{namespace}/workflow-tasks/poll' },
   completeWorkflowTask: { method: 'post', path: '/api/v1/namespaces/{namespace}/workflow-tasks/complete' },

@@ -119,6 +119,10 @@ export function createApp(options: AppOptions): OpenAPIHono {
     const { namespace, workflowId } = c.req.valid('param');
     return c.json(await engine.queryWorkflow(namespace, { workflowId, ...c.req.valid('json') }), 200);
   });
+  app.openapi(routes.updateWorkflow, async (c) => {
+    const { namespace, workflowId } = c.req.valid('param');
+    return c.json(await engine.updateWorkflow(namespace, { workflowId, ...c.req.valid('json') }), 200);
+  });
   app.openapi(routes.respondQueryTask, async (c) => {
     await engine.respondQueryTask(c.req.valid('param').namespace, c.req.valid('json'));
     return c.json({ ok: true as const }, 200);

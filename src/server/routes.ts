@@ -27,6 +27,8 @@ import {
   StartWorkflowResponseSchema,
   TerminateWorkflowRequestSchema,
   type TidewayApi,
+  UpdateOutcomeSchema,
+  UpdateWorkflowRequestSchema,
   WorkflowDescriptionSchema,
   WorkflowResultSchema,
 } from '../protocol/index.js';
@@ -132,6 +134,12 @@ export const routes = {
     summary: 'Query a workflow’s state through one of its query handlers (no history written)',
     request: { params: workflowParams, ...jsonBody(QueryWorkflowRequestSchema) },
     responses: ok(QueryWorkflowResponseSchema, 'The query handler’s result'),
+  }),
+  updateWorkflow: route('updateWorkflow', {
+    tags: ['workflows'],
+    summary: 'Send an update: validated, then handled by the workflow; waits for the requested stage',
+    request: { params: workflowParams, ...jsonBody(UpdateWorkflowRequestSchema) },
+    responses: ok(UpdateOutcomeSchema, 'The stage the update reached (and its result or failure)'),
   }),
   respondQueryTask: route('respondQueryTask', {
     tags: ['worker'],

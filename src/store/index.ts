@@ -43,3 +43,4 @@ export async function openDb(options: StoreOptions): Promise<Db> {
   return db;
 }
 export * from './queries.js';
+export * from './updates.js';

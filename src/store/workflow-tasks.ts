@@ -14,20 +14,32 @@ export interface WorkflowTaskRow {
   leasedAt: number | null;
   lastEventIdAtLease: number | null;
   lastFailure: Failure | null;
+  /** Created only to carry updates; see engine/updates.ts. */
+  speculative: boolean;
 }
 
 const COLUMNS = `namespace, run_id AS "runId", workflow_id AS "workflowId", workflow_type AS "workflowType",
   task_queue AS "taskQueue", attempt, visible_at AS "visibleAt", lease_id AS "leaseId", leased_at AS "leasedAt",
-  last_event_id_at_lease AS "lastEventIdAtLease", last_failure AS "lastFailure"`;
+  last_event_id_at_lease AS "lastEventIdAtLease", last_failure AS "lastFailure", speculative`;
 
 export async function insertWorkflowTask(
   q: Queryable,
-  task: Pick<WorkflowTaskRow, 'namespace' | 'runId' | 'workflowId' | 'workflowType' | 'taskQueue' | 'visibleAt'>,
+  task: Pick<WorkflowTaskRow, 'namespace' | 'runId' | 'workflowId' | 'workflowType' | 'taskQueue' | 'visibleAt'> & {
+    speculative?: boolean;
+  },
 ): Promise<void> {
   await q.query(
-    `INSERT INTO workflow_tasks (namespace, run_id, workflow_id, workflow_type, task_queue, visible_at)
-     VALUES ($1, $2, $3, $4, $5, $6)`,
-    [task.namespace, task.runId, task.workflowId, task.workflowType, task.taskQueue, task.visibleAt],
+    `INSERT INTO workflow_tasks (namespace, run_id, workflow_id, workflow_type, task_queue, visible_at, speculative)
+     VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+    [
+      task.namespace,
+      task.runId,
+      task.workflowId,
+      task.workflowType,
+      task.taskQueue,
+      task.visibleAt,
+      task.speculative ?? false,
+    ],
   );
 }
 
@@ -69,7 +81,7 @@ export async function claimWorkflowTask(
      )
      SELECT namespace, run_id AS "runId", workflow_id AS "workflowId", workflow_type AS "workflowType",
        task_queue AS "taskQueue", attempt, visible_at AS "visibleAt", lease_id AS "leaseId", leased_at AS "leasedAt",
-       last_event_id_at_lease AS "lastEventIdAtLease", last_failure AS "lastFailure",
+       last_event_id_at_lease AS "lastEventIdAtLease", last_failure AS "lastFailure", speculative,
        next_event_id AS "nextEventId", seen_up_to_event_id AS "seenUpToEventId"
      FROM claimed`,
     [args.namespace, args.taskQueue, args.now, args.types, args.leaseId],
@@ -89,6 +101,14 @@ export async function nextWorkflowTaskVisibleAt(
     [namespace, taskQueue, now],
   );
   return rows[0]?.at ?? undefined;
+}
+
+/** Events arrived for a task created only for updates: it now has to be recorded like any other. */
+export async function makeTaskRegular(q: Queryable, namespace: string, runId: string): Promise<void> {
+  await q.query('UPDATE workflow_tasks SET speculative = false WHERE namespace = $1 AND run_id = $2', [
+    namespace,
+    runId,
+  ]);
 }
 
 export async function deleteWorkflowTask(q: Queryable, namespace: string, runId: string): Promise<void> {

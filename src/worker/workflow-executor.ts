@@ -48,7 +48,7 @@ export class WorkflowExecutor {
     let instance: WorkflowInstance | undefined;
     try {
       instance = await this.prepare(task, fn);
-      const commands = await instance.activate(task.taskTime);
+      const commands = await instance.activate(task.taskTime, task.updates ?? []);
       await this.api.completeWorkflowTask(this.namespace, {
         taskToken: task.taskToken,
         identity: this.identity,

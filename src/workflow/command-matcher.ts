@@ -10,6 +10,8 @@ export const COMMAND_EVENT_TYPES = {
   MarkerRecorded: 'RecordMarker',
   StartChildWorkflowExecutionInitiated: 'StartChildWorkflow',
   ChildWorkflowCancelRequested: 'RequestCancelChildWorkflow',
+  WorkflowExecutionUpdateAccepted: 'AcceptUpdate',
+  WorkflowExecutionUpdateCompleted: 'CompleteUpdate',
   WorkflowExecutionCompleted: 'CompleteWorkflow',
   WorkflowExecutionFailed: 'FailWorkflow',
   WorkflowExecutionCanceled: 'CancelWorkflow',

@@ -8,6 +8,7 @@ type Handler = (...args: unknown[]) => unknown;
 export class HandlerRegistry {
   private readonly signals = new Map<string, Handler>();
   private readonly queries = new Map<string, Handler>();
+  private readonly updates = new Map<string, { handler: Handler; validator?: Handler | undefined }>();
   /** Signals that arrived before their handler was set, in arrival order. */
   private buffered: { name: string; args: unknown[] }[] = [];
 
@@ -39,6 +40,20 @@ export class HandlerRegistry {
   setQuery(name: string, handler: Handler | undefined): void {
     if (handler) this.queries.set(name, handler);
     else this.queries.delete(name);
+  }
+
+  setUpdate(name: string, handler: Handler | undefined, validator?: Handler): void {
+    if (handler) this.updates.set(name, { handler, validator });
+    else this.updates.delete(name);
+  }
+
+  getUpdate(name: string): { handler: Handler; validator?: Handler | undefined } | undefined {
+    return this.updates.get(name);
+  }
+
+  /** Names of the updates the workflow handles, for error messages. */
+  get updateNames(): string[] {
+    return [...this.updates.keys()].sort();
   }
 
   /** Calls a query handler; it must answer synchronously and must not change state. */

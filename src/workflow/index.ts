@@ -34,7 +34,9 @@ export {
   condition,
   defineQuery,
   defineSignal,
+  defineUpdate,
   type QueryDefinition,
   type SignalDefinition,
   setHandler,
+  type UpdateDefinition,
 } from './signals.js';

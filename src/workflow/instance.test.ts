@@ -78,6 +78,21 @@ class History {
           parentClosePolicy: c.parentClosePolicy,
         });
       }
+      if (c.type === 'AcceptUpdate') {
+        return this.add('WorkflowExecutionUpdateAccepted', {
+          updateId: c.updateId,
+          updateName: c.updateName,
+          input: c.input,
+        });
+      }
+      if (c.type === 'CompleteUpdate') {
+        return this.add('WorkflowExecutionUpdateCompleted', {
+          updateId: c.updateId,
+          ...(c.result ? { result: c.result } : {}),
+          ...(c.failure ? { failure: c.failure } : {}),
+        });
+      }
+      if (c.type === 'RejectUpdate') throw new Error('rejections are not recorded');
       if (c.type === 'RequestCancelChildWorkflow') {
         return this.add('ChildWorkflowCancelRequested', { childId: c.childId, workflowId: c.workflowId });
       }

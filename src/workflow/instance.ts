@@ -20,6 +20,7 @@ import { DeterminismViolationError } from './errors.js';
 import { HandlerRegistry } from './handlers.js';
 import { Markers } from './markers.js';
 import { seededRandom } from './prng.js';
+import { type UpdateRequest, UpdateRunner } from './update-runner.js';
 
 /** What workflow code can learn about the run it is in. */
 export interface WorkflowInfo {
@@ -79,6 +80,12 @@ export class WorkflowInstance {
   private readonly activities = new Map<string, Pending<unknown>>();
   private readonly timers = new Map<string, Pending<void>>();
   readonly handlers = new HandlerRegistry((fn) => this.runInWorkflow(fn));
+  private readonly updates = new UpdateRunner(
+    this.handlers,
+    (command) => this.emit(command),
+    (fn) => this.callInWorkflow(fn),
+    (fn) => workflowStorage.run(this, () => scopeStorage.run(this.rootScope, fn)),
+  );
   /** Cancelled when someone cancels the workflow; handlers and the main function run in it. */
   readonly rootScope = new CancellationScope({ parent: null });
   private readonly conditions = new Set<{ predicate: () => boolean; resolve: (value: boolean) => void }>();
@@ -111,6 +118,8 @@ export class WorkflowInstance {
         this.now = event.attributes.taskTime;
         this.markers.replayingTask(events, index);
         await this.deliver((e) => e.eventId <= event.attributes.seenUpToEventId);
+        this.updates.replayAccepted(events, index);
+        await this.settle();
         this.markers.doneReplayingTask();
         this.commands.startTaskCommands();
         continue;
@@ -123,14 +132,24 @@ export class WorkflowInstance {
    * Runs the current workflow task: delivers every event not yet seen at
    * `taskTime` and returns the commands the code emitted in response.
    */
-  async activate(taskTime: number): Promise<Command[]> {
+  async activate(taskTime: number, updates: readonly UpdateRequest[] = []): Promise<Command[]> {
     this.commands.finish('the end of the history');
     this.replaying = false;
     this.now = taskTime;
     const before = this.commands.pendingCount;
     await this.deliver(() => true);
+    if (updates.length > 0) {
+      this.updates.receive(updates);
+      await this.settle();
+    }
     if (this.violation) throw this.violation;
-    return this.commands.since(before);
+    return [...this.commands.since(before), ...this.updates.takeRejections()];
+  }
+
+  /** Lets code started outside an event (an update handler) run as far as it can. */
+  private async settle(): Promise<void> {
+    await drainMicrotasks();
+    await this.settleConditions();
   }
 
   /** For replay checks: everything the code emitted must be recorded by the end of the history. */

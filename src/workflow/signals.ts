@@ -31,6 +31,19 @@ export function defineQuery<Ret, Args extends unknown[] = []>(name: string): Que
   return { type: 'query', name };
 }
 
+/** A named update: validated, then handled by the workflow, returning a result to the caller. */
+export interface UpdateDefinition<Ret, Args extends unknown[] = []> {
+  readonly type: 'update';
+  readonly name: string;
+  /** Carries the types; never set at run time. */
+  readonly __types?: { ret: Ret; args: Args };
+}
+
+export function defineUpdate<Ret, Args extends unknown[] = []>(name: string): UpdateDefinition<Ret, Args> {
+  if (!name) throw new TypeError('defineUpdate needs a name');
+  return { type: 'update', name };
+}
+
 /**
  * Handles a signal or a query in the current workflow (pass undefined to
  * remove the handler). Signals that arrived before the handler was set are
@@ -46,11 +59,32 @@ export function setHandler<Ret, Args extends unknown[]>(
   definition: QueryDefinition<Ret, Args>,
   handler: ((...args: Args) => Ret) | undefined,
 ): void;
+/**
+ * Handles an update. The optional validator runs first and synchronously:
+ * if it throws, the update is rejected and leaves no trace in history. The
+ * handler may await activities, timers and conditions; its result (or
+ * failure) goes back to the caller. A failing handler fails the update, not
+ * the workflow.
+ */
+export function setHandler<Ret, Args extends unknown[]>(
+  definition: UpdateDefinition<Ret, Args>,
+  handler: ((...args: Args) => Ret | Promise<Ret>) | undefined,
+  options?: { validator?: (...args: Args) => void },
+): void;
 export function setHandler(
-  definition: SignalDefinition<unknown[]> | QueryDefinition<unknown, unknown[]> | string,
+  definition:
+    | SignalDefinition<unknown[]>
+    | QueryDefinition<unknown, unknown[]>
+    | UpdateDefinition<unknown, unknown[]>
+    | string,
   handler: ((...args: unknown[]) => unknown) | undefined,
+  options?: { validator?: (...args: unknown[]) => void },
 ): void {
   const instance = currentWorkflow('setHandler');
+  if (typeof definition !== 'string' && definition.type === 'update') {
+    instance.handlers.setUpdate(definition.name, handler, options?.validator);
+    return;
+  }
   if (typeof definition !== 'string' && definition.type === 'query') {
     instance.handlers.setQuery(definition.name, handler);
     return;
