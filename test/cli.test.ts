@@ -10,6 +10,7 @@ import {
   condition,
   defineQuery,
   defineSignal,
+  defineUpdate,
   proxyActivities,
   setHandler,
 } from '../src/workflow/index.js';
@@ -46,6 +47,7 @@ const approve = defineSignal<[by: string]>('approve');
 const add = defineSignal<[value: number]>('add');
 
 const approvedByQuery = defineQuery<string | null>('approvedBy');
+const rename = defineUpdate<string, [name: string]>('rename');
 
 /** Waits, without a timeout, for someone to approve. */
 async function cliApproval(): Promise<string> {
@@ -54,6 +56,11 @@ async function cliApproval(): Promise<string> {
     approvedBy = by;
   });
   setHandler(approvedByQuery, () => approvedBy ?? null);
+  setHandler(rename, (name) => `renamed to ${name}`, {
+    validator: (name) => {
+      if (!name) throw new Error('name must not be empty');
+    },
+  });
   await condition(() => approvedBy !== undefined);
   return `approved by ${approvedBy}`;
 }
@@ -238,6 +245,18 @@ describe.skipIf(skip)('tideway workflow commands', () => {
     expect(result.stderr).toMatch(/cancelled/);
     const described = JSON.parse((await tideway('workflow describe cli-cancel --json')).stdout);
     expect(described.status).toBe('cancelled');
+  });
+
+  test('update runs an update handler and prints its result; a rejected update exits 1', async () => {
+    await tideway('workflow start cliApproval --id cli-update --task-queue cli');
+    expect(await tideway('workflow update cli-update rename --args', '["bee"]')).toMatchObject({
+      code: 0,
+      stdout: '"renamed to bee"\n',
+    });
+    const rejected = await tideway('workflow update cli-update rename --args', '[""]');
+    expect(rejected.code).toBe(1);
+    expect(rejected.stderr).toMatch(/rejected: name must not be empty/);
+    await tideway('workflow terminate cli-update');
   });
 
   test('query reads state through a query handler; unknown queries exit 1 naming the handled ones', async () => {

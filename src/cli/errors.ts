@@ -1,4 +1,5 @@
 import pc from 'picocolors';
+import { WorkflowFailedError, WorkflowUpdateFailedError } from '../client/index.js';
 import { TidewayApiError, TidewayFailure } from '../protocol/index.js';
 
 /**
@@ -11,7 +12,13 @@ export class CliError extends Error {
 
 /** Errors whose message is the whole story; anything else is a bug and keeps its stack. */
 function isExpected(error: unknown): error is Error {
-  return error instanceof CliError || error instanceof TidewayApiError || error instanceof TidewayFailure;
+  return (
+    error instanceof CliError ||
+    error instanceof TidewayApiError ||
+    error instanceof TidewayFailure ||
+    error instanceof WorkflowUpdateFailedError ||
+    error instanceof WorkflowFailedError
+  );
 }
 
 /** Prints `error: <message>` in red on stderr and marks the process as failed (exit code 1). */
