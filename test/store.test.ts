@@ -502,6 +502,7 @@ describe.skipIf(skip)(`store conformance (${BACKEND})`, () => {
           leasedAt: NOW,
           lastEventIdAtLease: 7,
           lastFailure: null,
+          speculative: false,
           nextEventId: 8,
           seenUpToEventId: 4,
         });

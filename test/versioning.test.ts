@@ -48,7 +48,8 @@ describe('versioning and side effects', () => {
   let skip = false;
   beforeEach(async () => {
     skip = await skipBackend();
-    if (!skip) t = await createTideway('in-process');
+    // Runs two versions of one workflow type on purpose: replaying both with the last one would not match.
+    if (!skip) t = await createTideway('in-process', { replayCheck: false });
   });
   afterEach(async () => {
     await t?.teardown();

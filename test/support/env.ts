@@ -3,7 +3,9 @@ import type { OffsetClock } from '../../src/engine/index.js';
 import { type RunningServer, startServer } from '../../src/server/index.js';
 import { TestWorkflowEnvironment } from '../../src/testing/index.js';
 import { Worker, type WorkerOptions } from '../../src/worker/index.js';
+import type { WorkflowFunction } from '../../src/workflow/index.js';
 import { BACKEND, createTestDatabase } from './backend.js';
+import { replayAllRuns } from './replay-check.js';
 
 export type Transport = 'in-process' | 'http';
 export const TRANSPORTS: Transport[] = ['in-process', 'http'];
@@ -27,10 +29,15 @@ export interface TestTideway {
 
 export async function createTideway(
   transport: Transport = 'in-process',
-  options: { maxPayloadBytes?: number } = {},
+  options: {
+    maxPayloadBytes?: number;
+    /** Replay every run at teardown and fail on non-determinism (default true). */
+    replayCheck?: boolean;
+  } = {},
 ): Promise<TestTideway> {
+  const { replayCheck = true, ...envOptions } = options;
   const db = BACKEND === 'postgres' ? await createTestDatabase() : undefined;
-  const env = await TestWorkflowEnvironment.create({ ...(db ? { databaseUrl: db.url } : {}), ...options });
+  const env = await TestWorkflowEnvironment.create({ ...(db ? { databaseUrl: db.url } : {}), ...envOptions });
   let server: RunningServer | undefined;
   let connection = env.connection;
   let client = env.client;
@@ -40,6 +47,7 @@ export async function createTideway(
     connection = client.connection;
   }
   const workers: { worker: Worker; running: Promise<void> }[] = [];
+  const workflowsByType = new Map<string, WorkflowFunction>();
   return {
     transport,
     client,
@@ -55,6 +63,9 @@ export async function createTideway(
         ...options,
         connection,
       });
+      for (const [name, fn] of Object.entries(options.workflows ?? {})) {
+        if (typeof fn === 'function') workflowsByType.set(name, fn as WorkflowFunction);
+      }
       workers.push({ worker, running: worker.run() });
       return worker;
     },
@@ -62,6 +73,8 @@ export async function createTideway(
       env.skipTime(ms);
     },
     async teardown() {
+      // Every run the suite created must replay from its history through the same code.
+      const problems = replayCheck ? await replayAllRuns(env.client, workflowsByType) : [];
       await Promise.all(
         workers.map(async (w) => {
           await w.worker.shutdown();
@@ -71,6 +84,7 @@ export async function createTideway(
       await server?.close();
       await env.teardown();
       await db?.drop();
+      if (problems.length > 0) throw new Error(`runs that do not replay:\n${problems.join('\n')}`);
     },
   };
 }
