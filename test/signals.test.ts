@@ -140,6 +140,10 @@ describe.each(TRANSPORTS)('signals over %s', (transport) => {
     await handle.signal(add, 1);
     await handle.signal(add, 2);
     await handle.signal(add, 3);
+    // Before the handler exists the signals wait, and describe says so.
+    await handle.signal('nobodyHandlesThis');
+    await waitFor(async () => (await handle.describe()).bufferedSignals.length === 4, { what: 'buffered signals' });
+    expect((await handle.describe()).bufferedSignals).toEqual(['add', 'add', 'add', 'nobodyHandlesThis']);
     t.skipTime('1s');
     expect(await handle.result()).toEqual([1, 2, 3]);
   });

@@ -48,6 +48,11 @@ export function formatDescription(d: WorkflowDescription, now: number): string {
       ['Closed', d.closeTime === undefined ? undefined : formatTimestamp(d.closeTime)],
       ['Duration', duration],
       ['History length', `${d.historyLength} events`],
+      ['Continued as', d.nextRunId],
+      [
+        'Unhandled signals',
+        d.bufferedSignals.length > 0 ? `${d.bufferedSignals.join(', ')} (no handler set yet)` : undefined,
+      ],
       ['Result', d.status === 'completed' ? formatJson(fromPayload(d.result)) : undefined],
     ]),
   ];

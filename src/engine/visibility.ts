@@ -87,6 +87,7 @@ export async function describeWorkflow(
       : {}),
     ...(run.result ? { result: run.result } : {}),
     ...(run.failure ? { failure: run.failure } : {}),
+    bufferedSignals: run.bufferedSignals ?? [],
   };
 }
 

@@ -185,7 +185,10 @@ export async function completeWorkflowTask(
       await applyParentClosePolicy(ctx, tx, run, notify);
       return;
     }
-    await appendToRun(tx, run, out.events, { seenUpToEventId: task.lastEventIdAtLease });
+    await appendToRun(tx, run, out.events, {
+      seenUpToEventId: task.lastEventIdAtLease,
+      ...(request.bufferedSignals ? { bufferedSignals: request.bufferedSignals } : {}),
+    });
     await deleteWorkflowTask(tx, namespace, run.runId);
     if (out.scheduleWorkflowTask) {
       await insertWorkflowTask(tx, { ...run, visibleAt: now });

@@ -179,6 +179,8 @@ export const WorkflowDescriptionSchema = WorkflowSummarySchema.extend({
     .optional(),
   result: PayloadSchema.optional(),
   failure: FailureSchema.optional(),
+  /** Signals the workflow received but has no handler for (yet), as of its last workflow task. */
+  bufferedSignals: z.array(z.string()),
 }).meta({ id: 'WorkflowDescription' });
 export type WorkflowDescription = z.infer<typeof WorkflowDescriptionSchema>;
 
@@ -269,6 +271,8 @@ export const CompleteWorkflowTaskRequestSchema = z
     taskToken: z.string().min(1),
     identity: z.string().max(1000).default('unknown'),
     commands: z.array(CommandSchema),
+    /** Signals received that no handler has taken yet (names, in arrival order), for describe. */
+    bufferedSignals: z.array(z.string().max(1000)).max(10_000).optional(),
   })
   .meta({ id: 'CompleteWorkflowTaskRequest' });
 export type CompleteWorkflowTaskRequest = z.input<typeof CompleteWorkflowTaskRequestSchema>;

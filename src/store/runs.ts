@@ -24,6 +24,7 @@ export interface RunRow {
   parentRunId: string | null;
   parentInitiatedEventId: number | null;
   parentClosePolicy: ParentClosePolicy | null;
+  bufferedSignals?: string[];
 }
 
 const COLUMNS = `namespace, run_id AS "runId", workflow_id AS "workflowId", workflow_type AS "workflowType",
@@ -31,7 +32,8 @@ const COLUMNS = `namespace, run_id AS "runId", workflow_id AS "workflowId", work
   seen_up_to_event_id AS "seenUpToEventId", workflow_task_timeout_ms AS "workflowTaskTimeoutMs",
   start_time AS "startTime", close_time AS "closeTime", result, failure, next_run_id AS "nextRunId",
   execution_deadline AS "executionDeadline", parent_run_id AS "parentRunId",
-  parent_initiated_event_id AS "parentInitiatedEventId", parent_close_policy AS "parentClosePolicy"`;
+  parent_initiated_event_id AS "parentInitiatedEventId", parent_close_policy AS "parentClosePolicy",
+  buffered_signals AS "bufferedSignals"`;
 
 export async function insertRun(q: Queryable, run: RunRow): Promise<void> {
   await q.query(
@@ -118,6 +120,7 @@ export interface RunAdvance {
   result?: Payload;
   failure?: Failure;
   nextRunId?: string;
+  bufferedSignals?: string[];
 }
 
 /**
@@ -138,7 +141,8 @@ export async function advanceRun(
        close_time = COALESCE($7, close_time),
        result = COALESCE($8::jsonb, result),
        failure = COALESCE($9::jsonb, failure),
-       next_run_id = COALESCE($10, next_run_id)
+       next_run_id = COALESCE($10, next_run_id),
+       buffered_signals = COALESCE($11::jsonb, buffered_signals)
      WHERE namespace = $1 AND run_id = $2 AND next_event_id = $3
      RETURNING run_id`,
     [
@@ -152,6 +156,7 @@ export async function advanceRun(
       change.result === undefined ? null : JSON.stringify(change.result),
       change.failure === undefined ? null : JSON.stringify(change.failure),
       change.nextRunId ?? null,
+      change.bufferedSignals === undefined ? null : JSON.stringify(change.bufferedSignals),
     ],
   );
   return rows.length === 1;

@@ -53,6 +53,7 @@ export class WorkflowExecutor {
         taskToken: task.taskToken,
         identity: this.identity,
         commands,
+        bufferedSignals: instance.handlers.pendingSignalNames,
       });
       if (!instance.completed) this.cache.put(task.runId, instance);
       return 'completed';
