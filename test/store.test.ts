@@ -112,6 +112,7 @@ function runRow(namespace: string, overrides: Partial<RunRow> = {}): RunRow {
     parentRunId: null,
     parentInitiatedEventId: null,
     parentClosePolicy: null,
+    bufferedSignals: [],
     ...overrides,
   };
 }
@@ -503,6 +504,7 @@ describe.skipIf(skip)(`store conformance (${BACKEND})`, () => {
           lastEventIdAtLease: 7,
           lastFailure: null,
           speculative: false,
+          updatesPending: false,
           nextEventId: 8,
           seenUpToEventId: 4,
         });

@@ -8,6 +8,7 @@ import {
 import {
   failOpenUpdates,
   findRun,
+  flagUpdatesPending,
   getUpdate,
   getWorkflowTask,
   insertUpdate,
@@ -107,7 +108,10 @@ export async function ensureTaskForUpdates(
   now: number,
   notify: (key: string) => void,
 ): Promise<void> {
-  if (await getWorkflowTask(tx, run.namespace, run.runId)) return;
+  if (await getWorkflowTask(tx, run.namespace, run.runId)) {
+    await flagUpdatesPending(tx, run.namespace, run.runId);
+    return;
+  }
   await insertWorkflowTask(tx, { ...run, visibleAt: now, speculative: true });
   notify(notifyKeys.workflowQueue(run.namespace, run.taskQueue));
 }

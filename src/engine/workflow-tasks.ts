@@ -96,7 +96,7 @@ async function claimOne(
       (e) => e.eventId <= lastEventId,
     );
     const eventsComplete = events.length <= INLINE_EVENTS_LIMIT;
-    const updates = await listRequestedUpdates(tx, namespace, row.runId);
+    const updates = row.updatesPending ? await listRequestedUpdates(tx, namespace, row.runId) : [];
     return {
       taskToken: encodeTaskToken({ kind: 'workflow', namespace, runId: row.runId, leaseId }),
       workflowId: row.workflowId,
@@ -157,7 +157,7 @@ export async function completeWorkflowTask(
         request.commands.map((c) => ({ updateId: c.updateId, status: 'rejected' as const, failure: c.failure })),
         notify,
       );
-      await scheduleTaskForWaitingUpdates(tx, run, now, notify);
+      if (task.updatesPending) await scheduleTaskForWaitingUpdates(tx, run, now, notify);
       return;
     }
     const out = applyWorkflowTaskCompletion({
@@ -202,7 +202,8 @@ export async function completeWorkflowTask(
     await requestChildCancellations(ctx, tx, run, out.childCancels, notify);
     const childEvents = await startChildren(ctx, tx, run, out.childStarts, notify);
     if (childEvents.length > 0) await deliverToWorkflow(ctx, tx, run, childEvents, notify);
-    await scheduleTaskForWaitingUpdates(tx, run, now, notify);
+    // Updates requested while this task ran need another task to carry them.
+    if (task.updatesPending) await scheduleTaskForWaitingUpdates(tx, run, now, notify);
     if (out.timers.length > 0) notify(notifyKeys.timers());
   });
 }

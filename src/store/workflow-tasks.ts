@@ -16,11 +16,14 @@ export interface WorkflowTaskRow {
   lastFailure: Failure | null;
   /** Created only to carry updates; see engine/updates.ts. */
   speculative: boolean;
+  /** An update was requested since the task was created. */
+  updatesPending: boolean;
 }
 
 const COLUMNS = `namespace, run_id AS "runId", workflow_id AS "workflowId", workflow_type AS "workflowType",
   task_queue AS "taskQueue", attempt, visible_at AS "visibleAt", lease_id AS "leaseId", leased_at AS "leasedAt",
-  last_event_id_at_lease AS "lastEventIdAtLease", last_failure AS "lastFailure", speculative`;
+  last_event_id_at_lease AS "lastEventIdAtLease", last_failure AS "lastFailure", speculative,
+  updates_pending AS "updatesPending"`;
 
 export async function insertWorkflowTask(
   q: Queryable,
@@ -29,8 +32,9 @@ export async function insertWorkflowTask(
   },
 ): Promise<void> {
   await q.query(
-    `INSERT INTO workflow_tasks (namespace, run_id, workflow_id, workflow_type, task_queue, visible_at, speculative)
-     VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+    `INSERT INTO workflow_tasks (namespace, run_id, workflow_id, workflow_type, task_queue, visible_at, speculative,
+       updates_pending)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $7)`,
     [
       task.namespace,
       task.runId,
@@ -82,7 +86,7 @@ export async function claimWorkflowTask(
      SELECT namespace, run_id AS "runId", workflow_id AS "workflowId", workflow_type AS "workflowType",
        task_queue AS "taskQueue", attempt, visible_at AS "visibleAt", lease_id AS "leaseId", leased_at AS "leasedAt",
        last_event_id_at_lease AS "lastEventIdAtLease", last_failure AS "lastFailure", speculative,
-       next_event_id AS "nextEventId", seen_up_to_event_id AS "seenUpToEventId"
+       updates_pending AS "updatesPending", next_event_id AS "nextEventId", seen_up_to_event_id AS "seenUpToEventId"
      FROM claimed`,
     [args.namespace, args.taskQueue, args.now, args.types, args.leaseId],
   );
@@ -101,6 +105,14 @@ export async function nextWorkflowTaskVisibleAt(
     [namespace, taskQueue, now],
   );
   return rows[0]?.at ?? undefined;
+}
+
+/** An update was requested: the run's task must look for updates when it is claimed and completed. */
+export async function flagUpdatesPending(q: Queryable, namespace: string, runId: string): Promise<void> {
+  await q.query('UPDATE workflow_tasks SET updates_pending = true WHERE namespace = $1 AND run_id = $2', [
+    namespace,
+    runId,
+  ]);
 }
 
 /** Events arrived for a task created only for updates: it now has to be recorded like any other. */
