@@ -113,6 +113,8 @@ function runRow(namespace: string, overrides: Partial<RunRow> = {}): RunRow {
     parentInitiatedEventId: null,
     parentClosePolicy: null,
     bufferedSignals: [],
+    hasChildren: false,
+    hasUpdates: false,
     ...overrides,
   };
 }

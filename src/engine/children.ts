@@ -1,6 +1,7 @@
 import type { Failure, NewEvent, Payload, WorkflowStatus } from '../protocol/index.js';
 import {
   findRun,
+  flagRun,
   listRunningChildren,
   lockRun,
   type Queryable,
@@ -30,6 +31,10 @@ export async function startChildren(
   notify: (key: string) => void,
 ): Promise<NewEvent[]> {
   const events: NewEvent[] = [];
+  if (starts.length > 0 && !parent.hasChildren) {
+    await flagRun(tx, parent.namespace, parent.runId, 'has_children');
+    parent.hasChildren = true;
+  }
   for (const start of starts) {
     const existing = await findRun(tx, parent.namespace, start.workflowId);
     if (existing?.status === 'running') {
@@ -95,6 +100,7 @@ export async function applyParentClosePolicy(
   parent: RunRow,
   notify: (key: string) => void,
 ): Promise<void> {
+  if (!parent.hasChildren) return;
   for (const found of await listRunningChildren(tx, parent.namespace, parent.runId)) {
     if (found.parentClosePolicy === 'abandon') continue;
     const child = await lockRun(tx, parent.namespace, found.runId);

@@ -11,6 +11,8 @@ export const notifyKeys = {
   workflowQueue: (ns: string, queue: string) => `w:${ns}:${queue}`,
   activityQueue: (ns: string, queue: string) => `a:${ns}:${queue}`,
   runClosed: (ns: string, runId: string) => `r:${ns}:${runId}`,
+  /** A query was queued for a workflow type on a task queue (see QueryHints). */
+  queryQueued: (ns: string, queue: string, workflowType: string) => `qn:${queryHintKey(ns, queue, workflowType)}`,
   timers: () => 't',
 };
 
@@ -21,8 +23,40 @@ export interface Subscription {
   dispose(): void;
 }
 
+export function queryHintKey(ns: string, queue: string, workflowType: string): string {
+  return `${ns}\u001f${queue}\u001f${workflowType}`;
+}
+
+/**
+ * Remembers which workflow task queues (per workflow type) may have queries waiting, from the
+ * notifications every replica hears, so pollers look for queries only then
+ * instead of on every claim. After a start or a lost connection every queue
+ * looks once, as notifications may have been missed.
+ */
+export class QueryHints {
+  private readonly pending = new Set<string>();
+  private generation = 1;
+  private readonly checkedAt = new Map<string, number>();
+
+  mark(queueKey: string): void {
+    this.pending.add(queueKey);
+  }
+
+  markAll(): void {
+    this.generation++;
+  }
+
+  /** True if the queue may have queries; clears the hint (set it again if a query was found). */
+  take(queueKey: string): boolean {
+    const unchecked = (this.checkedAt.get(queueKey) ?? 0) < this.generation;
+    this.checkedAt.set(queueKey, this.generation);
+    return this.pending.delete(queueKey) || unchecked;
+  }
+}
+
 export class Notifier {
   private readonly waiters = new Map<string, Set<() => void>>();
+  readonly queryHints = new QueryHints();
   private unlisten: (() => Promise<void>) | undefined;
 
   async start(db: Db): Promise<void> {
@@ -40,10 +74,12 @@ export class Notifier {
 
   /** Wakes every waiter so it re-reads the clock (after a test clock skipped forward). */
   wakeAll(): void {
+    this.queryHints.markAll();
     this.emit([...this.waiters.keys()]);
   }
 
   emit(keys: Iterable<string>): void {
+    for (const key of keys) if (key.startsWith('qn:')) this.queryHints.mark(key.slice(3));
     for (const key of keys) for (const wake of this.waiters.get(key) ?? []) wake();
   }
 

@@ -18,7 +18,7 @@ import {
   recentPollerTypes,
 } from '../store/index.js';
 import { checkNamespace, checkPayloadSize, type EngineContext } from './context.js';
-import { notifyKeys } from './notifier.js';
+import { notifyKeys, queryHintKey } from './notifier.js';
 import { parseRequest } from './parse.js';
 import { decodeTaskToken, encodeTaskToken } from './task-token.js';
 
@@ -71,6 +71,7 @@ export async function queryWorkflow(
         createdAt: ctx.clock.now(),
       });
       notify(notifyKeys.workflowQueue(namespace, run.taskQueue));
+      notify(notifyKeys.queryQueued(namespace, run.taskQueue, run.workflowType));
     });
     const deadline = Date.now() + request.timeoutMs;
     for (;;) {
@@ -100,13 +101,20 @@ export async function queryWorkflow(
 
 /** Claims a pending query for a workflow poller, as a query task. */
 export async function claimQueryTask(
+  ctx: EngineContext,
   tx: Queryable,
   namespace: string,
   request: { taskQueue: string; types: string[] },
   now: number,
 ): Promise<WorkflowTask | undefined> {
+  const hints = ctx.notifier.queryHints;
+  const keys = request.types.map((type) => queryHintKey(namespace, request.taskQueue, type));
+  // Every hint is taken (cleared), so a query queued meanwhile sets its hint again for the next look.
+  const hinted = keys.filter((key) => hints.take(key));
+  if (hinted.length === 0) return undefined;
   const query = await claimQuery(tx, { namespace, taskQueue: request.taskQueue, types: request.types });
   if (!query) return undefined;
+  for (const key of hinted) hints.mark(key); // there may be more
   const run = await findRun(tx, namespace, query.workflowId, query.runId);
   return {
     taskToken: encodeTaskToken({ kind: 'query', namespace, queryId: query.queryId }),

@@ -8,6 +8,7 @@ import {
 import {
   failOpenUpdates,
   findRun,
+  flagRun,
   flagUpdatesPending,
   getUpdate,
   getWorkflowTask,
@@ -73,6 +74,7 @@ export async function updateWorkflow(
           `cannot update: workflow "${run.workflowId}" is not running (status: ${run.status})`,
         );
       }
+      if (!run.hasUpdates) await flagRun(tx, namespace, runId, 'has_updates');
       await insertUpdate(tx, {
         namespace,
         runId,
@@ -156,6 +158,7 @@ export async function scheduleTaskForWaitingUpdates(
 
 /** A closed run answers no more updates: their callers get a failure instead of waiting forever. */
 export async function failUpdatesOfClosedRun(tx: Queryable, run: RunRow, notify: (key: string) => void): Promise<void> {
+  if (!run.hasUpdates) return;
   const failed = await failOpenUpdates(tx, run.namespace, run.runId, {
     message: `workflow "${run.workflowId}" closed (${run.status}) before the update completed`,
     type: 'WorkflowClosed',

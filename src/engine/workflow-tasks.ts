@@ -78,7 +78,7 @@ async function claimOne(
   const leaseId = ctx.newId();
   return ctx.db.transaction(async (tx) => {
     // Queries first: someone is waiting on each, and answering one changes nothing.
-    const query = await claimQueryTask(tx, namespace, request, now);
+    const query = await claimQueryTask(ctx, tx, namespace, request, now);
     if (query) return query;
     const row = await claimWorkflowTask(tx, {
       namespace,

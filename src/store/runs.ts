@@ -25,6 +25,9 @@ export interface RunRow {
   parentInitiatedEventId: number | null;
   parentClosePolicy: ParentClosePolicy | null;
   bufferedSignals?: string[];
+  /** The run started children / received updates at some point. */
+  hasChildren?: boolean;
+  hasUpdates?: boolean;
 }
 
 const COLUMNS = `namespace, run_id AS "runId", workflow_id AS "workflowId", workflow_type AS "workflowType",
@@ -33,7 +36,7 @@ const COLUMNS = `namespace, run_id AS "runId", workflow_id AS "workflowId", work
   start_time AS "startTime", close_time AS "closeTime", result, failure, next_run_id AS "nextRunId",
   execution_deadline AS "executionDeadline", parent_run_id AS "parentRunId",
   parent_initiated_event_id AS "parentInitiatedEventId", parent_close_policy AS "parentClosePolicy",
-  buffered_signals AS "bufferedSignals"`;
+  buffered_signals AS "bufferedSignals", has_children AS "hasChildren", has_updates AS "hasUpdates"`;
 
 export async function insertRun(q: Queryable, run: RunRow): Promise<void> {
   await q.query(
@@ -160,6 +163,19 @@ export async function advanceRun(
     ],
   );
   return rows.length === 1;
+}
+
+/** Remembers that a run started children or received updates (see RunRow). */
+export async function flagRun(
+  q: Queryable,
+  namespace: string,
+  runId: string,
+  flag: 'has_children' | 'has_updates',
+): Promise<void> {
+  await q.query(`UPDATE runs SET ${flag} = true WHERE namespace = $1 AND run_id = $2 AND NOT ${flag}`, [
+    namespace,
+    runId,
+  ]);
 }
 
 /** Running children of a run, for its parent close policy. */
