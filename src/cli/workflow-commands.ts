@@ -172,7 +172,7 @@ async function waitForResult(workflowId: string, options: RunOptions): Promise<v
         ...(runId ? { runId } : {}),
         waitMs: RESULT_POLL_MS,
       });
-      if (outcome.status === 'continued-as-new' && outcome.nextRunId) runId = outcome.nextRunId;
+      if (outcome.status !== 'completed' && outcome.nextRunId) runId = outcome.nextRunId;
       else if (outcome.status !== 'running') break;
     }
   } finally {

@@ -4,6 +4,7 @@ import {
   type IdReusePolicy,
   type ListWorkflowsQuery,
   optionalMs,
+  type RetryPolicy,
   type TidewayApi,
   TidewayApiError,
   toPayloads,
@@ -38,6 +39,29 @@ export interface WorkflowStartOptions<A extends unknown[] = unknown[]> {
   runTimeout?: Duration;
   /** How long a worker may hold one workflow task (default 10s). */
   workflowTaskTimeout?: Duration;
+  /**
+   * Retries of the whole workflow: a failed run is followed by a new run
+   * with the same input after backoff (none by default). `result()` follows.
+   */
+  retry?: {
+    initialInterval?: Duration;
+    backoffCoefficient?: number;
+    maximumInterval?: Duration;
+    maximumAttempts?: number;
+    nonRetryableErrorTypes?: string[];
+    jitter?: number;
+  };
+}
+
+function toRetryPolicy(retry: NonNullable<WorkflowStartOptions['retry']>): RetryPolicy {
+  return {
+    ...(retry.initialInterval !== undefined ? { initialIntervalMs: optionalMs(retry.initialInterval) } : {}),
+    ...(retry.backoffCoefficient !== undefined ? { backoffCoefficient: retry.backoffCoefficient } : {}),
+    ...(retry.maximumInterval !== undefined ? { maximumIntervalMs: optionalMs(retry.maximumInterval) } : {}),
+    ...(retry.maximumAttempts !== undefined ? { maximumAttempts: retry.maximumAttempts } : {}),
+    ...(retry.nonRetryableErrorTypes ? { nonRetryableErrorTypes: retry.nonRetryableErrorTypes } : {}),
+    ...(retry.jitter !== undefined ? { jitter: retry.jitter } : {}),
+  };
 }
 
 /** Start, find and list workflows. */
@@ -70,6 +94,7 @@ export class WorkflowClient {
       ...(options.workflowTaskTimeout !== undefined
         ? { workflowTaskTimeoutMs: optionalMs(options.workflowTaskTimeout) }
         : {}),
+      ...(options.retry ? { retryPolicy: toRetryPolicy(options.retry) } : {}),
     };
     for (let attempt = 1; ; attempt++) {
       try {

@@ -41,8 +41,8 @@ export class WorkflowHandle<R = unknown> {
         waitMs: RESULT_POLL_MS,
       });
       if (outcome.status === 'running') continue;
-      // A run that continued as new hands its work on: follow the chain to the final run.
-      if (outcome.status === 'continued-as-new' && outcome.nextRunId) {
+      // A run that continued as new, or failed and was retried, hands its work on: follow the chain.
+      if (outcome.status !== 'completed' && outcome.nextRunId) {
         runId = outcome.nextRunId;
         continue;
       }

@@ -7,6 +7,7 @@ import {
   type NewEvent,
   type ParentClosePolicy,
   type Payload,
+  type RetryPolicy,
   TidewayApiError,
   withRetryDefaults,
 } from '../protocol/index.js';
@@ -82,6 +83,7 @@ export interface ChildStart {
   parentClosePolicy: ParentClosePolicy;
   executionTimeoutMs?: number | undefined;
   runTimeoutMs?: number | undefined;
+  retryPolicy?: RetryPolicy | undefined;
 }
 
 /** Default start-to-close timeout when a workflow gives neither it nor schedule-to-close. */

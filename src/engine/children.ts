@@ -55,6 +55,7 @@ export async function startChildren(
         args: start.input,
         ...(start.executionTimeoutMs !== undefined ? { executionTimeoutMs: start.executionTimeoutMs } : {}),
         ...(start.runTimeoutMs !== undefined ? { runTimeoutMs: start.runTimeoutMs } : {}),
+        ...(start.retryPolicy ? { retryPolicy: start.retryPolicy } : {}),
       },
       notify,
       {

@@ -45,8 +45,10 @@ export async function closeRun(
   await deleteRunTimers(tx, run.namespace, run.runId);
   run.status = close.status;
   notify(notifyKeys.runClosed(run.namespace, run.runId));
-  // A run that continues as new keeps its children: the chain is still their parent's work.
-  if (close.status !== 'continued-as-new') await applyParentClosePolicy(ctx, tx, run, notify);
-  await reportToParent(tx, run, close, notify);
   await failUpdatesOfClosedRun(tx, run, notify);
+  // A run handing over to a next run (continue-as-new, a retry) keeps its children and reports
+  // nothing to its parent: the chain goes on, and its last run reports.
+  if (close.nextRunId !== undefined) return;
+  await applyParentClosePolicy(ctx, tx, run, notify);
+  await reportToParent(tx, run, close, notify);
 }

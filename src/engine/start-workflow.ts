@@ -83,6 +83,9 @@ export async function createRun(
     executionDeadline?: number | null;
     /** For a child workflow: the run that started it. */
     parent?: { runId: string; initiatedEventId: number; closePolicy: ParentClosePolicy };
+    /** For a retry of a failed run: its attempt number, and how long before its first task. */
+    attempt?: number;
+    firstTaskDelayMs?: number;
   } = {},
 ): Promise<StartWorkflowResponse> {
   const now = ctx.clock.now();
@@ -127,6 +130,8 @@ export async function createRun(
           ...(request.executionTimeoutMs !== undefined ? { executionTimeoutMs: request.executionTimeoutMs } : {}),
           ...(request.runTimeoutMs !== undefined ? { runTimeoutMs: request.runTimeoutMs } : {}),
           workflowTaskTimeoutMs: run.workflowTaskTimeoutMs,
+          ...(request.retryPolicy ? { retryPolicy: request.retryPolicy } : {}),
+          ...(options.attempt ? { attempt: options.attempt } : {}),
         },
       },
       ...extraEvents,
@@ -137,7 +142,7 @@ export async function createRun(
   run.nextEventId = events.length + 1;
   await insertRun(tx, run);
   await appendEvents(tx, namespace, run.runId, events);
-  await insertWorkflowTask(tx, { ...run, visibleAt: now });
+  await insertWorkflowTask(tx, { ...run, visibleAt: now + (options.firstTaskDelayMs ?? 0) });
   notify(notifyKeys.workflowQueue(namespace, run.taskQueue));
   await scheduleWorkflowTimeout(tx, run, request.runTimeoutMs ? now + request.runTimeoutMs : undefined, notify);
   return { workflowId: run.workflowId, runId: run.runId, started: true };

@@ -1,6 +1,7 @@
 import {
   type CompleteWorkflowTaskRequest,
   CompleteWorkflowTaskRequestSchema,
+  type Failure,
   type FailWorkflowTaskRequest,
   FailWorkflowTaskRequestSchema,
   type HistoryEvent,
@@ -42,6 +43,7 @@ import { type PollerRegistry, pollTaskQueue } from './long-poll.js';
 import { notifyKeys } from './notifier.js';
 import { parseRequest } from './parse.js';
 import { claimQueryTask } from './queries.js';
+import { decideRetry } from './retry.js';
 import { createRun } from './start-workflow.js';
 import { decodeTaskToken, encodeTaskToken } from './task-token.js';
 import { recordUpdateOutcomes, scheduleTaskForWaitingUpdates } from './updates.js';
@@ -176,6 +178,18 @@ export async function completeWorkflowTask(
       await continueAsNew(ctx, tx, run, out.events, out.close.next, task.lastEventIdAtLease, notify);
       return;
     }
+    if (out.close?.status === 'failed') {
+      const retried = await retryFailedRun(
+        ctx,
+        tx,
+        run,
+        out.events,
+        out.close.failure,
+        task.lastEventIdAtLease,
+        notify,
+      );
+      if (retried) return;
+    }
     if (out.close) {
       await closeRun(ctx, tx, run, out.events, { ...out.close, now }, notify, {
         seenUpToEventId: task.lastEventIdAtLease,
@@ -222,13 +236,21 @@ async function continueAsNew(
   next: ContinuedRun,
   seenUpToEventId: number,
   notify: (key: string) => void,
+  retry?: { attempt: number; delayMs: number; failure: Failure },
 ): Promise<void> {
   const now = ctx.clock.now();
-  const [started] = await readEvents(tx, run.namespace, run.runId, 1, 1);
-  const runTimeoutMs = started?.type === 'WorkflowExecutionStarted' ? started.attributes.runTimeoutMs : undefined;
-  await closeRun(ctx, tx, run, events, { status: 'continued-as-new', now, nextRunId: next.runId }, notify, {
-    seenUpToEventId,
-  });
+  const started = await startedEvent(tx, run);
+  await closeRun(
+    ctx,
+    tx,
+    run,
+    events,
+    retry
+      ? { status: 'failed', now, failure: retry.failure, nextRunId: next.runId }
+      : { status: 'continued-as-new', now, nextRunId: next.runId },
+    notify,
+    { seenUpToEventId },
+  );
   await createRun(
     ctx,
     tx,
@@ -239,11 +261,72 @@ async function continueAsNew(
       taskQueue: next.taskQueue,
       args: next.input,
       workflowTaskTimeoutMs: run.workflowTaskTimeoutMs,
-      ...(runTimeoutMs !== undefined ? { runTimeoutMs } : {}),
+      ...(started.runTimeoutMs !== undefined ? { runTimeoutMs: started.runTimeoutMs } : {}),
+      ...(started.retryPolicy ? { retryPolicy: started.retryPolicy } : {}),
     },
     notify,
-    { runId: next.runId, executionDeadline: run.executionDeadline },
+    {
+      runId: next.runId,
+      executionDeadline: run.executionDeadline,
+      // The successor answers to the same parent, if any.
+      ...(run.parentRunId && run.parentInitiatedEventId !== null
+        ? {
+            parent: {
+              runId: run.parentRunId,
+              initiatedEventId: run.parentInitiatedEventId,
+              closePolicy: run.parentClosePolicy ?? 'terminate',
+            },
+          }
+        : {}),
+      ...(retry ? { attempt: retry.attempt, firstTaskDelayMs: retry.delayMs } : {}),
+    },
   );
+}
+
+async function startedEvent(tx: Queryable, run: RunRow) {
+  const [started] = await readEvents(tx, run.namespace, run.runId, 1, 1);
+  if (started?.type !== 'WorkflowExecutionStarted') throw new Error(`run ${run.runId} has no start event`);
+  return started.attributes;
+}
+
+/**
+ * A run failed: if its workflow has a retry policy that allows another
+ * attempt (within its execution timeout), the run closes as failed, linked
+ * to a new run with the same input, whose first task waits for the backoff.
+ */
+async function retryFailedRun(
+  ctx: EngineContext,
+  tx: Queryable,
+  run: RunRow,
+  events: HistoryEvent[],
+  failure: Failure,
+  seenUpToEventId: number,
+  notify: (key: string) => void,
+): Promise<boolean> {
+  const started = await startedEvent(tx, run);
+  if (!started.retryPolicy) return false;
+  const attempt = started.attempt ?? 1;
+  const decision = decideRetry({
+    policy: started.retryPolicy,
+    attempt,
+    failure,
+    now: ctx.clock.now(),
+    deadline: run.executionDeadline ?? undefined,
+    random: ctx.random,
+  });
+  if (!decision.retry) return false;
+  const next: ContinuedRun = {
+    runId: ctx.newId(),
+    workflowType: run.workflowType,
+    taskQueue: run.taskQueue,
+    input: started.input,
+  };
+  await continueAsNew(ctx, tx, run, events, next, seenUpToEventId, notify, {
+    attempt: attempt + 1,
+    delayMs: decision.delayMs,
+    failure,
+  });
+  return true;
 }
 
 /** Backoff for a failing workflow task: 1 s doubling to at most 60 s. */

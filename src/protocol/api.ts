@@ -3,6 +3,7 @@ import { CommandSchema } from './commands.js';
 import { type HistoryEvent, HistoryEventSchema } from './events.js';
 import { type Failure, FailureSchema } from './failure.js';
 import { type Payload, PayloadSchema } from './payload.js';
+import { RetryPolicySchema } from './retry-policy.js';
 
 /**
  * Request and response shapes of every API operation, shared by the HTTP
@@ -40,6 +41,8 @@ export const StartWorkflowRequestSchema = z
     executionTimeoutMs: ms.optional(),
     runTimeoutMs: ms.optional(),
     workflowTaskTimeoutMs: z.number().int().min(100).max(600_000).optional(),
+    /** Retries of the whole workflow when a run fails (none by default). */
+    retryPolicy: RetryPolicySchema.optional(),
   })
   .meta({ id: 'StartWorkflowRequest' });
 export type StartWorkflowRequest = z.input<typeof StartWorkflowRequestSchema>;

@@ -71,6 +71,7 @@ export const StartChildWorkflowCommandSchema = z.object({
   parentClosePolicy: ParentClosePolicySchema.default('terminate'),
   executionTimeoutMs: ms.optional(),
   runTimeoutMs: ms.optional(),
+  retryPolicy: RetryPolicySchema.optional(),
 });
 
 export const RequestCancelChildWorkflowCommandSchema = z.object({

@@ -19,6 +19,9 @@ export const eventAttributeSchemas = {
     executionTimeoutMs: ms.optional(),
     runTimeoutMs: ms.optional(),
     workflowTaskTimeoutMs: ms,
+    /** Retries of the workflow when a run fails, and which attempt this run is (1 = first). */
+    retryPolicy: RetryPolicySchema.optional(),
+    attempt: z.number().int().min(1).optional(),
   }),
   WorkflowTaskScheduled: z.object({ taskQueue: z.string() }),
   WorkflowTaskCompleted: z.object({

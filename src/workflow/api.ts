@@ -14,7 +14,12 @@ export function sleep(duration: Duration): Promise<void> {
 /** Facts about the current run. */
 export function workflowInfo(): WorkflowInfo {
   const instance = currentWorkflow('workflowInfo');
-  return { ...instance.info, startTime: instance.info.startTime ?? instance.now, isReplaying: instance.replaying };
+  return {
+    ...instance.info,
+    startTime: instance.info.startTime ?? instance.now,
+    attempt: instance.info.attempt ?? 1,
+    isReplaying: instance.replaying,
+  };
 }
 
 /** A random (v4) UUID that is the same on every replay of this run. */

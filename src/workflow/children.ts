@@ -1,4 +1,5 @@
 import { type Duration, optionalMs, type ParentClosePolicy, toPayloads } from '../protocol/index.js';
+import { type RetryOptions, toRetryPolicy } from './activities.js';
 import { currentWorkflow } from './context.js';
 
 type AnyWorkflow = (...args: any[]) => Promise<any>;
@@ -19,6 +20,8 @@ export interface ChildWorkflowOptions<A extends unknown[] = unknown[]> {
   parentClosePolicy?: ParentClosePolicy;
   executionTimeout?: Duration;
   runTimeout?: Duration;
+  /** Retries of the child workflow when a run of it fails (none by default). */
+  retry?: RetryOptions;
 }
 
 /** A started child: wait for its result (it rejects with ChildWorkflowFailure). */
@@ -48,6 +51,7 @@ export async function startChild<W extends AnyWorkflow>(
       parentClosePolicy: options.parentClosePolicy ?? 'terminate',
       ...(options.executionTimeout !== undefined ? { executionTimeoutMs: optionalMs(options.executionTimeout) } : {}),
       ...(options.runTimeout !== undefined ? { runTimeoutMs: optionalMs(options.runTimeout) } : {}),
+      ...(options.retry ? { retryPolicy: toRetryPolicy(options.retry) } : {}),
     },
     (seq) => `${instance.info.workflowId}/child-${seq}`,
   );

@@ -640,6 +640,7 @@ describe('WorkflowInstance: determinism', () => {
       workflowType: 'wf',
       taskQueue: 'q',
       startTime: START,
+      attempt: 1,
       isReplaying: false,
     });
   });

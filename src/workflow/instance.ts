@@ -33,6 +33,8 @@ export interface WorkflowInfo {
   startTime: number;
   /** True while the code is re-running past events rather than making new decisions. */
   isReplaying: boolean;
+  /** 1 for the first run; 2 and up for runs that retry a failed one (workflow retry policy). */
+  attempt: number;
 }
 
 export type WorkflowFunction = (...args: any[]) => Promise<unknown>;
@@ -91,7 +93,10 @@ export class WorkflowInstance {
   private readonly conditions = new Set<{ predicate: () => boolean; resolve: (value: boolean) => void }>();
 
   constructor(
-    readonly info: Omit<WorkflowInfo, 'isReplaying' | 'startTime'> & { startTime?: number },
+    readonly info: Omit<WorkflowInfo, 'isReplaying' | 'startTime' | 'attempt'> & {
+      startTime?: number;
+      attempt?: number;
+    },
     private readonly fn: WorkflowFunction,
   ) {
     this.now = info.startTime ?? 0;
@@ -110,8 +115,9 @@ export class WorkflowInstance {
         continue;
       }
       this.commands.finish(`event ${event.eventId} (${event.type})`);
-      if (event.type === 'WorkflowExecutionStarted' && this.info.startTime === undefined) {
-        this.info.startTime = event.timestamp;
+      if (event.type === 'WorkflowExecutionStarted') {
+        this.info.startTime ??= event.timestamp;
+        this.info.attempt = event.attributes.attempt ?? 1;
       }
       if (event.type === 'WorkflowTaskCompleted') {
         // Replays the activation that task ran, with the events it had seen, at its time.
