@@ -54,13 +54,16 @@ export async function startWorkflow(
       return createRun(ctx, tx, namespace, request, notify);
     });
   } catch (error) {
-    // Two starts raced past the check; the unique index on running ids let one win.
-    if (!isUniqueViolation(error)) throw error;
+    // Two starts raced: the unique index on running ids let one win, or the other already saw the
+    // winner's run. If the winner was this very start (a retry with the same request id), return its run.
+    const raced =
+      isUniqueViolation(error) || (error instanceof TidewayApiError && error.code === 'WorkflowAlreadyStarted');
+    if (!raced) throw error;
     if (request.requestId) {
-      // The winner may be this very start, retried while its first attempt was still committing.
       const same = await findRunByRequestId(ctx.db, namespace, request.workflowId, request.requestId);
       if (same) return { workflowId: same.workflowId, runId: same.runId, started: false };
     }
+    if (error instanceof TidewayApiError) throw error;
     throw alreadyStarted(request.workflowId, namespace);
   }
 }
