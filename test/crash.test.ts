@@ -1,10 +1,6 @@
-import { cp, mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { Client, type WorkflowHandle } from '../src/client/index.js';
 import { fromPayload, type HistoryEvent, type HistoryEventOf } from '../src/protocol/index.js';
-import { openDb } from '../src/store/index.js';
 import {
   finish,
   fiveSteps,
@@ -14,8 +10,9 @@ import {
   sleepThenStep,
   stepsOnRequest,
 } from './fixtures/crash/definitions.js';
-import { BACKEND, createTestDatabase, skipBackend } from './support/backend.js';
-import { type ChildScript, killAllChildren, spawnScript, waitForHealthy, waitUntil } from './support/processes.js';
+import { BACKEND, skipBackend } from './support/backend.js';
+import { TASK_QUEUE, useCrashHarness } from './support/crash-harness.js';
+import { type ChildScript, waitUntil } from './support/processes.js';
 
 /**
  * Fault injection with real processes: servers and workers run as child
@@ -25,90 +22,12 @@ import { type ChildScript, killAllChildren, spawnScript, waitForHealthy, waitUnt
  * once another worker runs, activity results are recorded once, and a
  * durable timer survives a server crash without firing early or twice.
  */
-const SERVER_FIXTURE = 'test/fixtures/crash/server.ts';
-const WORKER_FIXTURE = 'test/fixtures/crash/worker.ts';
-const TASK_QUEUE = 'crash';
-
 const skip = await skipBackend();
-
-interface Store {
-  env: Record<string, string>;
-  cleanup(): Promise<void>;
-}
-
-let store: Store;
-let tmp: string;
-let log: string;
-/** A migrated, cleanly closed PGlite data directory, copied for each test: initdb once, not per test (~3 s each). */
-let pgliteTemplate: string | undefined;
-
-beforeAll(async () => {
-  if (skip || BACKEND !== 'pglite') return;
-  pgliteTemplate = await mkdtemp(join(tmpdir(), 'tideway-crash-template-'));
-  const db = await openDb({ dataDir: pgliteTemplate });
-  await db.close();
-});
-
-afterAll(async () => {
-  if (pgliteTemplate) await rm(pgliteTemplate, { recursive: true, force: true });
-});
-
-beforeEach(async () => {
-  if (skip) return;
-  tmp = await mkdtemp(join(tmpdir(), 'tideway-crash-'));
-  log = join(tmp, 'attempts.log');
-  if (BACKEND === 'postgres') {
-    const db = await createTestDatabase();
-    store = { env: { CRASH_DATABASE_URL: db.url }, cleanup: db.drop };
-  } else {
-    // On disk, not in memory: the data must outlive the server process.
-    const dataDir = join(tmp, 'pglite');
-    await cp(pgliteTemplate as string, dataDir, { recursive: true });
-    store = { env: { CRASH_DATA_DIR: dataDir }, cleanup: async () => {} };
-  }
-});
-
-afterEach(async () => {
-  if (skip) return;
-  await killAllChildren();
-  await store.cleanup();
-  await rm(tmp, { recursive: true, force: true });
-});
-
-/** Starts the server fixture (on `port`, or any free port) and waits until /healthz answers. */
-async function startServerProcess(port = 0): Promise<{ process: ChildScript; url: string; port: number }> {
-  const child = spawnScript(SERVER_FIXTURE, {
-    name: 'server',
-    env: { ...store.env, CRASH_PORT: String(port) },
-  });
-  const [, url] = await child.waitForLine(/listening on (http:\/\/\S+)/);
-  await waitForHealthy(url as string);
-  return { process: child, url: url as string, port: Number(new URL(url as string).port) };
-}
-
-/** Starts a worker process on the test queue and waits until it is polling; returns it and its identity. */
-async function startWorkerProcess(
-  name: string,
-  address: string,
-  env: Record<string, string> = {},
-): Promise<{ process: ChildScript; identity: string }> {
-  const child = spawnScript(WORKER_FIXTURE, {
-    name,
-    env: { TIDEWAY_ADDRESS: address, CRASH_TASK_QUEUE: TASK_QUEUE, CRASH_LOG: log, ...env },
-  });
-  const [, identity] = await child.waitForLine(/worker ready (\S+)/);
-  await child.waitForLine(/polling task queue/);
-  return { process: child, identity: identity as string };
-}
+const { startServerProcess, startWorkerProcess, logLines } = useCrashHarness(skip);
 
 /** Crashes of others must not show up as internal errors in the servers that survive or come back. */
 function expectNoServerErrors(...servers: ChildScript[]): void {
-  for (const server of servers) expect(server.output()).not.toMatch(/unexpected error|timer service error/);
-}
-
-async function logLines(): Promise<string[]> {
-  const text = await readFile(log, 'utf8').catch(() => '');
-  return text.split('\n').filter(Boolean);
+  for (const server of servers) expect(server.output()).not.toMatch(/unexpected error|background task error/);
 }
 
 function eventsOf<K extends HistoryEvent['type']>(history: HistoryEvent[], type: K): HistoryEventOf<K>[] {

@@ -34,7 +34,7 @@ const activities = {
     const info = activityInfo();
     attempts.set(key, info.attempt);
     if (info.attempt === 1) {
-      heartbeat({ step: 7 });
+      await heartbeat({ step: 7 });
       // Stops heartbeating: the heartbeat timeout must fire and retry it.
       await new Promise((resolve) => setTimeout(resolve, 60_000).unref());
     }

@@ -18,13 +18,33 @@ export interface ActivityInfo {
   /** Details from the last heartbeat of a previous attempt: where to resume. */
   heartbeatDetails: unknown;
   heartbeatTimeoutMs: number | undefined;
+  /**
+   * Names this attempt to the server. Hand it to another system to complete
+   * the activity later (throw `CompleteAsyncError` to return without a result).
+   */
+  taskToken: string;
+}
+
+/** A progress, milestone or output event, as the worker batches it to the server. */
+export type ActivityEvent =
+  | { kind: 'stdout' | 'stderr'; message: string }
+  | { kind: 'milestone'; message: string; data?: unknown }
+  | { kind: 'progress'; message: string; data: ProgressData };
+
+export interface ProgressData {
+  current: number;
+  total?: number | undefined;
+  unit?: string | undefined;
+  [key: string]: unknown;
 }
 
 /** The running attempt, as the worker provides it. */
 export interface ActivityContext {
   info: ActivityInfo;
   heartbeat(details?: unknown): void;
-  /** Aborted when the attempt should stop: the worker shuts down, or the server no longer holds its lease. */
+  /** Queues an event for the attempt's live event stream. */
+  report(event: ActivityEvent): void;
+  /** Aborted when the attempt should stop: cancellation requested, the lease is lost, or the worker shuts down. */
   signal: AbortSignal;
 }
 

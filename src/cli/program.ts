@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import pc from 'picocolors';
+import { registerActivityCommands } from './activity-commands.js';
 import { reportError } from './errors.js';
 import { registerServerCommand } from './server-command.js';
 import { registerWorkflowCommands } from './workflow-commands.js';
@@ -20,6 +21,7 @@ export function createProgram(): Command {
     .configureOutput({ outputError: (text, write) => write(pc.red(text)) });
   registerServerCommand(program);
   registerWorkflowCommands(program);
+  registerActivityCommands(program);
   return program;
 }
 

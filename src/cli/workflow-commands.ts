@@ -32,8 +32,10 @@ import {
 } from './format.js';
 import { registerHistoryCommand } from './history-command.js';
 import { registerQueryCommand } from './query-command.js';
+import { formatFailingRuns, registerResetCommands } from './reset-commands.js';
 import { registerSignalCommands } from './signal-commands.js';
 import { startSpinner } from './spinner.js';
+import { registerWatchCommand } from './watch-command.js';
 
 /** How long one result request may wait on the server before the CLI asks again. */
 const RESULT_POLL_MS = 30_000;
@@ -67,6 +69,7 @@ export function registerWorkflowCommands(program: Command): void {
       .description('list workflows, newest first')
       .addOption(new Option('--status <status>', 'only workflows with this status').choices(WORKFLOW_STATUSES))
       .option('--type <workflowType>', 'only workflows of this type')
+      .option('--failing', 'only workflows whose workflow task keeps failing, with the error (dead letters)')
       .addOption(
         new Option('--limit <n>', 'show at most this many').default(20).argParser(integerOption('--limit', 1, 100_000)),
       ),
@@ -84,7 +87,9 @@ export function registerWorkflowCommands(program: Command): void {
 
   registerHistoryCommand(workflow);
   registerSignalCommands(workflow);
+  registerResetCommands(workflow);
   registerQueryCommand(workflow);
+  registerWatchCommand(workflow);
 }
 
 interface StartOptions extends CommonOptions {
@@ -115,6 +120,7 @@ async function startWorkflow(workflowType: string, options: StartOptions): Promi
 interface ListOptions extends CommonOptions {
   status?: WorkflowStatus;
   type?: string;
+  failing?: boolean;
   limit: number;
 }
 
@@ -127,6 +133,7 @@ async function listWorkflows(options: ListOptions): Promise<void> {
       pageSize: Math.min(MAX_PAGE_SIZE, options.limit - listed.executions.length),
       ...(options.status ? { status: options.status } : {}),
       ...(options.type ? { workflowType: options.type } : {}),
+      ...(options.failing ? { workflowTaskFailing: true } : {}),
       ...(nextPageToken ? { nextPageToken } : {}),
     });
     listed.executions.push(...page.executions);
@@ -136,11 +143,20 @@ async function listWorkflows(options: ListOptions): Promise<void> {
   if (options.json) return printJson(listed);
 
   if (listed.executions.length === 0) {
-    const filters = [options.status && `status ${options.status}`, options.type && `type ${options.type}`];
+    const filters = [
+      options.status && `status ${options.status}`,
+      options.type && `type ${options.type}`,
+      options.failing && 'a failing workflow task',
+    ];
     const which = filters.filter(Boolean).join(', ');
     return print(`No workflows${which ? ` with ${which}` : ''} in namespace "${client.namespace}".`);
   }
   const now = Date.now();
+  if (options.failing) {
+    print(formatFailingRuns(listed.executions, now));
+    if (nextPageToken) print(pc.dim(`(showing the newest ${options.limit}; raise --limit to see more)`));
+    return;
+  }
   const rows = listed.executions.map((w) => [
     w.workflowId,
     w.workflowType,

@@ -1,9 +1,14 @@
 import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
 import {
+  type BulkFilter,
+  type BulkOperationKind,
+  type BulkOperationResponse,
   type Duration,
   type IdReusePolicy,
   type ListWorkflowsQuery,
   optionalMs,
+  type ResetTo,
   type RetryPolicy,
   type TidewayApi,
   TidewayApiError,
@@ -11,6 +16,7 @@ import {
   type WorkflowStatus,
   type WorkflowSummary,
 } from '../protocol/index.js';
+import { ActivityCompletionClient } from './activity-completion.js';
 import { type Connection, type ConnectionOptions, connectHttp } from './connection.js';
 import { WorkflowHandle } from './workflow-handle.js';
 
@@ -19,6 +25,8 @@ export interface ClientOptions extends ConnectionOptions {
   namespace?: string;
   /** An existing connection (e.g. the in-process one of a test environment) instead of an address. */
   connection?: Connection;
+  /** Recorded with activity completions made through `client.activities`; default client-pid@hostname. */
+  identity?: string;
 }
 
 type AnyWorkflow = (...args: any[]) => Promise<any>;
@@ -145,9 +153,19 @@ export class WorkflowClient {
     return new WorkflowHandle<R>(this.api, this.namespace, workflowId, runId);
   }
 
-  /** Runs newest first, optionally filtered; iterates through every page. */
+  /**
+   * Runs newest first, optionally filtered; iterates through every page.
+   * `workflowTaskFailing: true` lists the poison workflows: runs whose
+   * workflow task keeps failing, each with its `workflowTaskFailure`.
+   */
   async *list(
-    filter: { status?: WorkflowStatus; workflowType?: string; workflowId?: string; pageSize?: number } = {},
+    filter: {
+      status?: WorkflowStatus;
+      workflowType?: string;
+      workflowId?: string;
+      workflowTaskFailing?: boolean;
+      pageSize?: number;
+    } = {},
   ): AsyncGenerator<WorkflowSummary> {
     let nextPageToken: string | undefined;
     do {
@@ -157,17 +175,48 @@ export class WorkflowClient {
       nextPageToken = page.nextPageToken;
     } while (nextPageToken);
   }
+
+  /**
+   * Terminates, cancels or resets every run `filter` matches (terminate and
+   * cancel: running runs; reset: the latest run of each workflow id, to its
+   * last completed workflow task unless `resetTo` says first). With
+   * `dryRun: true` nothing changes: the response says how many runs, and
+   * which, would be affected.
+   *
+   * ```ts
+   * const preview = await client.workflow.bulk('terminate', { workflowType: 'importFeed' }, { dryRun: true });
+   * console.log(`${preview.matched} runs would be terminated`);
+   * ```
+   */
+  bulk(
+    operation: BulkOperationKind,
+    filter: BulkFilter,
+    options: {
+      reason?: string;
+      dryRun?: boolean;
+      resetTo?: ResetTo;
+      reapplySignals?: boolean;
+      maxRuns?: number;
+      listLimit?: number;
+    } = {},
+  ): Promise<BulkOperationResponse> {
+    return this.api.bulkWorkflowOperation(this.namespace, { operation, filter, ...options });
+  }
 }
 
 /** The entry point for applications: start workflows and talk to them. */
 export class Client {
   readonly workflow: WorkflowClient;
+  /** Complete, fail or heartbeat activities that complete asynchronously, by task token. */
+  readonly activities: ActivityCompletionClient;
 
   private constructor(
     readonly connection: Connection,
     readonly namespace: string,
+    identity: string,
   ) {
     this.workflow = new WorkflowClient(connection.api, namespace);
+    this.activities = new ActivityCompletionClient(connection.api, namespace, identity);
   }
 
   /**
@@ -176,6 +225,10 @@ export class Client {
    */
   static async connect(options: ClientOptions = {}): Promise<Client> {
     const connection = options.connection ?? (await connectHttp(options, 'client'));
-    return new Client(connection, options.namespace ?? process.env.TIDEWAY_NAMESPACE ?? 'default');
+    return new Client(
+      connection,
+      options.namespace ?? process.env.TIDEWAY_NAMESPACE ?? 'default',
+      options.identity ?? `client-${process.pid}@${hostname()}`,
+    );
   }
 }

@@ -1,4 +1,13 @@
-import { API_ROUTES, type ErrorBody, fillPath, type TidewayApi, TidewayApiError } from '../protocol/index.js';
+import {
+  API_ROUTES,
+  type ErrorBody,
+  fillPath,
+  TASK_EVENT_STREAM_PATH,
+  type TaskEvent,
+  type TidewayApi,
+  TidewayApiError,
+} from '../protocol/index.js';
+import { readTaskEventStream } from './sse.js';
 
 /** Where a Tideway server listens and how to authenticate to it. */
 export interface HttpTransportOptions {
@@ -99,6 +108,10 @@ export class HttpTransport implements TidewayApi {
   terminateWorkflow: TidewayApi['terminateWorkflow'] = async (namespace, { workflowId, ...body }) => {
     await this.call('terminateWorkflow', { path: { namespace, workflowId }, body });
   };
+  resetWorkflow: TidewayApi['resetWorkflow'] = (namespace, { workflowId, ...body }) =>
+    this.call('resetWorkflow', { path: { namespace, workflowId }, body });
+  bulkWorkflowOperation: TidewayApi['bulkWorkflowOperation'] = (namespace, body) =>
+    this.call('bulkWorkflowOperation', { path: { namespace }, body });
   queryWorkflow: TidewayApi['queryWorkflow'] = (namespace, { workflowId, ...body }) =>
     this.call('queryWorkflow', { path: { namespace, workflowId }, body });
   updateWorkflow: TidewayApi['updateWorkflow'] = (namespace, { workflowId, ...body }) =>
@@ -136,4 +149,25 @@ export class HttpTransport implements TidewayApi {
   };
   heartbeatActivityTask: TidewayApi['heartbeatActivityTask'] = (namespace, body) =>
     this.call('heartbeatActivityTask', { path: { namespace }, body });
+  recordActivityEvents: TidewayApi['recordActivityEvents'] = (namespace, body) =>
+    this.call('recordActivityEvents', { path: { namespace }, body });
+  listTaskEvents: TidewayApi['listTaskEvents'] = (namespace, { workflowId, ...query }, signal) =>
+    this.call('listTaskEvents', { path: { namespace, workflowId }, query, signal });
+
+  /**
+   * One Server-Sent Events connection to a run's task events, from `after`
+   * (sent as Last-Event-ID). Ends when the run's stream is done; throws
+   * when the connection breaks, so the caller can resume from the last seq.
+   */
+  streamTaskEvents(
+    namespace: string,
+    request: { workflowId: string; runId?: string | undefined; after?: number | undefined },
+    signal?: AbortSignal,
+  ): AsyncGenerator<TaskEvent> {
+    const url = new URL(this.address + fillPath(TASK_EVENT_STREAM_PATH, { namespace, workflowId: request.workflowId }));
+    if (request.runId) url.searchParams.set('runId', request.runId);
+    const headers: Record<string, string> = { ...this.headers, accept: 'text/event-stream' };
+    if (request.after) headers['last-event-id'] = String(request.after);
+    return readTaskEventStream(url, headers, signal);
+  }
 }

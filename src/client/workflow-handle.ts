@@ -3,6 +3,7 @@ import {
   failureToError,
   fromPayload,
   type HistoryEvent,
+  type TaskEvent,
   type TidewayApi,
   toPayloads,
   type UpdateOutcome,
@@ -10,6 +11,14 @@ import {
   type WorkflowDescription,
 } from '../protocol/index.js';
 import { WorkflowFailedError, WorkflowUpdateFailedError } from './errors.js';
+import { type WatchEventsOptions, watchTaskEvents } from './watch-events.js';
+
+/**
+ * Where `reset` cuts a run's history: at a WorkflowTaskCompleted event (that
+ * task runs again), at the last completed workflow task, or at the first
+ * (the whole workflow runs again with the same input and signals).
+ */
+export type ResetPoint = { toEventId: number } | { toLastWorkflowTask: true } | { toFirstWorkflowTask: true };
 
 /** How long one result long-poll may wait on the server before the client asks again. */
 const RESULT_POLL_MS = 30_000;
@@ -56,6 +65,17 @@ export class WorkflowHandle<R = unknown> {
         cause,
       );
     }
+  }
+
+  /**
+   * The run's live task events (activity progress, milestones, output,
+   * task outcomes) in order, each once; ends when the run has closed.
+   * Reconnects by itself after a dropped connection, resuming from the
+   * last event: `for await (const ev of handle.watchEvents({ after: lastSeq })) …`
+   */
+  watchEvents(options: WatchEventsOptions = {}): AsyncGenerator<TaskEvent, void, undefined> {
+    const runId = options.runId ?? this.runId;
+    return watchTaskEvents(this.api, this.namespace, this.workflowId, { ...options, ...(runId ? { runId } : {}) });
   }
 
   /**
@@ -148,6 +168,36 @@ export class WorkflowHandle<R = unknown> {
       ...(this.runId ? { runId: this.runId } : {}),
       reason,
     });
+  }
+
+  /**
+   * Re-drives this run (or the latest run) with the code deployed now: a
+   * new run of the same workflow id starts from the history up to the
+   * given completed workflow task, so activities that completed before it
+   * are not run again. The running run of the id is terminated and linked
+   * to the new one (`result()` on an old handle follows it); signals sent
+   * after the reset point are delivered again unless `reapplySignals` is
+   * false. Returns a handle on the new run.
+   *
+   * ```ts
+   * const fresh = await handle.reset({ toLastWorkflowTask: true }, 'fixed the price lookup');
+   * await fresh.result();
+   * ```
+   */
+  async reset(
+    to: ResetPoint,
+    reason = 'reset by client',
+    options: { reapplySignals?: boolean; requestId?: string } = {},
+  ): Promise<WorkflowHandle<R>> {
+    const response = await this.api.resetWorkflow(this.namespace, {
+      workflowId: this.workflowId,
+      ...(this.runId ? { runId: this.runId } : {}),
+      ...to,
+      reason,
+      requestId: options.requestId ?? randomUUID(),
+      ...(options.reapplySignals !== undefined ? { reapplySignals: options.reapplySignals } : {}),
+    });
+    return new WorkflowHandle<R>(this.api, this.namespace, this.workflowId, response.runId);
   }
 
   /** Status, timestamps, pending activities and workflow task of the run. */

@@ -8,7 +8,9 @@ import {
   type HeartbeatActivityTaskRequest,
   HeartbeatActivityTaskRequestSchema,
   type HeartbeatActivityTaskResponse,
+  JSON_ENCODING,
   type NewEvent,
+  type Payload,
   type PollRequest,
   TidewayApiError,
 } from '../protocol/index.js';
@@ -35,6 +37,7 @@ import { type PollerRegistry, pollTaskQueue } from './long-poll.js';
 import { notifyKeys } from './notifier.js';
 import { parseRequest } from './parse.js';
 import { decideRetry } from './retry.js';
+import { queueTaskEvent } from './task-events.js';
 import { decodeTaskToken, encodeTaskToken } from './task-token.js';
 
 /** Hands out the oldest ready activity task of a queue among the types this worker registered. */
@@ -74,6 +77,7 @@ async function claimOne(
     });
     if (!row) return undefined;
     await rescheduleActivityTimer(tx, row, notify);
+    queueTaskEvent(tx, row, { ...activityEventFields(row), kind: 'started' }, { now });
     // When the attempt must be done by: heartbeats push the heartbeat deadline, so it is not the attempt's.
     const deadline = nextActivityDeadline({ ...row, leased: true, heartbeatMs: null })?.at;
     return {
@@ -137,11 +141,19 @@ async function lockLeasedActivity(
   const token = decodeTaskToken(taskToken, 'activity', namespace);
   const run = requireRunning(await lockRun(tx, namespace, token.runId), 'activity task');
   const activity = await getActivityTask(tx, namespace, token.runId, token.scheduledEventId, true);
-  if (!activity || activity.leaseId !== token.leaseId) {
+  if (!activity) {
     throw new TidewayApiError(
       'NotFound',
-      `activity task of workflow "${run.workflowId}" is no longer leased by this worker ` +
-        '(it timed out and was retried, or was already completed); its result was not recorded',
+      `activity task of workflow "${run.workflowId}" is no longer leased by this worker: the activity already ` +
+        'finished (completed, failed or cancelled); this report was not recorded',
+    );
+  }
+  if (activity.leaseId !== token.leaseId) {
+    throw new TidewayApiError(
+      'NotFound',
+      `activity task of workflow "${run.workflowId}" is no longer leased by this worker: this attempt timed out ` +
+        `or failed and attempt ${activity.attempt} ${activity.leaseId ? 'is running' : 'is scheduled'}; ` +
+        'this report was not recorded',
     );
   }
   return { run, activity };
@@ -182,6 +194,33 @@ export async function finishActivity(
   await deleteActivityTask(tx, run.namespace, run.runId, activity.scheduledEventId);
   await deleteTimer(tx, run.namespace, run.runId, activityTimerKey(activity.scheduledEventId));
   await deliverToWorkflow(ctx, tx, run, [event], notify);
+  const outcome = ACTIVITY_OUTCOME_EVENT[event.type as keyof typeof ACTIVITY_OUTCOME_EVENT];
+  if (outcome) {
+    const failure = (event.attributes as { failure?: Failure }).failure;
+    queueTaskEvent(
+      tx,
+      run,
+      { ...activityEventFields(activity), kind: outcome, ...(failure ? { message: failure.message } : {}) },
+      { now: ctx.clock.now() },
+    );
+  }
+}
+
+/** The task event that reports each way an activity ends. */
+const ACTIVITY_OUTCOME_EVENT = {
+  ActivityTaskCompleted: 'completed',
+  ActivityTaskFailed: 'failed',
+  ActivityTaskTimedOut: 'timed-out',
+  ActivityTaskCanceled: 'cancelled',
+} as const;
+
+function activityEventFields(activity: ActivityTaskRow) {
+  return {
+    source: 'activity' as const,
+    activityId: activity.activityId,
+    activityType: activity.activityType,
+    attempt: activity.attempt,
+  };
 }
 
 /**
@@ -231,6 +270,25 @@ export async function retryOrFailActivity(
   });
   if (decision.retry) {
     const visibleAt = now + decision.delayMs;
+    if (timeoutType) {
+      queueTaskEvent(
+        tx,
+        run,
+        { ...activityEventFields(activity), kind: 'timed-out', message: failure.message, data: { timeoutType } },
+        { now },
+      );
+    }
+    queueTaskEvent(
+      tx,
+      run,
+      {
+        ...activityEventFields(activity),
+        kind: 'retrying',
+        message: failure.message,
+        data: { nextAttempt: activity.attempt + 1, retryAt: visibleAt },
+      },
+      { now },
+    );
     await retryActivityTask(tx, {
       namespace: run.namespace,
       runId: run.runId,
@@ -311,19 +369,41 @@ export async function heartbeatActivityTask(
   const request = parseRequest(HeartbeatActivityTaskRequestSchema, raw, 'heartbeat');
   checkPayloadSize(ctx, request.details, 'the heartbeat details');
   const token = decodeTaskToken(request.taskToken, 'activity', ns);
-  const held = await recordHeartbeat(ctx.db, {
-    namespace: ns,
-    runId: token.runId,
-    scheduledEventId: token.scheduledEventId,
-    leaseId: token.leaseId,
-    now: ctx.clock.now(),
-    details: request.details,
-  });
-  if (!held) {
-    throw new TidewayApiError(
-      'NotFound',
-      'activity task is no longer leased by this worker (timed out, retried elsewhere, or its workflow closed); stop working on it',
+  const now = ctx.clock.now();
+  return ctx.transition(async (tx) => {
+    const held = await recordHeartbeat(tx, {
+      namespace: ns,
+      runId: token.runId,
+      scheduledEventId: token.scheduledEventId,
+      leaseId: token.leaseId,
+      now,
+      details: request.details,
+    });
+    if (!held) {
+      throw new TidewayApiError(
+        'NotFound',
+        'activity task is no longer leased by this worker (it finished, timed out and was retried, or its workflow ' +
+          'closed); stop working on it',
+      );
+    }
+    queueTaskEvent(
+      tx,
+      { namespace: ns, runId: token.runId, workflowId: held.workflowId },
+      {
+        source: 'activity',
+        kind: 'heartbeat',
+        activityId: held.activityId,
+        activityType: held.activityType,
+        attempt: held.attempt,
+        ...(request.details ? { data: displayPayload(request.details) } : {}),
+      },
+      { now },
     );
-  }
-  return { cancelRequested: held.cancelRequested };
+    return { cancelRequested: held.cancelRequested };
+  });
+}
+
+/** Heartbeat details as people watching should see them: the value, unless a codec encoded it. */
+function displayPayload(payload: Payload): unknown {
+  return payload.encoding === JSON_ENCODING ? payload.data : { encoding: payload.encoding };
 }

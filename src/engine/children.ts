@@ -161,32 +161,34 @@ export async function deliverChildOutcome(
 ): Promise<void> {
   const [initiated] = await readEvents(tx, parent.namespace, parent.runId, Number(data.initiatedEventId), 1);
   if (initiated?.type !== 'StartChildWorkflowExecutionInitiated') return;
-  const { childId } = initiated.attributes;
+  await deliverToWorkflow(ctx, tx, parent, [childOutcomeEvent(initiated.attributes.childId, data)], notify);
+}
+
+/** The event that tells a parent how its child ended, from an outbox row's data (see reportToParent). */
+export function childOutcomeEvent(childId: string, data: Record<string, unknown>): NewEvent {
   const runId = String(data.childRunId);
-  const event: NewEvent =
-    data.status === 'completed'
-      ? {
-          type: 'ChildWorkflowExecutionCompleted',
-          attributes: { childId, runId, result: (data.result as Payload) ?? { encoding: 'json/plain', data: null } },
-        }
-      : {
-          type: 'ChildWorkflowExecutionFailed',
-          attributes: {
-            childId,
-            runId,
-            status: String(data.status),
-            failure: {
-              message: `child workflow ${String(data.childWorkflowId)} ${String(data.status)}`,
-              type: 'ChildWorkflowFailure',
-              info: {
-                workflowId: data.childWorkflowId,
-                runId,
-                workflowType: data.childWorkflowType,
-                status: data.status,
-              },
-              cause: (data.failure as Failure | undefined) ?? { message: String(data.status), type: 'Error' },
+  return data.status === 'completed'
+    ? {
+        type: 'ChildWorkflowExecutionCompleted',
+        attributes: { childId, runId, result: (data.result as Payload) ?? { encoding: 'json/plain', data: null } },
+      }
+    : {
+        type: 'ChildWorkflowExecutionFailed',
+        attributes: {
+          childId,
+          runId,
+          status: String(data.status),
+          failure: {
+            message: `child workflow ${String(data.childWorkflowId)} ${String(data.status)}`,
+            type: 'ChildWorkflowFailure',
+            info: {
+              workflowId: data.childWorkflowId,
+              runId,
+              workflowType: data.childWorkflowType,
+              status: data.status,
             },
+            cause: (data.failure as Failure | undefined) ?? { message: String(data.status), type: 'Error' },
           },
-        };
-  await deliverToWorkflow(ctx, tx, parent, [event], notify);
+        },
+      };
 }

@@ -9,6 +9,7 @@ import {
 import { applyParentClosePolicy, reportToParent } from './children.js';
 import { appendToRun, type EngineContext } from './context.js';
 import { notifyKeys } from './notifier.js';
+import { queueTaskEvent } from './task-events.js';
 import { failUpdatesOfClosedRun } from './updates.js';
 
 /**
@@ -45,6 +46,17 @@ export async function closeRun(
   await deleteRunTimers(tx, run.namespace, run.runId);
   run.status = close.status;
   notify(notifyKeys.runClosed(run.namespace, run.runId));
+  queueTaskEvent(
+    tx,
+    run,
+    {
+      source: 'run',
+      kind: 'closed',
+      message: close.failure?.message ?? close.status,
+      data: { status: close.status, ...(close.nextRunId !== undefined ? { nextRunId: close.nextRunId } : {}) },
+    },
+    { now: close.now, close: true },
+  );
   await failUpdatesOfClosedRun(tx, run, notify);
   // A run handing over to a next run (continue-as-new, a retry) keeps its children and reports
   // nothing to its parent: the chain goes on, and its last run reports.

@@ -13,6 +13,7 @@ import {
 } from '../store/index.js';
 import type { Clock } from './clock.js';
 import { NOTIFY_CHANNEL, type Notifier, notifyKeys } from './notifier.js';
+import { discardTaskEvents, flushTaskEvents } from './task-events.js';
 
 /** What every engine operation needs: the database, time, wake-ups and limits. */
 export interface EngineContext {
@@ -43,7 +44,14 @@ export function createContext(args: {
     async transition(fn) {
       const keys = new Set<string>();
       const result = await db.transaction(async (tx) => {
-        const value = await fn(tx, (key) => keys.add(key));
+        let value: Awaited<ReturnType<typeof fn>>;
+        try {
+          value = await fn(tx, (key) => keys.add(key));
+        } catch (error) {
+          discardTaskEvents(tx);
+          throw error;
+        }
+        await flushTaskEvents(tx, (key) => keys.add(key));
         if (db.kind === 'postgres' && keys.size > 0) {
           // Delivered to every listening replica (this one included) when the transaction commits.
           await tx.query(`SELECT pg_notify('${NOTIFY_CHANNEL}', k) FROM unnest($1::text[]) AS k`, [[...keys]]);

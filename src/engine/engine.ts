@@ -1,21 +1,27 @@
 import {
   type ClusterInfo,
   CONTROL_PLANE_VERSION,
+  type Duration,
   SERVER_VERSION,
   type TidewayApi,
   TidewayApiError,
+  toMs,
   WORKER_PROTOCOL_VERSION,
 } from '../protocol/index.js';
 import { type Db, openDb, type StoreOptions } from '../store/index.js';
 import { completeActivityTask, failActivityTask, heartbeatActivityTask, pollActivityTask } from './activity-tasks.js';
+import { bulkWorkflowOperation } from './bulk-operations.js';
 import { type Clock, systemClock } from './clock.js';
 import { createContext, type EngineContext } from './context.js';
 import { PollerRegistry } from './long-poll.js';
 import { Notifier } from './notifier.js';
 import { queryWorkflow, respondQueryTask } from './queries.js';
 import { releaseTask } from './release-task.js';
+import { resetWorkflow } from './reset.js';
 import { cancelWorkflow, signalWithStart, signalWorkflow, terminateWorkflow } from './signals.js';
 import { startWorkflow } from './start-workflow.js';
+import { TaskEventRetention } from './task-event-retention.js';
+import { DEFAULT_OUTPUT_BUDGET, listTaskEvents, type OutputBudget, recordActivityEvents } from './task-events.js';
 import { TimerService } from './timer-service.js';
 import { updateWorkflow } from './updates.js';
 import { describeWorkflow, getWorkflowHistory, getWorkflowResult, listWorkflows } from './visibility.js';
@@ -29,6 +35,10 @@ export interface EngineOptions extends StoreOptions {
   maxPayloadBytes?: number;
   /** Run the timer service in this process (default true). */
   timers?: boolean;
+  /** How long task events (progress, output, milestones) are kept (default 7 days). */
+  taskEventRetention?: Duration;
+  /** Output an activity attempt may report per window before stdout/stderr are dropped (default 1 MiB per minute). */
+  outputBudget?: OutputBudget;
   onError?: (error: unknown) => void;
 }
 
@@ -42,16 +52,20 @@ export class Engine implements TidewayApi {
   private readonly timerService: TimerService | undefined;
   private readonly closingController: AbortController;
   private readonly inFlight = new Set<Promise<unknown>>();
+  readonly taskEventRetention: TaskEventRetention;
+  private readonly outputBudget: OutputBudget;
 
   private constructor(
     readonly ctx: EngineContext,
     closing: AbortController,
-    timers: boolean,
+    options: Omit<EngineOptions, keyof StoreOptions>,
     onError: (error: unknown) => void,
   ) {
     this.closingController = closing;
     this.pollers = new PollerRegistry(ctx);
-    this.timerService = timers ? new TimerService(ctx, onError) : undefined;
+    this.timerService = (options.timers ?? true) ? new TimerService(ctx, onError) : undefined;
+    this.taskEventRetention = new TaskEventRetention(ctx, toMs(options.taskEventRetention ?? '7d'), onError);
+    this.outputBudget = options.outputBudget ?? DEFAULT_OUTPUT_BUDGET;
   }
 
   /** Opens (and migrates) the store, starts listening for wake-ups and the timer service. */
@@ -71,9 +85,10 @@ export class Engine implements TidewayApi {
       notifier,
       maxPayloadBytes: options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES,
     });
-    const onError = options.onError ?? ((error) => console.error('[tideway] timer service error:', error));
-    const engine = new Engine(ctx, closing, options.timers ?? true, onError);
+    const onError = options.onError ?? ((error) => console.error('[tideway] background task error:', error));
+    const engine = new Engine(ctx, closing, options, onError);
     engine.timerService?.start();
+    engine.taskEventRetention.start();
     return engine;
   }
 
@@ -91,6 +106,7 @@ export class Engine implements TidewayApi {
     if (this.closingController.signal.aborted) return;
     this.closingController.abort();
     await this.timerService?.stop();
+    await this.taskEventRetention.stop();
     await Promise.allSettled([...this.inFlight]);
     await this.ctx.notifier.stop();
     await this.ctx.db.close();
@@ -140,6 +156,9 @@ export class Engine implements TidewayApi {
     this.track(() => cancelWorkflow(this.ctx, ns, request));
   terminateWorkflow: TidewayApi['terminateWorkflow'] = (ns, request) =>
     this.track(() => terminateWorkflow(this.ctx, ns, request));
+  resetWorkflow: TidewayApi['resetWorkflow'] = (ns, request) => this.track(() => resetWorkflow(this.ctx, ns, request));
+  bulkWorkflowOperation: TidewayApi['bulkWorkflowOperation'] = (ns, request) =>
+    this.track(() => bulkWorkflowOperation(this.ctx, ns, request));
   queryWorkflow: TidewayApi['queryWorkflow'] = (ns, request) => this.track(() => queryWorkflow(this.ctx, ns, request));
   updateWorkflow: TidewayApi['updateWorkflow'] = (ns, request) =>
     this.track(() => updateWorkflow(this.ctx, ns, request));
@@ -159,4 +178,8 @@ export class Engine implements TidewayApi {
     this.track(() => failActivityTask(this.ctx, ns, request));
   heartbeatActivityTask: TidewayApi['heartbeatActivityTask'] = (ns, request) =>
     this.track(() => heartbeatActivityTask(this.ctx, ns, request));
+  recordActivityEvents: TidewayApi['recordActivityEvents'] = (ns, request) =>
+    this.track(() => recordActivityEvents(this.ctx, this.outputBudget, ns, request));
+  listTaskEvents: TidewayApi['listTaskEvents'] = (ns, request, signal) =>
+    this.track(() => listTaskEvents(this.ctx, ns, request, signal));
 }

@@ -11,6 +11,8 @@ export const notifyKeys = {
   workflowQueue: (ns: string, queue: string) => `w:${ns}:${queue}`,
   activityQueue: (ns: string, queue: string) => `a:${ns}:${queue}`,
   runClosed: (ns: string, runId: string) => `r:${ns}:${runId}`,
+  /** New task events of a run (watchers of its event stream). */
+  taskEvents: (ns: string, runId: string) => `e:${ns}:${runId}`,
   /** A query was queued for a workflow type on a task queue (see QueryHints). */
   queryQueued: (ns: string, queue: string, workflowType: string) => `qn:${queryHintKey(ns, queue, workflowType)}`,
   timers: () => 't',

@@ -152,7 +152,7 @@ export async function createRun(
 }
 
 /** One timer for whichever of the run's deadlines comes first. */
-async function scheduleWorkflowTimeout(
+export async function scheduleWorkflowTimeout(
   tx: Queryable,
   run: RunRow,
   runDeadline: number | undefined,

@@ -12,13 +12,22 @@ import {
   type WorkflowResult,
   type WorkflowSummary,
 } from '../protocol/index.js';
-import { findRun, getWorkflowTask, listRunActivityTasks, listRuns, type RunRow, readEvents } from '../store/index.js';
+import {
+  findRun,
+  getWorkflowTask,
+  listFailingWorkflowTasks,
+  listRunActivityTasks,
+  listRuns,
+  type RunRow,
+  readEvents,
+  type WorkflowTaskRow,
+} from '../store/index.js';
 import { checkNamespace, type EngineContext } from './context.js';
 import { notifyKeys } from './notifier.js';
 import { parseRequest } from './parse.js';
 
 /** Read-only views of runs: describe, result (long-poll), list and history. */
-async function requireRun(ctx: EngineContext, namespace: string, ref: RunRef): Promise<RunRow> {
+export async function requireRun(ctx: EngineContext, namespace: string, ref: RunRef): Promise<RunRow> {
   checkNamespace(namespace);
   if (!ref.workflowId) throw new TidewayApiError('InvalidArgument', 'workflowId is required');
   const run = await findRun(ctx.db, namespace, ref.workflowId, ref.runId);
@@ -33,7 +42,7 @@ async function requireRun(ctx: EngineContext, namespace: string, ref: RunRef): P
   return run;
 }
 
-function summarize(run: RunRow): WorkflowSummary {
+function summarize(run: RunRow, task?: WorkflowTaskRow, now = 0): WorkflowSummary {
   return {
     workflowId: run.workflowId,
     runId: run.runId,
@@ -44,6 +53,20 @@ function summarize(run: RunRow): WorkflowSummary {
     ...(run.closeTime !== null ? { closeTime: run.closeTime } : {}),
     historyLength: run.nextEventId - 1,
     ...(run.nextRunId ? { nextRunId: run.nextRunId } : {}),
+    ...(task?.lastFailure ? { workflowTaskFailure: taskFailure(task, now) } : {}),
+  };
+}
+
+/** A failing workflow task as list and describe show it: a poison workflow's dead-letter record. */
+function taskFailure(task: WorkflowTaskRow, now: number): NonNullable<WorkflowSummary['workflowTaskFailure']> {
+  const failure = task.lastFailure!;
+  const cause = failure.info?.cause;
+  const waiting = !task.leaseId || task.visibleAt <= now;
+  return {
+    failures: Math.max(1, task.attempt - 1),
+    ...(typeof cause === 'string' ? { cause } : {}),
+    lastFailure: failure,
+    ...(waiting ? { nextAttemptTime: task.visibleAt } : {}),
   };
 }
 
@@ -73,7 +96,7 @@ export async function describeWorkflow(
     ...(a.lastFailure ? { lastFailure: a.lastFailure } : {}),
   }));
   return {
-    ...summarize(run),
+    ...summarize(run, task, now),
     pendingActivities,
     ...(task
       ? {
@@ -141,13 +164,25 @@ export async function listWorkflows(
   const rows = await listRuns(
     ctx.db,
     namespace,
-    { status: query.status, workflowType: query.workflowType, workflowId: query.workflowId, after },
+    {
+      status: query.status,
+      workflowType: query.workflowType,
+      workflowId: query.workflowId,
+      workflowTaskFailing: query.workflowTaskFailing,
+      after,
+    },
     query.pageSize + 1,
   );
   const page = rows.slice(0, query.pageSize);
   const last = page[page.length - 1];
+  // Only running runs can have a failing task; most pages need no second query.
+  const running = page.filter((r) => r.status === 'running').map((r) => r.runId);
+  const failing = new Map(
+    (await listFailingWorkflowTasks(ctx.db, namespace, running)).map((t) => [t.runId, t] as const),
+  );
+  const now = ctx.clock.now();
   return {
-    executions: page.map(summarize),
+    executions: page.map((run) => summarize(run, failing.get(run.runId), now)),
     ...(rows.length > query.pageSize && last
       ? {
           nextPageToken: Buffer.from(JSON.stringify({ startTime: last.startTime, runId: last.runId })).toString(

@@ -45,6 +45,7 @@ import { parseRequest } from './parse.js';
 import { claimQueryTask } from './queries.js';
 import { decideRetry } from './retry.js';
 import { createRun } from './start-workflow.js';
+import { queueTaskEvent } from './task-events.js';
 import { decodeTaskToken, encodeTaskToken } from './task-token.js';
 import { recordUpdateOutcomes, scheduleTaskForWaitingUpdates } from './updates.js';
 
@@ -78,7 +79,7 @@ async function claimOne(
   now: number,
 ): Promise<WorkflowTask | undefined> {
   const leaseId = ctx.newId();
-  return ctx.db.transaction(async (tx) => {
+  return ctx.transition(async (tx) => {
     // Queries first: someone is waiting on each, and answering one changes nothing.
     const query = await claimQueryTask(ctx, tx, namespace, request, now);
     if (query) return query;
@@ -90,6 +91,7 @@ async function claimOne(
       leaseId,
     });
     if (!row) return undefined;
+    queueTaskEvent(tx, row, { source: 'workflow', kind: 'started', attempt: row.attempt }, { now });
     const from = row.seenUpToEventId + 1;
     // The claim read the run's next event id in its own snapshot; this read may see events committed
     // since (Postgres read committed). Hand out only what the lease will record as seen.
@@ -149,6 +151,10 @@ export async function completeWorkflowTask(
   await ctx.transition(async (tx, notify) => {
     const { run, task } = await lockLeasedTask(tx, namespace, request.taskToken);
     const now = ctx.clock.now();
+    for (const event of request.taskEvents ?? []) {
+      queueTaskEvent(tx, run, { ...event, source: 'workflow', attempt: task.attempt }, { now });
+    }
+    queueTaskEvent(tx, run, { source: 'workflow', kind: 'completed', attempt: task.attempt }, { now });
     const eventsArrivedDuringLease = run.nextEventId - 1 > task.lastEventIdAtLease;
     if (task.speculative && !eventsArrivedDuringLease && request.commands.every((c) => c.type === 'RejectUpdate')) {
       // Only rejected updates: no trace in history, as if the task never happened.
@@ -350,6 +356,19 @@ export async function failWorkflowTask(
   await ctx.transition(async (tx, notify) => {
     const { run, task } = await lockLeasedTask(tx, namespace, request.taskToken);
     const now = ctx.clock.now();
+    const retryAt = now + workflowTaskRetryDelayMs(task.attempt);
+    queueTaskEvent(
+      tx,
+      run,
+      {
+        source: 'workflow',
+        kind: 'failed',
+        attempt: task.attempt,
+        message: request.failure.message,
+        data: { cause: request.cause, retryAt },
+      },
+      { now },
+    );
     if (task.attempt === 1) {
       await appendToRun(
         tx,
@@ -374,7 +393,7 @@ export async function failWorkflowTask(
     await retryWorkflowTask(tx, {
       namespace,
       runId: run.runId,
-      visibleAt: now + workflowTaskRetryDelayMs(task.attempt),
+      visibleAt: retryAt,
       failure: { ...request.failure, info: { ...request.failure.info, cause: request.cause } },
     });
     // Waiting pollers re-read the queue and learn when the retry becomes visible.

@@ -3,7 +3,21 @@ import { CommandSchema } from './commands.js';
 import { type HistoryEvent, HistoryEventSchema } from './events.js';
 import { type Failure, FailureSchema } from './failure.js';
 import { type Payload, PayloadSchema } from './payload.js';
+import type {
+  BulkOperationRequest,
+  BulkOperationResponse,
+  ResetWorkflowRequest,
+  ResetWorkflowResponse,
+} from './reset.js';
 import { RetryPolicySchema } from './retry-policy.js';
+import {
+  type ListTaskEventsRequest,
+  type RecordActivityEventsRequest,
+  type RecordActivityEventsResponse,
+  ReportedTaskEventSchema,
+  TASK_EVENT_LIMITS,
+  type TaskEventPage,
+} from './task-events.js';
 
 /**
  * Request and response shapes of every API operation, shared by the HTTP
@@ -167,6 +181,18 @@ export const WorkflowSummarySchema = z
     closeTime: z.number().optional(),
     historyLength: z.number().int(),
     nextRunId: z.string().optional(),
+    /** Set while the run's workflow task keeps failing (a poison workflow): what failed, how often, when next. */
+    workflowTaskFailure: z
+      .object({
+        /** Failed attempts in the current streak (a completed task ends the streak). */
+        failures: z.number().int(),
+        /** e.g. 'nondeterminism', 'determinism-violation', 'workflow-task-error'. */
+        cause: z.string().optional(),
+        lastFailure: FailureSchema,
+        /** When the next attempt may start (ms since epoch); absent while a worker holds the task. */
+        nextAttemptTime: z.number().optional(),
+      })
+      .optional(),
   })
   .meta({ id: 'WorkflowSummary' });
 export type WorkflowSummary = z.infer<typeof WorkflowSummarySchema>;
@@ -203,6 +229,10 @@ export const ListWorkflowsQuerySchema = z.object({
   status: WorkflowStatusSchema.optional(),
   workflowType: z.string().max(1000).optional(),
   workflowId: z.string().max(1000).optional(),
+  /** Only runs whose workflow task is failing right now (poison workflows, retried with backoff). */
+  workflowTaskFailing: z
+    .union([z.boolean(), z.enum(['true', 'false']).transform((value) => value === 'true')])
+    .optional(),
   pageSize: z.coerce.number().int().min(1).max(1000).default(100),
   nextPageToken: z.string().max(2000).optional(),
 });
@@ -276,6 +306,8 @@ export const CompleteWorkflowTaskRequestSchema = z
     commands: z.array(CommandSchema),
     /** Signals received that no handler has taken yet (names, in arrival order), for describe. */
     bufferedSignals: z.array(z.string().max(1000)).max(10_000).optional(),
+    /** Milestones the workflow code emitted in this task (not on replay); they go to the run's task events. */
+    taskEvents: z.array(ReportedTaskEventSchema).max(TASK_EVENT_LIMITS.maxEventsPerReport).optional(),
   })
   .meta({ id: 'CompleteWorkflowTaskRequest' });
 export type CompleteWorkflowTaskRequest = z.input<typeof CompleteWorkflowTaskRequestSchema>;
@@ -385,6 +417,17 @@ export interface TidewayApi {
   cancelWorkflow(namespace: string, request: { workflowId: string } & CancelWorkflowRequest): Promise<void>;
   /** Stops a running workflow at once, recording the reason. */
   terminateWorkflow(namespace: string, request: { workflowId: string } & TerminateWorkflowRequest): Promise<void>;
+  /**
+   * Starts a new run of the workflow id from a prefix of a run's history (up
+   * to a completed workflow task), terminating the run that is running; the
+   * task at the reset point runs again with the code deployed now.
+   */
+  resetWorkflow(
+    namespace: string,
+    request: { workflowId: string } & ResetWorkflowRequest,
+  ): Promise<ResetWorkflowResponse>;
+  /** Terminates, cancels or resets every run a list filter matches; `dryRun` only counts and lists them. */
+  bulkWorkflowOperation(namespace: string, request: BulkOperationRequest): Promise<BulkOperationResponse>;
   getWorkflowHistory(namespace: string, ref: { workflowId: string } & HistoryQuery): Promise<HistoryPage>;
   pollWorkflowTask(namespace: string, request: PollRequest, signal?: AbortSignal): Promise<WorkflowTask | null>;
   completeWorkflowTask(namespace: string, request: CompleteWorkflowTaskRequest): Promise<void>;
@@ -396,4 +439,8 @@ export interface TidewayApi {
     namespace: string,
     request: HeartbeatActivityTaskRequest,
   ): Promise<HeartbeatActivityTaskResponse>;
+  /** Progress, milestones and output of a running activity attempt, for watchers; rate-limited per attempt. */
+  recordActivityEvents(namespace: string, request: RecordActivityEventsRequest): Promise<RecordActivityEventsResponse>;
+  /** A page of a run's task events after a seq, optionally waiting for new ones (see also the SSE stream). */
+  listTaskEvents(namespace: string, request: ListTaskEventsRequest, signal?: AbortSignal): Promise<TaskEventPage>;
 }

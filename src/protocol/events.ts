@@ -22,6 +22,12 @@ export const eventAttributeSchemas = {
     /** Retries of the workflow when a run fails, and which attempt this run is (1 = first). */
     retryPolicy: RetryPolicySchema.optional(),
     attempt: z.number().int().min(1).optional(),
+    /**
+     * The run this history began in, before any reset: it seeds the
+     * workflow's Math.random(), so a reset run replays the copied events
+     * with the numbers they were decided with. Absent: this run's own id.
+     */
+    originalExecutionRunId: z.string().optional(),
   }),
   WorkflowTaskScheduled: z.object({ taskQueue: z.string() }),
   WorkflowTaskCompleted: z.object({

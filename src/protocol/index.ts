@@ -9,6 +9,8 @@ export * from './events.js';
 export * from './failure.js';
 export * from './failure-errors.js';
 export * from './payload.js';
+export * from './reset.js';
 export * from './retry-policy.js';
 export * from './routes.js';
+export * from './task-events.js';
 export * from './version.js';

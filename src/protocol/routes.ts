@@ -16,6 +16,8 @@ export const API_ROUTES = {
   signalWithStart: { method: 'post', path: '/api/v1/namespaces/{namespace}/signal-with-start' },
   cancelWorkflow: { method: 'post', path: '/api/v1/namespaces/{namespace}/workflows/{workflowId}/cancel' },
   terminateWorkflow: { method: 'post', path: '/api/v1/namespaces/{namespace}/workflows/{workflowId}/terminate' },
+  resetWorkflow: { method: 'post', path: '/api/v1/namespaces/{namespace}/workflows/{workflowId}/reset' },
+  bulkWorkflowOperation: { method: 'post', path: '/api/v1/namespaces/{namespace}/bulk-operations' },
   queryWorkflow: { method: 'post', path: '/api/v1/namespaces/{namespace}/workflows/{workflowId}/query' },
   updateWorkflow: { method: 'post', path: '/api/v1/namespaces/{namespace}/workflows/{workflowId}/update' },
   respondQueryTask: { method: 'post', path: '/api/v1/namespaces/{namespace}/workflow-tasks/respond-query' },
@@ -26,9 +28,14 @@ export const API_ROUTES = {
   completeActivityTask: { method: 'post', path: '/api/v1/namespaces/{namespace}/activity-tasks/complete' },
   failActivityTask: { method: 'post', path: '/api/v1/namespaces/{namespace}/activity-tasks/fail' },
   heartbeatActivityTask: { method: 'post', path: '/api/v1/namespaces/{namespace}/activity-tasks/heartbeat' },
+  recordActivityEvents: { method: 'post', path: '/api/v1/namespaces/{namespace}/activity-tasks/events' },
+  listTaskEvents: { method: 'get', path: '/api/v1/namespaces/{namespace}/workflows/{workflowId}/events' },
 } as const satisfies Record<keyof TidewayApi, { method: 'get' | 'post'; path: string }>;
 
 /** Fills `{name}` placeholders, URL-encoding each value (ids may contain '/'). */
+/** Server-Sent Events stream of a run's task events (not a JSON operation, so not in API_ROUTES). */
+export const TASK_EVENT_STREAM_PATH = '/api/v1/namespaces/{namespace}/workflows/{workflowId}/events/stream';
+
 export function fillPath(path: string, params: Record<string, string>): string {
   return path.replace(/\{(\w+)\}/g, (_, name: string) => {
     const value = params[name];

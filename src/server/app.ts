@@ -7,6 +7,7 @@ import type { Engine } from '../engine/index.js';
 import { describeIssues } from '../engine/parse.js';
 import { SERVER_VERSION, TidewayApiError } from '../protocol/index.js';
 import { routes } from './routes.js';
+import { registerTaskEventStream } from './task-event-stream.js';
 
 export interface AppOptions {
   engine: Engine;
@@ -115,6 +116,13 @@ export function createApp(options: AppOptions): OpenAPIHono {
     await engine.terminateWorkflow(namespace, { workflowId, ...c.req.valid('json') });
     return c.json({ ok: true as const }, 200);
   });
+  app.openapi(routes.resetWorkflow, async (c) => {
+    const { namespace, workflowId } = c.req.valid('param');
+    return c.json(await engine.resetWorkflow(namespace, { workflowId, ...c.req.valid('json') }), 200);
+  });
+  app.openapi(routes.bulkWorkflowOperation, async (c) =>
+    c.json(await engine.bulkWorkflowOperation(c.req.valid('param').namespace, c.req.valid('json')), 200),
+  );
   app.openapi(routes.queryWorkflow, async (c) => {
     const { namespace, workflowId } = c.req.valid('param');
     return c.json(await engine.queryWorkflow(namespace, { workflowId, ...c.req.valid('json') }), 200);
@@ -165,6 +173,15 @@ export function createApp(options: AppOptions): OpenAPIHono {
   app.openapi(routes.heartbeatActivityTask, async (c) =>
     c.json(await engine.heartbeatActivityTask(c.req.valid('param').namespace, c.req.valid('json')), 200),
   );
+  app.openapi(routes.recordActivityEvents, async (c) =>
+    c.json(await engine.recordActivityEvents(c.req.valid('param').namespace, c.req.valid('json')), 200),
+  );
+  app.openapi(routes.listTaskEvents, async (c) => {
+    const { namespace, workflowId } = c.req.valid('param');
+    const page = await engine.listTaskEvents(namespace, { workflowId, ...c.req.valid('query') }, c.req.raw.signal);
+    return c.json(page as never, 200);
+  });
+  registerTaskEventStream(app, engine);
 
   app.doc31('/api/v1/openapi.json', openApiInfo);
   return app;

@@ -1,6 +1,8 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import {
   API_ROUTES,
+  BulkOperationRequestSchema,
+  BulkOperationResponseSchema,
   CancelWorkflowRequestSchema,
   ClusterInfoSchema,
   CompleteActivityTaskRequestSchema,
@@ -12,6 +14,7 @@ import {
   HeartbeatActivityTaskResponseSchema,
   HistoryPageSchema,
   HistoryQuerySchema,
+  ListTaskEventsRequestSchema,
   ListWorkflowsQuerySchema,
   ListWorkflowsResponseSchema,
   OkSchema,
@@ -20,11 +23,17 @@ import {
   PollWorkflowTaskResponseSchema,
   QueryWorkflowRequestSchema,
   QueryWorkflowResponseSchema,
+  RecordActivityEventsRequestSchema,
+  RecordActivityEventsResponseSchema,
+  ResetWorkflowRequestSchema,
+  ResetWorkflowResponseSchema,
   RespondQueryTaskRequestSchema,
   SignalWithStartRequestSchema,
   SignalWorkflowRequestSchema,
   StartWorkflowRequestSchema,
   StartWorkflowResponseSchema,
+  TASK_EVENT_STREAM_PATH,
+  TaskEventPageSchema,
   TerminateWorkflowRequestSchema,
   type TidewayApi,
   UpdateOutcomeSchema,
@@ -129,6 +138,22 @@ export const routes = {
     request: { params: workflowParams, ...jsonBody(TerminateWorkflowRequestSchema) },
     responses: ok(OkSchema, 'Terminated'),
   }),
+  resetWorkflow: route('resetWorkflow', {
+    tags: ['workflows'],
+    summary: 'Start a new run from a prefix of a run’s history (up to a completed workflow task)',
+    description:
+      'The workflow task that completed at the reset point runs again with the code deployed now; activities ' +
+      'completed before it are not run again. The running run of the id is terminated and linked to the new run; ' +
+      'signals received after the reset point are re-applied unless reapplySignals is false.',
+    request: { params: workflowParams, ...jsonBody(ResetWorkflowRequestSchema) },
+    responses: ok(ResetWorkflowResponseSchema, 'The new run'),
+  }),
+  bulkWorkflowOperation: route('bulkWorkflowOperation', {
+    tags: ['workflows'],
+    summary: 'Terminate, cancel or reset every run a list filter matches (dryRun: count and list only)',
+    request: { params: namespaceParam, ...jsonBody(BulkOperationRequestSchema) },
+    responses: ok(BulkOperationResponseSchema, 'What was (or, in a dry run, would be) affected'),
+  }),
   queryWorkflow: route('queryWorkflow', {
     tags: ['workflows'],
     summary: 'Query a workflow’s state through one of its query handlers (no history written)',
@@ -189,4 +214,44 @@ export const routes = {
     request: { params: namespaceParam, ...jsonBody(HeartbeatActivityTaskRequestSchema) },
     responses: ok(HeartbeatActivityTaskResponseSchema, 'Recorded'),
   }),
+  recordActivityEvents: route('recordActivityEvents', {
+    tags: ['worker'],
+    summary: 'Report progress, milestones and stdout/stderr of a running activity',
+    description:
+      'Events are numbered per run and shown to watchers; they never affect replay. stdout/stderr beyond the ' +
+      "attempt's output budget are dropped and counted (retryAfterMs says when output is accepted again).",
+    request: { params: namespaceParam, ...jsonBody(RecordActivityEventsRequestSchema) },
+    responses: ok(RecordActivityEventsResponseSchema, 'Recorded'),
+  }),
+  listTaskEvents: route('listTaskEvents', {
+    tags: ['workflows'],
+    summary: "A page of a run's task events (optionally long-polling for new ones)",
+    request: { params: workflowParams, query: ListTaskEventsRequestSchema.omit({ workflowId: true }) },
+    responses: ok(TaskEventPageSchema, 'Events after `after`, in seq order'),
+  }),
 } satisfies Record<Op, unknown>;
+
+/** The SSE stream of a run's task events; not a JSON operation, so it is not part of TidewayApi. */
+export const streamTaskEventsRoute = createRoute({
+  method: 'get',
+  path: TASK_EVENT_STREAM_PATH,
+  operationId: 'streamTaskEvents',
+  tags: ['workflows'],
+  summary: "Stream a run's task events as Server-Sent Events",
+  description:
+    'Each event is `event: task-event`, `id: <seq>`, `data: <TaskEvent JSON>`. Resume after a disconnect with ' +
+    'the `Last-Event-ID` header (or `after`). The stream ends with `event: done` once the run has closed and ' +
+    'its last event was sent. Comments (`: ping`) keep idle connections open.',
+  request: {
+    params: workflowParams,
+    query: z.object({
+      runId: z.string().max(1000).optional(),
+      after: z.coerce.number().int().min(0).optional(),
+    }),
+    headers: z.object({ 'last-event-id': z.string().regex(/^\d+$/, 'Last-Event-ID must be a seq number').optional() }),
+  },
+  responses: {
+    200: { description: 'An event stream', content: { 'text/event-stream': { schema: z.string() } } },
+    ...errors,
+  },
+});

@@ -185,6 +185,14 @@ export async function markActivityCancelRequested(
 }
 
 /** Records a heartbeat for the current lease; false when the lease is no longer held. */
+export interface HeartbeatedActivity {
+  cancelRequested: boolean;
+  workflowId: string;
+  activityId: string;
+  activityType: string;
+  attempt: number;
+}
+
 export async function recordHeartbeat(
   q: Queryable,
   args: {
@@ -195,11 +203,12 @@ export async function recordHeartbeat(
     now: number;
     details: Payload | undefined;
   },
-): Promise<{ cancelRequested: boolean } | undefined> {
-  const rows = await q.query<{ cancelRequested: boolean }>(
+): Promise<HeartbeatedActivity | undefined> {
+  const rows = await q.query<HeartbeatedActivity>(
     `UPDATE activity_tasks SET last_heartbeat_at = $5, heartbeat_details = COALESCE($6::jsonb, heartbeat_details)
      WHERE namespace = $1 AND run_id = $2 AND scheduled_event_id = $3 AND lease_id = $4
-     RETURNING cancel_requested AS "cancelRequested"`,
+     RETURNING cancel_requested AS "cancelRequested", workflow_id AS "workflowId", activity_id AS "activityId",
+       activity_type AS "activityType", attempt`,
     [
       args.namespace,
       args.runId,

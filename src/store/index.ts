@@ -15,6 +15,7 @@ export { openPgliteDb } from './pglite-db.js';
 export * from './pollers.js';
 export { openPostgresDb } from './postgres-db.js';
 export * from './runs.js';
+export * from './task-events.js';
 export * from './timers.js';
 export * from './workflow-tasks.js';
 

@@ -190,28 +190,86 @@ export interface RunFilter {
   status?: WorkflowStatus | undefined;
   workflowType?: string | undefined;
   workflowId?: string | undefined;
+  /** Only runs whose workflow task failed and is being retried (the small workflow_tasks table drives it). */
+  workflowTaskFailing?: boolean | undefined;
+  /** Only the latest run of each workflow id. */
+  latestOnly?: boolean | undefined;
   /** Keyset cursor: rows strictly after (startTime, runId) in descending order. */
   after?: { startTime: number; runId: string } | undefined;
 }
 
-/** Newest first, keyset-paginated so deep pages cost the same as the first. */
-export async function listRuns(q: Queryable, namespace: string, filter: RunFilter, limit: number): Promise<RunRow[]> {
-  const where = ['namespace = $1'];
+function runFilterSql(namespace: string, filter: RunFilter): { where: string; params: unknown[] } {
+  const where = ['r.namespace = $1'];
   const params: unknown[] = [namespace];
   const add = (clause: string, value: unknown) => {
     params.push(value);
     where.push(clause.replace('?', `$${params.length}`));
   };
-  if (filter.status) add('status = ?', filter.status);
-  if (filter.workflowType) add('workflow_type = ?', filter.workflowType);
-  if (filter.workflowId) add('workflow_id = ?', filter.workflowId);
+  if (filter.status) add('r.status = ?', filter.status);
+  if (filter.workflowType) add('r.workflow_type = ?', filter.workflowType);
+  if (filter.workflowId) add('r.workflow_id = ?', filter.workflowId);
+  if (filter.workflowTaskFailing) {
+    where.push(
+      'r.run_id IN (SELECT t.run_id FROM workflow_tasks t WHERE t.namespace = $1 AND t.last_failure IS NOT NULL)',
+    );
+  }
+  if (filter.latestOnly) {
+    where.push(`NOT EXISTS (SELECT 1 FROM runs n WHERE n.namespace = r.namespace AND n.workflow_id = r.workflow_id
+      AND (n.start_time, n.run_id) > (r.start_time, r.run_id))`);
+  }
   if (filter.after) {
     params.push(filter.after.startTime, filter.after.runId);
-    where.push(`(start_time, run_id) < ($${params.length - 1}, $${params.length})`);
+    where.push(`(r.start_time, r.run_id) < ($${params.length - 1}, $${params.length})`);
   }
+  return { where: where.join(' AND '), params };
+}
+
+/** Newest first, keyset-paginated so deep pages cost the same as the first. */
+export async function listRuns(q: Queryable, namespace: string, filter: RunFilter, limit: number): Promise<RunRow[]> {
+  const { where, params } = runFilterSql(namespace, filter);
   params.push(limit);
   return q.query<RunRow>(
-    `SELECT ${COLUMNS} FROM runs WHERE ${where.join(' AND ')} ORDER BY start_time DESC, run_id DESC LIMIT $${params.length}`,
+    `SELECT ${COLUMNS} FROM runs r WHERE ${where} ORDER BY r.start_time DESC, r.run_id DESC LIMIT $${params.length}`,
     params,
   );
+}
+
+/** How many runs match a filter (for bulk operations' dry runs). */
+export async function countRuns(q: Queryable, namespace: string, filter: RunFilter): Promise<number> {
+  const { where, params } = runFilterSql(namespace, filter);
+  const rows = await q.query<{ n: string | number }>(`SELECT count(*) AS n FROM runs r WHERE ${where}`, params);
+  return Number(rows[0]?.n ?? 0);
+}
+
+/** Points a closed run at the run that carries on its work (a reset), unless it already names one. */
+export async function linkNextRun(q: Queryable, namespace: string, runId: string, nextRunId: string): Promise<void> {
+  await q.query(
+    `UPDATE runs SET next_run_id = $3 WHERE namespace = $1 AND run_id = $2 AND status <> 'running' AND next_run_id IS NULL`,
+    [namespace, runId, nextRunId],
+  );
+}
+
+/** Hands a running child over to another parent run (a reset parent), keeping its initiating event id. */
+export async function reparentChild(
+  q: Queryable,
+  namespace: string,
+  childRunId: string,
+  fromParentRunId: string,
+  toParentRunId: string,
+): Promise<boolean> {
+  const rows = await q.query(
+    `UPDATE runs SET parent_run_id = $4 WHERE namespace = $1 AND run_id = $2 AND parent_run_id = $3
+     AND status = 'running' RETURNING run_id`,
+    [namespace, childRunId, fromParentRunId, toParentRunId],
+  );
+  return rows.length === 1;
+}
+
+/** A run by id alone (run ids are unique in a namespace). */
+export async function findRunById(q: Queryable, namespace: string, runId: string): Promise<RunRow | undefined> {
+  const rows = await q.query<RunRow>(`SELECT ${COLUMNS} FROM runs WHERE namespace = $1 AND run_id = $2`, [
+    namespace,
+    runId,
+  ]);
+  return rows[0];
 }

@@ -138,3 +138,16 @@ export async function retryWorkflowTask(
     [args.namespace, args.runId, args.visibleAt, JSON.stringify(args.failure)],
   );
 }
+
+/** The failing workflow tasks (failed and awaiting a retry, or being retried) among some runs. */
+export async function listFailingWorkflowTasks(
+  q: Queryable,
+  namespace: string,
+  runIds: readonly string[],
+): Promise<WorkflowTaskRow[]> {
+  if (runIds.length === 0) return [];
+  return q.query<WorkflowTaskRow>(
+    `SELECT ${COLUMNS} FROM workflow_tasks WHERE namespace = $1 AND run_id = ANY($2::text[]) AND last_failure IS NOT NULL`,
+    [namespace, runIds],
+  );
+}

@@ -13,6 +13,9 @@ export interface TestWorkflowEnvironmentOptions {
   databaseUrl?: string;
   namespace?: string;
   maxPayloadBytes?: number;
+  /** Output an activity attempt may report per window (default: the engine's, 1 MiB per minute). */
+  outputBudget?: EngineOptions['outputBudget'];
+  taskEventRetention?: Duration;
 }
 
 /** An in-process Tideway for tests and scripts: no server, no ports. */
@@ -34,6 +37,8 @@ export class TestWorkflowEnvironment {
       clock,
       ...(options.databaseUrl ? { databaseUrl: options.databaseUrl } : { inMemory: true }),
       ...(options.maxPayloadBytes ? { maxPayloadBytes: options.maxPayloadBytes } : {}),
+      ...(options.outputBudget ? { outputBudget: options.outputBudget } : {}),
+      ...(options.taskEventRetention !== undefined ? { taskEventRetention: options.taskEventRetention } : {}),
     };
     const engine = await Engine.open(engineOptions);
     const namespace = options.namespace ?? 'default';

@@ -1,7 +1,9 @@
+import { CompleteAsyncError } from '../activity/complete-async.js';
 import { type ActivityContext, type ActivityInfo, activityStorage } from '../activity/context.js';
 import {
   type ActivityTask,
   ApplicationFailure,
+  CancelledFailure,
   errorToFailure,
   fromPayload,
   fromPayloads,
@@ -9,11 +11,10 @@ import {
   TidewayApiError,
   toPayload,
 } from '../protocol/index.js';
+import { ActivityEventSender } from './activity-events.js';
+import { HeartbeatSender } from './heartbeat-sender.js';
 import type { Logger } from './logger.js';
 import type { FunctionMap } from './registry.js';
-
-/** Without a heartbeat timeout, heartbeats still reach the server at most this often. */
-const DEFAULT_HEARTBEAT_THROTTLE_MS = 30_000;
 
 /**
  * Runs one activity attempt: calls the function with its arguments inside
@@ -32,9 +33,14 @@ export class ActivityExecutor {
 
   async execute(task: ActivityTask, shutdown: AbortSignal): Promise<void> {
     const controller = new AbortController();
-    const onShutdown = () => controller.abort(new Error('worker is shutting down'));
+    const onShutdown = () => controller.abort(new CancelledFailure('worker is shutting down'));
     shutdown.addEventListener('abort', onShutdown, { once: true });
     const heartbeats = new HeartbeatSender(this.api, this.namespace, task, controller, this.logger);
+    const events = new ActivityEventSender(this.api, this.namespace, task.taskToken, controller, this.logger);
+    const finish = async () => {
+      await heartbeats.stop();
+      await events.stop();
+    };
     const info: ActivityInfo = {
       namespace: this.namespace,
       workflowId: task.workflowId,
@@ -49,17 +55,19 @@ export class ActivityExecutor {
       deadline: task.deadline,
       heartbeatDetails: task.heartbeatDetails ? fromPayload(task.heartbeatDetails) : undefined,
       heartbeatTimeoutMs: task.heartbeatTimeoutMs,
+      taskToken: task.taskToken,
     };
     const context: ActivityContext = {
       info,
       heartbeat: (details) => heartbeats.record(details),
+      report: (event) => events.enqueue(event),
       signal: controller.signal,
     };
     try {
       const fn = this.activities.get(task.activityType);
       if (!fn) throw new Error(`activity "${task.activityType}" is not registered on this worker`);
       const result = await activityStorage.run(context, () => fn(...fromPayloads(task.args)));
-      await heartbeats.stop();
+      await finish();
       const payload = toPayload(result);
       try {
         JSON.stringify(payload);
@@ -72,7 +80,14 @@ export class ActivityExecutor {
       }
       await this.report(task, { result: payload });
     } catch (error) {
-      await heartbeats.stop();
+      await finish();
+      if (error instanceof CompleteAsyncError) {
+        // Someone else completes it with the task token; the attempt's timeouts still apply.
+        this.logger.info(`activity ${task.activityType} (id ${task.activityId}) will complete asynchronously`, {
+          workflowId: task.workflowId,
+        });
+        return;
+      }
       await this.report(task, { error });
     } finally {
       shutdown.removeEventListener('abort', onShutdown);
@@ -111,68 +126,5 @@ export class ActivityExecutor {
         error: (error as Error).message,
       });
     }
-  }
-}
-
-/** Coalesces heartbeats: the first goes out at once, later ones at most once per throttle interval. */
-class HeartbeatSender {
-  private readonly throttleMs: number;
-  private lastSentAt = 0;
-  private pending: { details: unknown } | undefined;
-  private timer: NodeJS.Timeout | undefined;
-  private inFlight: Promise<void> | undefined;
-  private stopped = false;
-
-  constructor(
-    private readonly api: TidewayApi,
-    private readonly namespace: string,
-    private readonly task: ActivityTask,
-    private readonly controller: AbortController,
-    private readonly logger: Logger,
-  ) {
-    this.throttleMs = task.heartbeatTimeoutMs
-      ? Math.max(50, Math.floor(task.heartbeatTimeoutMs * 0.5))
-      : DEFAULT_HEARTBEAT_THROTTLE_MS;
-  }
-
-  record(details: unknown): void {
-    if (this.stopped) return;
-    this.pending = { details };
-    if (this.timer || this.inFlight) return;
-    const wait = Math.max(0, this.lastSentAt + this.throttleMs - Date.now());
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      this.inFlight = this.flush().finally(() => {
-        this.inFlight = undefined;
-        if (this.pending && !this.stopped) this.record(this.pending.details);
-      });
-    }, wait);
-  }
-
-  private async flush(): Promise<void> {
-    const pending = this.pending;
-    if (!pending) return;
-    this.pending = undefined;
-    this.lastSentAt = Date.now();
-    try {
-      const response = await this.api.heartbeatActivityTask(this.namespace, {
-        taskToken: this.task.taskToken,
-        ...(pending.details !== undefined ? { details: toPayload(pending.details) } : {}),
-      });
-      if (response.cancelRequested) this.controller.abort(new Error('activity cancellation requested'));
-    } catch (error) {
-      if (error instanceof TidewayApiError && error.code === 'NotFound') {
-        this.controller.abort(new Error(error.message));
-        return;
-      }
-      this.logger.warn('heartbeat failed; will retry with the next one', { error: (error as Error).message });
-    }
-  }
-
-  async stop(): Promise<void> {
-    this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = undefined;
-    await this.inFlight;
   }
 }

@@ -49,11 +49,13 @@ export class WorkflowExecutor {
     try {
       instance = await this.prepare(task, fn);
       const commands = await instance.activate(task.taskTime, task.updates ?? []);
+      const taskEvents = instance.taskEvents.splice(0);
       await this.api.completeWorkflowTask(this.namespace, {
         taskToken: task.taskToken,
         identity: this.identity,
         commands,
         bufferedSignals: instance.handlers.pendingSignalNames,
+        ...(taskEvents.length > 0 ? { taskEvents } : {}),
       });
       if (!instance.completed) this.cache.put(task.runId, instance);
       return 'completed';

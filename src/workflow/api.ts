@@ -1,4 +1,4 @@
-import { type Duration, toMs } from '../protocol/index.js';
+import { type Duration, TASK_EVENT_LIMITS, toMs } from '../protocol/index.js';
 import { currentWorkflow } from './context.js';
 import type { WorkflowInfo } from './instance.js';
 
@@ -65,4 +65,26 @@ export function patched(patchId: string): boolean {
 /** Marks a patch whose old branch has been removed (see `patched`). */
 export function deprecatePatch(patchId: string): void {
   currentWorkflow('deprecatePatch').markers.deprecatePatch(patchId);
+}
+
+/**
+ * Marks a step for people watching the run (`tideway workflow watch`,
+ * `handle.watchEvents()`): recorded once, when the code first runs, never
+ * again on replay, and never read back, so it cannot affect what the
+ * workflow does. At most 500 per workflow task are kept.
+ */
+export function milestone(name: string, data?: unknown): void {
+  const instance = currentWorkflow('milestone');
+  if (instance.replaying || instance.taskEvents.length >= TASK_EVENT_LIMITS.maxEventsPerReport) return;
+  if (Buffer.byteLength(name) > TASK_EVENT_LIMITS.maxMessageBytes) {
+    throw new RangeError(
+      `milestone name is over ${TASK_EVENT_LIMITS.maxMessageBytes} bytes; use a short name and put details in data`,
+    );
+  }
+  instance.taskEvents.push({
+    kind: 'milestone',
+    message: name,
+    time: instance.now,
+    ...(data !== undefined ? { data } : {}),
+  });
 }

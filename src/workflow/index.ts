@@ -24,7 +24,16 @@ export {
   proxyActivities,
   type RetryOptions,
 } from './activities.js';
-export { deprecatePatch, inWorkflowContext, patched, sideEffect, sleep, uuid4, workflowInfo } from './api.js';
+export {
+  deprecatePatch,
+  inWorkflowContext,
+  milestone,
+  patched,
+  sideEffect,
+  sleep,
+  uuid4,
+  workflowInfo,
+} from './api.js';
 export { CancellationScope } from './cancellation-scope.js';
 export { type ChildWorkflowHandle, type ChildWorkflowOptions, executeChild, startChild } from './children.js';
 export { continueAsNew } from './continue-as-new.js';

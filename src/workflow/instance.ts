@@ -8,6 +8,7 @@ import {
   fromPayloads,
   type HistoryEvent,
   isCancellation,
+  type ReportedTaskEvent,
   toPayload,
 } from '../protocol/index.js';
 import { CancellationScope, scopeStorage } from './cancellation-scope.js';
@@ -58,13 +59,16 @@ interface Pending<T> {
 export class WorkflowInstance {
   /** Workflow time: the time of the workflow task being (re)played. */
   now: number;
-  readonly random: () => number;
+  /** Workflow randomness: seeded by the run id (the original run's, for a reset run). */
+  random: () => number;
   /** The last history event consumed. */
   lastEventId = 0;
   /** Set when workflow code did something forbidden; fails the task even if the code caught it. */
   violation: DeterminismViolationError | undefined;
   completed = false;
   replaying = true;
+  /** Milestones emitted by this activation (never on replay); sent with the task's completion. */
+  taskEvents: ReportedTaskEvent[] = [];
 
   private readonly undelivered: HistoryEvent[] = [];
   private readonly commands = new CommandMatcher();
@@ -118,6 +122,9 @@ export class WorkflowInstance {
       if (event.type === 'WorkflowExecutionStarted') {
         this.info.startTime ??= event.timestamp;
         this.info.attempt = event.attributes.attempt ?? 1;
+        // A reset run replays events decided in its base run: draw the numbers they were drawn with.
+        const seed = event.attributes.originalExecutionRunId;
+        if (seed) this.random = seededRandom(seed);
       }
       if (event.type === 'WorkflowTaskCompleted') {
         // Replays the activation that task ran, with the events it had seen, at its time.

@@ -31,6 +31,8 @@ export async function createTideway(
   transport: Transport = 'in-process',
   options: {
     maxPayloadBytes?: number;
+    outputBudget?: { bytesPerWindow: number; windowMs: number };
+    taskEventRetention?: string | number;
     /** Replay every run at teardown and fail on non-determinism (default true). */
     replayCheck?: boolean;
   } = {},

@@ -1,0 +1,159 @@
+// The issue's targets, checked against one run's results: ratios to DBOS
+// measured in the same invocation, and absolute limits.
+import type { Ratio, TargetCheck } from '../result.js';
+import type { WorkloadResult } from '../workloads/workload.js';
+
+type Results = Record<string, Record<string, WorkloadResult>>;
+
+const DBOS = 'dbos-pg';
+const TIDEWAY_PG = ['tideway-inprocess-pg', 'tideway-server-pg'] as const;
+const TIDEWAY_ALL = [...TIDEWAY_PG, 'tideway-inprocess-pglite'] as const;
+
+function metric(results: Results, system: string, workload: string, key: string): number | undefined {
+  const value = results[system]?.[workload]?.[key];
+  return typeof value === 'number' && Number.isFinite(value) ? value : undefined;
+}
+
+const COMPARED: { label: string; workload: string; key: string; higherIsBetter: boolean }[] = [
+  { label: 'latency p50', workload: 'latency', key: 'p50Ms', higherIsBetter: false },
+  { label: 'latency p99', workload: 'latency', key: 'p99Ms', higherIsBetter: false },
+  { label: 'throughput wf/s', workload: 'throughput', key: 'workflowsPerS', higherIsBetter: true },
+  { label: 'ten steps p50 per workflow', workload: 'tenSteps', key: 'p50Ms', higherIsBetter: false },
+  { label: 'ten steps per step', workload: 'tenSteps', key: 'perStepMs', higherIsBetter: false },
+  { label: 'timers wall', workload: 'timers', key: 'wallS', higherIsBetter: false },
+  { label: 'timers p99 lateness', workload: 'timers', key: 'latenessP99Ms', higherIsBetter: false },
+  { label: 'long history step ~last (cache)', workload: 'longHistory', key: 'cacheStepLastMs', higherIsBetter: false },
+  { label: 'backlog drain wf/s', workload: 'backlog', key: 'drainPerS', higherIsBetter: true },
+  { label: 'backlog starts/s', workload: 'backlog', key: 'startsPerS', higherIsBetter: true },
+  { label: 'statements per workflow', workload: 'dbCost', key: 'workflowStatements', higherIsBetter: false },
+  { label: 'statements per step', workload: 'dbCost', key: 'stepStatements', higherIsBetter: false },
+  { label: 'write transactions per step', workload: 'dbCost', key: 'stepWriteTransactions', higherIsBetter: false },
+  { label: 'idle statements/s', workload: 'idle', key: 'statementsPerS', higherIsBetter: false },
+];
+
+export function computeRatios(results: Results): Ratio[] {
+  const ratios: Ratio[] = [];
+  for (const c of COMPARED) {
+    const dbos = metric(results, DBOS, c.workload, c.key);
+    if (dbos === undefined) continue;
+    for (const system of TIDEWAY_ALL) {
+      const tideway = metric(results, system, c.workload, c.key);
+      if (tideway === undefined) continue;
+      ratios.push({
+        label: c.label,
+        system,
+        tideway,
+        dbos,
+        ratio: dbos === 0 ? Number.POSITIVE_INFINITY : Math.round((tideway / dbos) * 100) / 100,
+        higherIsBetter: c.higherIsBetter,
+      });
+    }
+  }
+  return ratios;
+}
+
+function check(target: string, system: string, measured: string | undefined, pass: boolean | undefined): TargetCheck {
+  if (measured === undefined || pass === undefined) return { target, system, measured: 'not measured', status: 'n/a' };
+  return { target, system, measured, status: pass ? 'PASS' : 'FAIL' };
+}
+
+function ratioCheck(
+  results: Results,
+  target: string,
+  system: string,
+  workload: string,
+  key: string,
+  pass: (ratio: number) => boolean,
+): TargetCheck {
+  const t = metric(results, system, workload, key);
+  const d = metric(results, DBOS, workload, key);
+  if (t === undefined || d === undefined || d === 0) return check(target, system, undefined, undefined);
+  const ratio = t / d;
+  return check(target, system, `${ratio.toFixed(2)}× (${t} vs ${d})`, pass(ratio));
+}
+
+export function checkTargets(results: Results, sizes: { timerSleepMs: number; idleWorkers: number }): TargetCheck[] {
+  const sleepMs = sizes.timerSleepMs;
+  const [inProcess, server] = TIDEWAY_PG;
+  const checks: TargetCheck[] = [
+    ratioCheck(results, 'latency p50 ≤ 1.0× DBOS (in-process)', inProcess, 'latency', 'p50Ms', (r) => r <= 1.0),
+    ratioCheck(results, 'latency p50 ≤ 1.5× DBOS (server mode)', server, 'latency', 'p50Ms', (r) => r <= 1.5),
+  ];
+  for (const system of TIDEWAY_PG) {
+    checks.push(ratioCheck(results, 'throughput ≥ 1.5× DBOS', system, 'throughput', 'workflowsPerS', (r) => r >= 1.5));
+  }
+  for (const system of TIDEWAY_PG) {
+    checks.push(
+      ratioCheck(results, 'per step (ten steps) ≤ 0.5× DBOS', system, 'tenSteps', 'perStepMs', (r) => r <= 0.5),
+    );
+  }
+  const wallLimit = (sleepMs * 1.05) / 1000;
+  for (const system of TIDEWAY_PG) {
+    const wall = metric(results, system, 'timers', 'wallS');
+    checks.push(
+      check(
+        `timers: wall ≤ ${wallLimit} s`,
+        system,
+        wall !== undefined ? `${wall} s` : undefined,
+        wall !== undefined && wall <= wallLimit,
+      ),
+    );
+    const early = metric(results, system, 'timers', 'earlyTimers');
+    checks.push(check('timers: none early', system, early !== undefined ? `${early} early` : undefined, early === 0));
+    const p99 = metric(results, system, 'timers', 'latenessP99Ms');
+    checks.push(
+      check(
+        'timers: p99 lateness ≤ 20 ms',
+        system,
+        p99 !== undefined ? `${p99} ms` : undefined,
+        p99 !== undefined && p99 <= 20,
+      ),
+    );
+  }
+  for (const system of TIDEWAY_PG) {
+    const cached = metric(results, system, 'longHistory', 'cacheLastOver10');
+    checks.push(
+      check(
+        'long history: step ~last ≤ 1.5× step ~10 (cache)',
+        system,
+        cached !== undefined ? `${cached}×` : undefined,
+        cached !== undefined && cached <= 1.5,
+      ),
+    );
+    const growth = metric(results, system, 'longHistory', 'noCacheGrowthRatio');
+    const flat = metric(results, system, 'longHistory', 'noCacheLastOver10');
+    const linear = growth !== undefined && flat !== undefined ? flat <= 1.5 || (growth > 0 && growth <= 2) : undefined;
+    checks.push(
+      check(
+        'long history: no cache, replay linear (growth 2nd half / 1st half ≤ 2)',
+        system,
+        growth !== undefined ? `growth ratio ${growth}, last/10 ${flat}×` : undefined,
+        linear,
+      ),
+    );
+  }
+  for (const system of TIDEWAY_PG) {
+    const w = metric(results, system, 'dbCost', 'stepWriteTransactions');
+    checks.push(
+      check(
+        '≤ 2 write transactions per activity step',
+        system,
+        w !== undefined ? `${w}` : undefined,
+        w !== undefined && w <= 2,
+      ),
+    );
+  }
+  for (const system of TIDEWAY_PG) {
+    const q = metric(results, system, 'idle', 'statementsPerS');
+    const x = metric(results, system, 'idle', 'xactCommitPerS');
+    checks.push(
+      check(
+        `idle: ≤ 2 queries/s with ${sizes.idleWorkers} idle workers`,
+        system,
+        q !== undefined ? `${q} statements/s (${x} commits/s)` : undefined,
+        q !== undefined && q <= 2,
+      ),
+    );
+  }
+  return checks;
+}

@@ -1,0 +1,148 @@
+// Counts the SQL a process sends to PostgreSQL, per database, by wrapping
+// `pg.Client.prototype.query` (pg_stat_statements is not loaded on the
+// benchmark machine, and it could not tell our database's write transactions
+// apart either). Every client of the process goes through it: Tideway's
+// pool and LISTEN connection, DBOS's pool and its listener.
+//
+// Counted per database: statements as sent on the wire (BEGIN and COMMIT
+// included); committed transactions (explicit blocks whose COMMIT succeeded,
+// plus every statement sent outside a block, which PostgreSQL commits on its
+// own); and write transactions among them: those that changed something,
+// i.e. an INSERT/UPDATE/DELETE/MERGE or SELECT … FOR UPDATE/SHARE that
+// reported rows, or a NOTIFY or DDL statement (these assign a transaction
+// id). A claim that finds nothing to claim is not a write.
+import pg from 'pg';
+
+export interface SqlCounts {
+  statements: number;
+  transactions: number;
+  writeTransactions: number;
+  /** Statements by shape (the first words of the SQL, whitespace collapsed). */
+  shapes?: Record<string, number>;
+}
+
+const BEGIN = /^\s*(BEGIN|START\s+TRANSACTION)\b/i;
+const COMMIT = /^\s*(COMMIT|END)\b/i;
+const ROLLBACK = /^\s*(ROLLBACK|ABORT)\b(?!\s+(WORK\s+|TRANSACTION\s+)?TO\b)/i;
+/** Writes when they report affected or locked rows. */
+const ROW_WRITE = /\b(INSERT|UPDATE|DELETE|MERGE|SHARE)\b/i;
+/** Writes whatever they report. */
+const ALWAYS_WRITE = /\b(NOTIFY|pg_notify|CREATE|ALTER|DROP|TRUNCATE|GRANT)\b/i;
+
+interface Block {
+  write: boolean;
+}
+
+const countsByDatabase = new Map<string, Required<SqlCounts>>();
+const openBlocks = new WeakMap<object, Block>();
+const skipped = new WeakSet<object>();
+let installed = false;
+
+function textOf(arg: unknown): string | undefined {
+  if (typeof arg === 'string') return arg;
+  if (arg && typeof arg === 'object' && typeof (arg as { text?: unknown }).text === 'string') {
+    return (arg as { text: string }).text;
+  }
+  return undefined;
+}
+
+function countsFor(database: string): Required<SqlCounts> {
+  let counts = countsByDatabase.get(database);
+  if (!counts) {
+    counts = { statements: 0, transactions: 0, writeTransactions: 0, shapes: {} };
+    countsByDatabase.set(database, counts);
+  }
+  return counts;
+}
+
+function wrote(sql: string, result: unknown): boolean {
+  if (ALWAYS_WRITE.test(sql)) return true;
+  if (!ROW_WRITE.test(sql)) return false;
+  const results = Array.isArray(result) ? result : [result];
+  return results.some((r) => ((r as { rowCount?: number | null } | undefined)?.rowCount ?? 0) > 0);
+}
+
+function shapeOf(sql: string): string {
+  const flat = sql.replace(/\s+/g, ' ').trim();
+  return flat.length > 90 ? `${flat.slice(0, 90)}…` : flat;
+}
+
+/**
+ * Classifies one statement when it is sent, and returns what to do with its
+ * result once it arrives (pg runs a client's queries in order, so a block's
+ * statements have all reported by the time its COMMIT does).
+ */
+function record(client: object & { database?: string }, sql: string): (result: unknown) => void {
+  const counts = countsFor(client.database ?? '?');
+  counts.statements++;
+  const shape = shapeOf(sql);
+  counts.shapes[shape] = (counts.shapes[shape] ?? 0) + 1;
+  const block = openBlocks.get(client);
+  if (BEGIN.test(sql)) {
+    openBlocks.set(client, { write: false });
+    return () => {};
+  }
+  if (block && COMMIT.test(sql)) {
+    openBlocks.delete(client);
+    return () => {
+      counts.transactions++;
+      if (block.write) counts.writeTransactions++;
+    };
+  }
+  if (block && ROLLBACK.test(sql)) {
+    openBlocks.delete(client);
+    return () => {};
+  }
+  if (block) {
+    return (result) => {
+      if (wrote(sql, result)) block.write = true;
+    };
+  }
+  return (result) => {
+    counts.transactions++;
+    if (wrote(sql, result)) counts.writeTransactions++;
+  };
+}
+
+/** Starts counting (idempotent). Statements sent before this are not counted. */
+export function installSqlCounter(): void {
+  if (installed) return;
+  installed = true;
+  const original = pg.Client.prototype.query as (...args: unknown[]) => unknown;
+  (pg.Client.prototype as unknown as { query: (...args: unknown[]) => unknown }).query = function (
+    this: object,
+    ...args: unknown[]
+  ) {
+    const sql = textOf(args[0]);
+    if (sql === undefined || skipped.has(this)) return original.apply(this, args);
+    const onResult = record(this, sql);
+    const last = args.length - 1;
+    const callback = args[last];
+    if (typeof callback === 'function') {
+      args[last] = (error: unknown, result: unknown) => {
+        if (!error) onResult(result);
+        (callback as (error: unknown, result: unknown) => void)(error, result);
+      };
+      return original.apply(this, args);
+    }
+    const returned = original.apply(this, args);
+    if (returned && typeof (returned as Promise<unknown>).then === 'function') {
+      (returned as Promise<unknown>).then(onResult, () => {});
+    }
+    return returned;
+  };
+}
+
+/** Marks a client whose statements are the benchmark's own bookkeeping, not the system's. */
+export function uncounted<C extends object>(client: C): C {
+  skipped.add(client);
+  return client;
+}
+
+/** What has been counted for a database so far (zeros if nothing). */
+export function sqlCounts(database: string): SqlCounts {
+  const counts = countsByDatabase.get(database);
+  return counts
+    ? { ...counts, shapes: { ...counts.shapes } }
+    : { statements: 0, transactions: 0, writeTransactions: 0, shapes: {} };
+}

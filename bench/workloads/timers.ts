@@ -1,0 +1,40 @@
+// 4. Timers: many workflows each sleeping the same duration, concurrently.
+// Wall time from the first start to the last result; the lateness of each
+// timer as the workflow saw it: the real clock just after the sleep minus
+// (the real clock just before it + the duration). Negative = fired early.
+import { medianOfRuns, percentile, round } from '../stats.js';
+import { runId, withSession } from './with-session.js';
+import { repeat, type Workload } from './workload.js';
+
+export const timers: Workload = {
+  name: 'timers',
+  title: 'timers: concurrent workflows each sleeping once',
+  supports: () => true,
+  async run({ system, sizes }) {
+    const n = sizes.timerWorkflows;
+    const ms = sizes.timerSleepMs;
+    const { value } = await withSession(system, {}, async (session) => {
+      await (await session.start('sleeper', runId('warm'), 10))();
+      return repeat(sizes.repetitions, async () => {
+        const t0 = performance.now();
+        const results = await Promise.all(
+          Array.from({ length: n }, async () => (await session.start('sleeper', runId('timer'), ms))()),
+        );
+        const wallS = (performance.now() - t0) / 1000;
+        const lateness = results.map((r) => r.wokeAt - r.sleptAt - ms);
+        return {
+          started: n,
+          completed: results.length,
+          sleepMs: ms,
+          wallS: round(wallS),
+          latenessP50Ms: round(percentile(lateness, 50)),
+          latenessP99Ms: round(percentile(lateness, 99)),
+          latenessMaxMs: round(Math.max(...lateness)),
+          latenessMinMs: round(Math.min(...lateness)),
+          earlyTimers: lateness.filter((l) => l < 0).length,
+        };
+      });
+    });
+    return medianOfRuns(value);
+  },
+};

@@ -1,0 +1,234 @@
+import {
+  type ListTaskEventsRequest,
+  ListTaskEventsRequestSchema,
+  type RecordActivityEventsRequest,
+  RecordActivityEventsRequestSchema,
+  type RecordActivityEventsResponse,
+  type ReportedTaskEvent,
+  TASK_EVENT_LIMITS,
+  type TaskEventPage,
+  TidewayApiError,
+} from '../protocol/index.js';
+import {
+  appendTaskEvents,
+  chargeActivityOutput,
+  getTaskEventStream,
+  type NewTaskEvent,
+  type Queryable,
+  readTaskEvents,
+} from '../store/index.js';
+import { checkNamespace, type EngineContext, payloadBytes } from './context.js';
+import { notifyKeys } from './notifier.js';
+import { parseRequest } from './parse.js';
+import { decodeTaskToken } from './task-token.js';
+import { requireRun } from './visibility.js';
+
+/** The run a task event belongs to. */
+export interface TaskEventRun {
+  namespace: string;
+  runId: string;
+  workflowId: string;
+}
+
+interface PendingStream extends TaskEventRun {
+  events: NewTaskEvent[];
+  close: boolean;
+}
+
+/**
+ * Task events queued by the transition running on a transaction; the
+ * transition writes them in one statement per run just before it commits,
+ * so they land (numbered) exactly when the state change they describe does.
+ */
+const pendingByTransaction = new WeakMap<Queryable, Map<string, PendingStream>>();
+
+export function queueTaskEvent(
+  tx: Queryable,
+  run: TaskEventRun,
+  event: Omit<NewTaskEvent, 'time'> & { time?: number },
+  options: { now: number; close?: boolean },
+): void {
+  let byRun = pendingByTransaction.get(tx);
+  if (!byRun) {
+    byRun = new Map();
+    pendingByTransaction.set(tx, byRun);
+  }
+  const key = `${run.namespace}\u001f${run.runId}`;
+  let stream = byRun.get(key);
+  if (!stream) {
+    stream = { namespace: run.namespace, runId: run.runId, workflowId: run.workflowId, events: [], close: false };
+    byRun.set(key, stream);
+  }
+  stream.events.push({ ...event, time: event.time ?? options.now, data: boundedData(event.data) });
+  if (options.close) stream.close = true;
+}
+
+/** Writes what `queueTaskEvent` collected on this transaction and wakes the runs' watchers. */
+export async function flushTaskEvents(tx: Queryable, notify: (key: string) => void): Promise<void> {
+  const byRun = pendingByTransaction.get(tx);
+  if (!byRun) return;
+  pendingByTransaction.delete(tx);
+  for (const stream of byRun.values()) {
+    // A closed stream takes nothing more: a late event of a closed run is dropped, as intended.
+    const seqs = await appendTaskEvents(tx, stream);
+    if (seqs && seqs.length > 0) notify(notifyKeys.taskEvents(stream.namespace, stream.runId));
+  }
+}
+
+/** Forgets what a failed transition queued (its transaction rolled back). */
+export function discardTaskEvents(tx: Queryable): void {
+  pendingByTransaction.delete(tx);
+}
+
+/** Heartbeat details and milestone data are for people watching: large values are summarised, not stored. */
+function boundedData(data: unknown): unknown {
+  if (data === undefined) return undefined;
+  const bytes = payloadBytes(data);
+  return bytes <= TASK_EVENT_LIMITS.maxDataBytes ? data : { omitted: `${bytes} bytes, over the task event limit` };
+}
+
+/** Limits the server applies to one activity attempt's reported events. */
+export interface OutputBudget {
+  /** Bytes of events one attempt may report per window. */
+  bytesPerWindow: number;
+  windowMs: number;
+}
+
+export const DEFAULT_OUTPUT_BUDGET: OutputBudget = { bytesPerWindow: 1024 * 1024, windowMs: 60_000 };
+
+/** What an event costs against the budget: its text and data, plus a fixed overhead per row. */
+function eventCost(event: ReportedTaskEvent): number {
+  return 64 + Buffer.byteLength(event.message ?? '') + payloadBytes(event.data);
+}
+
+/**
+ * Stores progress, milestones and output of a leased activity attempt.
+ * Over the attempt's output budget, stdout/stderr are dropped (and counted)
+ * while milestones and progress still go in: a chatty activity cannot
+ * flood the database, and the important events still arrive.
+ */
+export async function recordActivityEvents(
+  ctx: EngineContext,
+  budget: OutputBudget,
+  namespace: string,
+  raw: RecordActivityEventsRequest,
+): Promise<RecordActivityEventsResponse> {
+  checkNamespace(namespace);
+  const request = parseRequest(RecordActivityEventsRequestSchema, raw, 'activity events');
+  for (const [i, event] of request.events.entries()) {
+    const bytes = payloadBytes(event.data);
+    if (bytes > TASK_EVENT_LIMITS.maxDataBytes) {
+      throw new TidewayApiError(
+        'PayloadTooLarge',
+        `events.${i}.data is ${bytes} bytes, over the ${TASK_EVENT_LIMITS.maxDataBytes}-byte limit for task event data; send a summary`,
+      );
+    }
+  }
+  const token = decodeTaskToken(request.taskToken, 'activity', namespace);
+  const now = ctx.clock.now();
+  return ctx.transition(async (tx) => {
+    const other = request.events.filter((e) => e.kind !== 'stdout' && e.kind !== 'stderr');
+    const charged = await chargeActivityOutput(tx, {
+      namespace,
+      runId: token.runId,
+      scheduledEventId: token.scheduledEventId,
+      leaseId: token.leaseId,
+      now,
+      bytes: request.events.reduce((sum, e) => sum + eventCost(e), 0),
+      budgetBytes: budget.bytesPerWindow,
+      windowMs: budget.windowMs,
+    });
+    if (!charged) {
+      throw new TidewayApiError(
+        'NotFound',
+        'activity task is no longer leased by this worker (it finished, timed out and was retried, or its workflow ' +
+          'closed); its events were not recorded',
+      );
+    }
+    // Over budget, output is dropped; milestones and progress (small, and coalesced by the SDK) still go in.
+    const kept = charged.allowed ? request.events : other;
+    const run = { namespace, runId: token.runId, workflowId: charged.workflowId };
+    for (const event of kept) {
+      queueTaskEvent(
+        tx,
+        run,
+        {
+          source: 'activity',
+          kind: event.kind,
+          activityId: charged.activityId,
+          activityType: charged.activityType,
+          attempt: charged.attempt,
+          message: event.message,
+          data: event.data,
+          ...(event.time !== undefined ? { time: event.time } : {}),
+        },
+        { now },
+      );
+    }
+    const dropped = request.events.length - kept.length;
+    if (charged.firstDrop && dropped > 0) {
+      queueTaskEvent(
+        tx,
+        run,
+        {
+          source: 'activity',
+          kind: 'stderr',
+          activityId: charged.activityId,
+          activityType: charged.activityType,
+          attempt: charged.attempt,
+          message:
+            `[tideway] output over this attempt's limit of ${budget.bytesPerWindow} bytes per ` +
+            `${Math.round(budget.windowMs / 1000)} s; output is dropped until ${new Date(charged.windowEndsAt).toISOString()}\n`,
+        },
+        { now },
+      );
+    }
+    return {
+      accepted: kept.length,
+      dropped,
+      ...(dropped > 0 ? { retryAfterMs: Math.max(0, charged.windowEndsAt - now) } : {}),
+      cancelRequested: charged.cancelRequested,
+    };
+  });
+}
+
+/**
+ * A page of a run's task events after `after`. With `waitMs`, an empty page
+ * waits for the next event (or the run's end) before returning.
+ */
+export async function listTaskEvents(
+  ctx: EngineContext,
+  namespace: string,
+  raw: ListTaskEventsRequest,
+  signal?: AbortSignal,
+): Promise<TaskEventPage> {
+  const request = parseRequest(ListTaskEventsRequestSchema, raw, 'task event request');
+  const run = await requireRun(ctx, namespace, request);
+  const deadline = Date.now() + request.waitMs;
+  for (;;) {
+    // Subscribe before reading so an event committed in between still wakes us.
+    const subscription = ctx.notifier.subscribe(notifyKeys.taskEvents(namespace, run.runId));
+    try {
+      const events = await readTaskEvents(ctx.db, namespace, run.runId, request.after, request.limit);
+      const stream = events.length < request.limit ? await getTaskEventStream(ctx.db, namespace, run.runId) : undefined;
+      // A stream is done when the run's last event was written and nothing newer is left to read
+      // (retention may have removed older ones). Runs from before task events existed have no stream.
+      const done =
+        events.length < request.limit &&
+        (stream
+          ? stream.closed
+          : (await requireRun(ctx, namespace, { runId: run.runId, workflowId: run.workflowId })).status !== 'running');
+      const remaining = deadline - Date.now();
+      if (events.length > 0 || done || remaining <= 0 || signal?.aborted || ctx.closing.aborted) {
+        return { runId: run.runId, events, done };
+      }
+      await subscription.wait(remaining, anySignal(signal, ctx.closing));
+    } finally {
+      subscription.dispose();
+    }
+  }
+}
+
+function anySignal(a: AbortSignal | undefined, b: AbortSignal): AbortSignal {
+  return a ? AbortSignal.any([a, b]) : b;
+}

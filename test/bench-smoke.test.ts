@@ -1,0 +1,97 @@
+// A tiny run of the benchmark suite (bench/), so it cannot rot: every
+// workload with a few workflows, no DBOS, on this project's store. Checks
+// that the JSON it writes is complete and sane; never how fast anything is.
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, test } from 'vitest';
+import { type ModeName, SMOKE_SIZES, WORKLOADS, type WorkloadName } from '../bench/options.js';
+import type { SuiteResult } from '../bench/result.js';
+import { runSuite } from '../bench/suite.js';
+import type { WorkloadResult } from '../bench/workloads/workload.js';
+import { BACKEND, skipBackend } from './support/backend.js';
+
+const sizes = SMOKE_SIZES;
+const dir = mkdtempSync(join(tmpdir(), 'tideway-bench-smoke-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+async function runAndRead(modes: ModeName[], workloads: WorkloadName[]): Promise<SuiteResult> {
+  const out = join(dir, `${modes.join('+')}.json`);
+  await runSuite({ sizes, modes, workloads, out, log: () => {} });
+  return JSON.parse(readFileSync(out, 'utf8')) as SuiteResult;
+}
+
+function num(result: WorkloadResult | undefined, key: string): number {
+  const value = result?.[key];
+  expect(typeof value, `${key} in ${JSON.stringify(result)}`).toBe('number');
+  return value as number;
+}
+
+/** Every workflow started was completed, and the workload says how many. */
+function expectAllCompleted(result: WorkloadResult | undefined, started: number): void {
+  expect(num(result, 'started')).toBe(started);
+  expect(num(result, 'completed')).toBe(started);
+}
+
+describe.skipIf(await skipBackend())(`benchmark smoke run (${BACKEND})`, () => {
+  test('every workload runs a few workflows and reports sane numbers', async () => {
+    const system = BACKEND === 'postgres' ? 'tideway-inprocess-pg' : 'tideway-inprocess-pglite';
+    const result = await runAndRead([BACKEND === 'postgres' ? 'inprocess-pg' : 'inprocess-pglite'], [...WORKLOADS]);
+
+    expect(result.errors).toEqual([]);
+    expect(result.machine.cores).toBeGreaterThan(0);
+    expect(result.systems.map((s) => s.id)).toEqual([system]);
+    const r = result.results[system]!;
+
+    expectAllCompleted(r.latency, sizes.latencyRuns);
+    expect(num(r.latency, 'p50Ms')).toBeGreaterThan(0);
+    expect(num(r.latency, 'p99Ms')).toBeGreaterThanOrEqual(num(r.latency, 'p50Ms'));
+
+    expectAllCompleted(r.throughput, sizes.throughputWorkflows);
+    expect(num(r.throughput, 'workflowsPerS')).toBeGreaterThan(0);
+
+    expectAllCompleted(r.tenSteps, sizes.tenStepRuns);
+    expect(num(r.tenSteps, 'perStepMs')).toBeGreaterThan(0);
+
+    expectAllCompleted(r.timers, sizes.timerWorkflows);
+    // A durable sleep cannot finish before it is due: the wall time is at least the sleep.
+    expect(num(r.timers, 'wallS')).toBeGreaterThanOrEqual(sizes.timerSleepMs / 1000);
+    expect(Number.isFinite(num(r.timers, 'latenessP99Ms'))).toBe(true);
+    expect(num(r.timers, 'earlyTimers')).toBeGreaterThanOrEqual(0);
+
+    expect(num(r.longHistory, 'cacheCompleted')).toBe(1);
+    expect(num(r.longHistory, 'noCacheCompleted')).toBe(1);
+    expect(num(r.longHistory, 'cacheStep10Ms')).toBeGreaterThan(0);
+    expect(num(r.longHistory, 'noCacheStepLastMs')).toBeGreaterThan(0);
+
+    expectAllCompleted(r.backlog, sizes.backlogWorkflows);
+    expect(num(r.backlog, 'drainPerS')).toBeGreaterThan(0);
+
+    if (BACKEND === 'postgres') {
+      const [small, large] = sizes.costWorkflows;
+      expectAllCompleted(r.dbCost, 2 * (small + large));
+      expect(num(r.dbCost, 'workflowStatements')).toBeGreaterThan(0);
+      expect(num(r.dbCost, 'workflowXactCommit')).toBeGreaterThan(0);
+      expect(num(r.dbCost, 'stepWriteTransactions')).toBeGreaterThan(0);
+      expect(num(r.idle, 'statementsPerS')).toBeGreaterThanOrEqual(0);
+      expect(num(result.floor, 'latencyP50Ms')).toBeGreaterThan(0);
+      expect(num(result.floor, 'insertsPerS')).toBeGreaterThan(0);
+    } else {
+      // Counted from PostgreSQL's statistics: not measured on the embedded store.
+      expect(r.dbCost).toBeUndefined();
+      expect(r.idle).toBeUndefined();
+    }
+    // No DBOS in this run: no ratios, and the targets that need it say so.
+    expect(result.ratios).toEqual([]);
+    expect(result.targets.length).toBeGreaterThan(0);
+    for (const t of result.targets) expect(['PASS', 'FAIL', 'n/a']).toContain(t.status);
+  });
+
+  test.runIf(BACKEND === 'postgres')('server mode: server, worker and client in separate processes', async () => {
+    const result = await runAndRead(['server-pg'], ['latency']);
+    expect(result.errors).toEqual([]);
+    const latency = result.results['tideway-server-pg']?.latency;
+    expectAllCompleted(latency, sizes.latencyRuns);
+    expect(num(latency, 'p50Ms')).toBeGreaterThan(0);
+  });
+});
