@@ -227,6 +227,15 @@ describe.skipIf(skip)(`crash (${BACKEND}, real processes, SIGKILL)`, () => {
     expect(
       eventsOf(history, 'WorkflowTaskCompleted').filter((e) => e.attributes.identity === workerA.identity),
     ).toHaveLength(1);
+    // Watchers saw the stuck attempt time out before the next one started.
+    const taskEvents = [];
+    for await (const event of handle.watchEvents()) if (event.source === 'workflow') taskEvents.push(event);
+    const timedOut = taskEvents.findIndex((e) => e.kind === 'timed-out');
+    expect(taskEvents[timedOut]).toMatchObject({
+      attempt: 1,
+      message: expect.stringMatching(/did not complete it in time/),
+    });
+    expect(taskEvents[timedOut + 1]).toMatchObject({ kind: 'started', attempt: 2 });
     expectNoServerErrors(server.process);
     console.log(
       `[crash] workflow-task kill: recovered ${recoveredIn} ms after SIGKILL; test took ${Date.now() - t0} ms`,

@@ -91,6 +91,19 @@ async function claimOne(
       leaseId,
     });
     if (!row) return undefined;
+    if (row.leaseExpired) {
+      queueTaskEvent(
+        tx,
+        row,
+        {
+          source: 'workflow',
+          kind: 'timed-out',
+          attempt: row.attempt - 1,
+          message: 'workflow task timed out: its worker did not complete it in time (crashed, stuck or cut off)',
+        },
+        { now },
+      );
+    }
     queueTaskEvent(tx, row, { source: 'workflow', kind: 'started', attempt: row.attempt }, { now });
     const from = row.seenUpToEventId + 1;
     // The claim read the run's next event id in its own snapshot; this read may see events committed

@@ -64,13 +64,20 @@ export async function getWorkflowTask(
  * can run. SKIP LOCKED lets many pollers claim different tasks at once. A
  * task whose previous lease expired counts as a new attempt.
  */
+export interface ClaimedWorkflowTaskExtras {
+  nextEventId: number;
+  seenUpToEventId: number;
+  /** The previous attempt's lease ran out (its worker died or hung): this claim is its retry. */
+  leaseExpired: boolean;
+}
+
 export async function claimWorkflowTask(
   q: Queryable,
   args: { namespace: string; taskQueue: string; types: readonly string[]; now: number; leaseId: string },
-): Promise<(WorkflowTaskRow & { nextEventId: number; seenUpToEventId: number }) | undefined> {
-  const rows = await q.query<WorkflowTaskRow & { nextEventId: number; seenUpToEventId: number }>(
+): Promise<(WorkflowTaskRow & ClaimedWorkflowTaskExtras) | undefined> {
+  const rows = await q.query<WorkflowTaskRow & ClaimedWorkflowTaskExtras>(
     `WITH candidate AS (
-       SELECT t.namespace, t.run_id FROM workflow_tasks t
+       SELECT t.namespace, t.run_id, t.lease_id AS previous_lease FROM workflow_tasks t
        WHERE t.namespace = $1 AND t.task_queue = $2 AND t.visible_at <= $3 AND t.workflow_type = ANY($4::text[])
        ORDER BY t.visible_at LIMIT 1 FOR UPDATE SKIP LOCKED
      ), claimed AS (
@@ -81,12 +88,13 @@ export async function claimWorkflowTask(
          last_event_id_at_lease = r.next_event_id - 1
        FROM candidate c, runs r
        WHERE t.namespace = c.namespace AND t.run_id = c.run_id AND r.namespace = t.namespace AND r.run_id = t.run_id
-       RETURNING t.*, r.next_event_id, r.seen_up_to_event_id
+       RETURNING t.*, r.next_event_id, r.seen_up_to_event_id, c.previous_lease IS NOT NULL AS lease_expired
      )
      SELECT namespace, run_id AS "runId", workflow_id AS "workflowId", workflow_type AS "workflowType",
        task_queue AS "taskQueue", attempt, visible_at AS "visibleAt", lease_id AS "leaseId", leased_at AS "leasedAt",
        last_event_id_at_lease AS "lastEventIdAtLease", last_failure AS "lastFailure", speculative,
-       updates_pending AS "updatesPending", next_event_id AS "nextEventId", seen_up_to_event_id AS "seenUpToEventId"
+       updates_pending AS "updatesPending", next_event_id AS "nextEventId", seen_up_to_event_id AS "seenUpToEventId",
+       lease_expired AS "leaseExpired"
      FROM claimed`,
     [args.namespace, args.taskQueue, args.now, args.types, args.leaseId],
   );
