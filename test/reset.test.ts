@@ -371,6 +371,66 @@ describe.each(TRANSPORTS)('reset over %s', (transport) => {
     );
   });
 
+  test('a running child that is reset keeps its parent: the parent hears from the new run', async (ctx) => {
+    if (skip) ctx.skip();
+    const key = `${transport}-reset-child`;
+    const taskQueue = `reset-${transport}-child`;
+    await t.startWorker({ taskQueue, workflows, activities: healthy });
+    const parent = await t.client.workflow.start(parentWithChild, { id: key, taskQueue, args: [key] });
+    const child = t.client.workflow.getHandle(`${key}-child`);
+    await waitFor(async () => (await child.describe().catch(() => undefined))?.status === 'running', {
+      what: 'the child to start',
+    });
+    await settled(child, 'the child’s first task');
+    const oldChild = await child.describe();
+    const freshChild = await child.reset({ toFirstWorkflowTask: true }, 'child redo');
+    await freshChild.signal(release);
+    expect(await parent.result()).toBe('charged child released');
+    const outcome = (await parent.fetchHistory()).find((e) => e.type === 'ChildWorkflowExecutionCompleted');
+    expect(outcome).toMatchObject({ attributes: { runId: freshChild.runId } });
+    expect(await t.client.workflow.getHandle(child.workflowId, oldChild.runId).describe()).toMatchObject({
+      status: 'terminated',
+      nextRunId: freshChild.runId,
+    });
+  });
+
+  test('resetting an older run replaces the run that is running now; a reset run can be reset again', async (ctx) => {
+    if (skip) ctx.skip();
+    const taskQueue = `reset-${transport}-older`;
+    await t.startWorker({ taskQueue, workflows, activities: healthy });
+    const id = `${transport}-older`;
+    const first = await t.client.workflow.start(collector, { id, taskQueue });
+    await settled(first, 'the first workflow task');
+    for (const value of ['a', 'b', 'c']) await first.signal(add, value);
+    expect(await first.result()).toEqual(['a', 'b', 'c']);
+    const second = await t.client.workflow.start(collector, { id, taskQueue });
+
+    const response = await t.client.connection.api.resetWorkflow(t.client.namespace, {
+      workflowId: id,
+      runId: first.runId!,
+      toFirstWorkflowTask: true,
+      reason: 'redo the first run',
+    });
+    expect(response).toMatchObject({ baseRunId: first.runId, terminatedRunId: second.runId, reappliedSignals: 3 });
+    const third = t.client.workflow.getHandle(id, response.runId);
+    expect(await third.result()).toEqual(['a', 'b', 'c']);
+    expect(await second.describe()).toMatchObject({ status: 'terminated', nextRunId: response.runId });
+    expect((await second.fetchHistory()).at(-1)).toMatchObject({
+      type: 'WorkflowExecutionTerminated',
+      attributes: { reason: expect.stringMatching(/^reset: continued in run .*redo the first run/) },
+    });
+    // The completed run keeps its own result, and now names the run that carries on.
+    expect(await first.describe()).toMatchObject({ status: 'completed', nextRunId: response.runId });
+
+    const fourth = await third.reset({ toFirstWorkflowTask: true }, 'once more');
+    expect(await fourth.result()).toEqual(['a', 'b', 'c']);
+    const started = (await fourth.fetchHistory())[0];
+    expect(started).toMatchObject({
+      type: 'WorkflowExecutionStarted',
+      attributes: { originalExecutionRunId: first.runId },
+    });
+  });
+
   test('a retried reset with the same request id returns the first reset’s run', async (ctx) => {
     if (skip) ctx.skip();
     const taskQueue = `reset-${transport}-idempotent`;

@@ -509,6 +509,7 @@ describe.skipIf(skip)(`store conformance (${BACKEND})`, () => {
           updatesPending: false,
           nextEventId: 8,
           seenUpToEventId: 4,
+          leaseExpired: false,
         });
         expect((await claim(db, ns, NOW))?.runId).toBe(newer.runId);
         expect(await claim(db, ns, NOW)).toBeUndefined();

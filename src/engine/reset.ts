@@ -68,7 +68,15 @@ export async function resetWorkflow(
     return await ctx.transition(async (tx, notify) => {
       if (request.requestId) {
         const same = await findRunByRequestId(tx, namespace, raw.workflowId, request.requestId);
-        if (same) return describeEarlierReset(tx, same);
+        if (same) {
+          const earlier = await describeEarlierReset(tx, same);
+          if (earlier) return earlier;
+          throw new TidewayApiError(
+            'InvalidArgument',
+            `request id "${request.requestId}" was already used to start run ${same.runId} of workflow ` +
+              `"${raw.workflowId}"; give the reset a request id of its own`,
+          );
+        }
       }
       const found = await findRun(tx, namespace, raw.workflowId, request.runId);
       if (!found) {
@@ -483,10 +491,12 @@ async function rebuildTimers(
 }
 
 /** A retried reset (same request id): the run the first one created, described from its reset event. */
-async function describeEarlierReset(tx: Queryable, run: RunRow): Promise<ResetWorkflowResponse> {
+async function describeEarlierReset(tx: Queryable, run: RunRow): Promise<ResetWorkflowResponse | undefined> {
   const events = await readEvents(tx, run.namespace, run.runId, 1, run.nextEventId);
-  const marker = events.find((e) => e.type === 'WorkflowTaskFailed' && e.attributes.cause === 'reset');
-  const info = marker?.type === 'WorkflowTaskFailed' ? (marker.attributes.failure.info ?? {}) : {};
+  // The last one: a reset of a reset run copies the earlier marker into its prefix.
+  const marker = events.findLast((e) => e.type === 'WorkflowTaskFailed' && e.attributes.cause === 'reset');
+  if (marker?.type !== 'WorkflowTaskFailed') return undefined;
+  const info = marker.attributes.failure.info ?? {};
   return {
     workflowId: run.workflowId,
     runId: run.runId,
