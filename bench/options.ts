@@ -32,7 +32,10 @@ export interface Sizes {
   backlogWorkflows: number;
   /** Workflows in the small and the large database-cost session (the cost is their difference). */
   costWorkflows: [small: number, large: number];
-  /** Seconds idle in the short and the long idle session. */
+  /**
+   * Seconds idle in the short and the long idle session. Their difference must span whole
+   * long-poll periods (Tideway's polls wait 30 s before asking again), or re-polls go unseen.
+   */
   idleSeconds: [short: number, long: number];
   idleWorkers: number;
   floorInserts: number;
@@ -49,7 +52,7 @@ export const FULL_SIZES: Sizes = {
   longHistorySteps: 1000,
   backlogWorkflows: 20_000,
   costWorkflows: [20, 100],
-  idleSeconds: [2, 12],
+  idleSeconds: [5, 65],
   idleWorkers: 10,
   floorInserts: 2000,
 };
@@ -65,7 +68,7 @@ export const QUICK_SIZES: Sizes = {
   longHistorySteps: 60,
   backlogWorkflows: 300,
   costWorkflows: [5, 15],
-  idleSeconds: [1, 3],
+  idleSeconds: [2, 32],
   idleWorkers: 10,
   floorInserts: 200,
 };
@@ -99,7 +102,7 @@ export interface SuiteOptions {
 
 const HELP = `npm run bench -- [options]
 
-  --quick              small sizes (a minute or two), one repetition
+  --quick              small sizes (a few minutes), one repetition
   --only <list>        workloads: ${WORKLOADS.join(',')}
   --modes <list>       systems: ${MODES.join(',')} (default all)
   --no-dbos            leave DBOS out (same as --modes without dbos)

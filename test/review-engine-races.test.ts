@@ -120,7 +120,7 @@ describe.skipIf(skip || BACKEND !== 'postgres')('on PostgreSQL', () => {
   test('a workflow task never carries events its lease has not seen (lastEventId)', async () => {
     const store = await freshDatabase();
     const inner = await openDb(store);
-    let afterClaim: (() => Promise<void>) | undefined;
+    let afterClaim: (() => Promise<unknown>) | undefined;
     // Runs `afterClaim` right after the workflow-task claim statement, inside the claiming transaction.
     const db: Db = {
       ...inner,

@@ -3,6 +3,8 @@
 // database = the difference between a long and a short idle session,
 // divided by the difference in their lengths (so startup and shutdown cancel
 // out); counted in the clients and, as transactions, by pg_stat_database.
+// The difference spans whole long-poll periods (a worker's poll waits 30 s
+// for work, then polls again), so the re-polls are in it.
 import { round } from '../stats.js';
 import { withSession } from './with-session.js';
 import type { Workload } from './workload.js';

@@ -3,7 +3,7 @@
 // live events for people watching (progress, milestones, stdout/stderr).
 // Activities themselves are ordinary async functions.
 import { CancelledFailure, TASK_EVENT_LIMITS } from '../protocol/index.js';
-import { type ActivityContext, type ActivityInfo, currentActivity } from './context.js';
+import { type ActivityContext, type ActivityInfo, currentActivity, type ProgressData } from './context.js';
 
 export { ApplicationFailure, type ApplicationFailureOptions, CancelledFailure } from '../protocol/index.js';
 export { CompleteAsyncError } from './complete-async.js';
@@ -50,15 +50,20 @@ export function progress(
   }
   const { unit, ...rest } = options;
   const summary = `${current}${total !== undefined ? `/${total}` : ''}${unit ? ` ${unit}` : ''}`;
-  context.report({ kind: 'progress', message: summary, data: { ...rest, current, total, unit } });
+  const data = jsonCopy({ ...rest, current, total, unit }, 'progress data') as ProgressData;
+  context.report({ kind: 'progress', message: summary, data });
   return settled(context);
 }
 
-/** A named step reached, with optional data (`await milestone('batch', { index: 3 })`). */
+/**
+ * A named step reached, with optional data (`await milestone('batch', { index: 3 })`).
+ * The data is copied as JSON when called; over 64 KiB, or not encodable, it throws.
+ */
 export function milestone(name: string, data?: unknown): Promise<void> {
   const context = currentActivity('milestone');
   checkSize(name, 'milestone name');
-  context.report({ kind: 'milestone', message: name, ...(data !== undefined ? { data } : {}) });
+  const copy = data === undefined ? undefined : jsonCopy(data, 'milestone data');
+  context.report({ kind: 'milestone', message: name, ...(copy !== undefined ? { data: copy } : {}) });
   return settled(context);
 }
 
@@ -91,6 +96,29 @@ function checkSize(text: string, what: string): void {
       `${what} is ${bytes} bytes, over the ${TASK_EVENT_LIMITS.maxMessageBytes}-byte limit; write it in smaller chunks`,
     );
   }
+}
+
+/**
+ * Event data as it will be sent, copied now: the worker sends events in
+ * batches a little later, and changes made to the object meanwhile must not
+ * show. Data the server would refuse fails here, where the caller can see
+ * it, instead of taking the rest of its batch down with it.
+ */
+function jsonCopy(data: unknown, what: string): unknown {
+  let json: string | undefined;
+  try {
+    json = JSON.stringify(data);
+  } catch (error) {
+    throw new TypeError(`${what} cannot be encoded as JSON (${(error as Error).message}); pass plain JSON values`);
+  }
+  if (json === undefined) return undefined;
+  const bytes = Buffer.byteLength(json);
+  if (bytes > TASK_EVENT_LIMITS.maxDataBytes) {
+    throw new RangeError(
+      `${what} is ${bytes} bytes as JSON, over the ${TASK_EVENT_LIMITS.maxDataBytes}-byte limit; send a summary`,
+    );
+  }
+  return JSON.parse(json);
 }
 
 /**

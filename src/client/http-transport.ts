@@ -127,9 +127,8 @@ export class HttpTransport implements TidewayApi {
         signal,
       })
     ).task;
-  completeWorkflowTask: TidewayApi['completeWorkflowTask'] = async (namespace, body) => {
-    await this.call('completeWorkflowTask', { path: { namespace }, body });
-  };
+  completeWorkflowTask: TidewayApi['completeWorkflowTask'] = (namespace, body) =>
+    this.call('completeWorkflowTask', { path: { namespace }, body });
   failWorkflowTask: TidewayApi['failWorkflowTask'] = async (namespace, body) => {
     await this.call('failWorkflowTask', { path: { namespace }, body });
   };
@@ -141,9 +140,8 @@ export class HttpTransport implements TidewayApi {
         signal,
       })
     ).task;
-  completeActivityTask: TidewayApi['completeActivityTask'] = async (namespace, body) => {
-    await this.call('completeActivityTask', { path: { namespace }, body });
-  };
+  completeActivityTask: TidewayApi['completeActivityTask'] = (namespace, body) =>
+    this.call('completeActivityTask', { path: { namespace }, body });
   failActivityTask: TidewayApi['failActivityTask'] = async (namespace, body) => {
     await this.call('failActivityTask', { path: { namespace }, body });
   };

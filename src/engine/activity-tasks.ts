@@ -2,6 +2,7 @@ import {
   type ActivityTask,
   type CompleteActivityTaskRequest,
   CompleteActivityTaskRequestSchema,
+  type CompleteActivityTaskResponse,
   type FailActivityTaskRequest,
   FailActivityTaskRequestSchema,
   type Failure,
@@ -37,6 +38,7 @@ import { type PollerRegistry, pollTaskQueue } from './long-poll.js';
 import { notifyKeys } from './notifier.js';
 import { parseRequest } from './parse.js';
 import { decideRetry } from './retry.js';
+import { startedWorkflowTask } from './started-workflow-task.js';
 import { queueTaskEvent } from './task-events.js';
 import { decodeTaskToken, encodeTaskToken } from './task-token.js';
 
@@ -76,34 +78,49 @@ async function claimOne(
       leaseId,
     });
     if (!row) return undefined;
-    await rescheduleActivityTimer(tx, row, notify);
-    queueTaskEvent(tx, row, { ...activityEventFields(row), kind: 'started' }, { now });
-    // When the attempt must be done by: heartbeats push the heartbeat deadline, so it is not the attempt's.
-    const deadline = nextActivityDeadline({ ...row, leased: true, heartbeatMs: null })?.at;
-    return {
-      taskToken: encodeTaskToken({
-        kind: 'activity',
-        namespace,
-        runId: row.runId,
-        scheduledEventId: row.scheduledEventId,
-        leaseId,
-      }),
-      workflowId: row.workflowId,
-      runId: row.runId,
-      workflowType: row.workflowType,
-      activityId: row.activityId,
-      activityType: row.activityType,
-      taskQueue: row.taskQueue,
-      args: row.input,
-      attempt: row.attempt,
-      scheduledTime: row.scheduledAt,
-      startedTime: now,
-      ...(row.heartbeatDetails ? { heartbeatDetails: row.heartbeatDetails } : {}),
-      ...(row.heartbeatMs ? { heartbeatTimeoutMs: row.heartbeatMs } : {}),
-      ...(row.startToCloseMs ? { startToCloseTimeoutMs: row.startToCloseMs } : {}),
-      ...(deadline !== undefined ? { deadline } : {}),
-    };
+    return startActivityAttempt(tx, row, leaseId, now, notify);
   });
+}
+
+/**
+ * An attempt just leased (by a poll, or eagerly by the workflow task
+ * completion that scheduled it): its timer now enforces the started
+ * attempt's timeouts, watchers hear it started, and the worker gets it.
+ */
+export async function startActivityAttempt(
+  tx: Queryable,
+  row: ActivityTaskRow,
+  leaseId: string,
+  now: number,
+  notify: (key: string) => void,
+): Promise<ActivityTask> {
+  await rescheduleActivityTimer(tx, row, notify);
+  queueTaskEvent(tx, row, { ...activityEventFields(row), kind: 'started' }, { now });
+  // When the attempt must be done by: heartbeats push the heartbeat deadline, so it is not the attempt's.
+  const deadline = nextActivityDeadline({ ...row, leased: true, heartbeatMs: null })?.at;
+  return {
+    taskToken: encodeTaskToken({
+      kind: 'activity',
+      namespace: row.namespace,
+      runId: row.runId,
+      scheduledEventId: row.scheduledEventId,
+      leaseId,
+    }),
+    workflowId: row.workflowId,
+    runId: row.runId,
+    workflowType: row.workflowType,
+    activityId: row.activityId,
+    activityType: row.activityType,
+    taskQueue: row.taskQueue,
+    args: row.input,
+    attempt: row.attempt,
+    scheduledTime: row.scheduledAt,
+    startedTime: now,
+    ...(row.heartbeatDetails ? { heartbeatDetails: row.heartbeatDetails } : {}),
+    ...(row.heartbeatMs ? { heartbeatTimeoutMs: row.heartbeatMs } : {}),
+    ...(row.startToCloseMs ? { startToCloseTimeoutMs: row.startToCloseMs } : {}),
+    ...(deadline !== undefined ? { deadline } : {}),
+  };
 }
 
 /**
@@ -164,21 +181,44 @@ export async function completeActivityTask(
   ctx: EngineContext,
   namespace: string,
   raw: CompleteActivityTaskRequest,
-): Promise<void> {
+): Promise<CompleteActivityTaskResponse> {
   checkNamespace(namespace);
   const request = parseRequest(CompleteActivityTaskRequestSchema, raw, 'activity task completion');
   checkPayloadSize(ctx, request.result, 'the activity result');
-  await ctx.transition(async (tx, notify) => {
+  return ctx.transition(async (tx, notify): Promise<CompleteActivityTaskResponse> => {
     const { run, activity } = await lockLeasedActivity(tx, namespace, request.taskToken);
-    await finishActivity(ctx, tx, run, activity, notify, {
-      type: 'ActivityTaskCompleted',
-      attributes: {
-        scheduledEventId: activity.scheduledEventId,
-        result: request.result,
-        attempt: activity.attempt,
-        identity: request.identity,
+    // Eager dispatch: the reporting worker runs this workflow on this queue, so the task this result
+    // creates is leased to it here and returned, instead of waiting in the queue for a poll.
+    const eagerLease =
+      request.eagerWorkflowTypes?.includes(run.workflowType) && run.taskQueue === activity.taskQueue
+        ? ctx.newId()
+        : undefined;
+    const seenUpToEventId = run.seenUpToEventId;
+    const { leasedNewTask } = await finishActivity(
+      ctx,
+      tx,
+      run,
+      activity,
+      notify,
+      {
+        type: 'ActivityTaskCompleted',
+        attributes: {
+          scheduledEventId: activity.scheduledEventId,
+          result: request.result,
+          attempt: activity.attempt,
+          identity: request.identity,
+        },
       },
-    });
+      eagerLease,
+    );
+    if (!leasedNewTask || !eagerLease) return { ok: true };
+    const workflowTask = await startedWorkflowTask(
+      tx,
+      { ...run, attempt: 1, updatesPending: false, seenUpToEventId },
+      eagerLease,
+      ctx.clock.now(),
+    );
+    return { ok: true, workflowTask };
   });
 }
 
@@ -190,10 +230,11 @@ export async function finishActivity(
   activity: ActivityTaskRow,
   notify: (key: string) => void,
   event: NewEvent,
-): Promise<void> {
+  leaseNewWorkflowTaskAs?: string,
+): Promise<{ leasedNewTask: boolean }> {
   await deleteActivityTask(tx, run.namespace, run.runId, activity.scheduledEventId);
   await deleteTimer(tx, run.namespace, run.runId, activityTimerKey(activity.scheduledEventId));
-  await deliverToWorkflow(ctx, tx, run, [event], notify);
+  const delivered = await deliverToWorkflow(ctx, tx, run, [event], notify, { leaseNewTaskAs: leaseNewWorkflowTaskAs });
   const outcome = ACTIVITY_OUTCOME_EVENT[event.type as keyof typeof ACTIVITY_OUTCOME_EVENT];
   if (outcome) {
     const failure = (event.attributes as { failure?: Failure }).failure;
@@ -204,6 +245,7 @@ export async function finishActivity(
       { now: ctx.clock.now() },
     );
   }
+  return delivered;
 }
 
 /** The task event that reports each way an activity ends. */

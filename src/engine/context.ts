@@ -99,20 +99,33 @@ export async function deliverToWorkflow(
   run: RunRow,
   newEvents: readonly NewEvent[],
   notify: (key: string) => void,
-): Promise<void> {
+  options: { leaseNewTaskAs?: string | undefined } = {},
+): Promise<{ leasedNewTask: boolean }> {
   const now = ctx.clock.now();
   const existing = await getWorkflowTask(tx, run.namespace, run.runId);
   const all: NewEvent[] = [...newEvents];
+  let leasedNewTask = false;
   if (!existing) {
     all.push({ type: 'WorkflowTaskScheduled', attributes: { taskQueue: run.taskQueue } });
-    await insertWorkflowTask(tx, { ...run, visibleAt: now });
-    notify(notifyKeys.workflowQueue(run.namespace, run.taskQueue));
+    if (options.leaseNewTaskAs) {
+      // Eager dispatch: the caller hands this task to its worker, so no poller needs waking.
+      await insertWorkflowTask(tx, {
+        ...run,
+        visibleAt: now + run.workflowTaskTimeoutMs,
+        lease: { leaseId: options.leaseNewTaskAs, leasedAt: now, lastEventIdAtLease: run.nextEventId + all.length - 1 },
+      });
+      leasedNewTask = true;
+    } else {
+      await insertWorkflowTask(tx, { ...run, visibleAt: now });
+      notify(notifyKeys.workflowQueue(run.namespace, run.taskQueue));
+    }
   } else if (existing.speculative) {
     // A task that only carried updates now delivers events too: it must be recorded.
     all.push({ type: 'WorkflowTaskScheduled', attributes: { taskQueue: run.taskQueue } });
     await makeTaskRegular(tx, run.namespace, run.runId);
   }
   await appendToRun(tx, run, numberEvents(run, all, now));
+  return { leasedNewTask };
 }
 
 /** The run must exist and be running for a worker's report to apply. */

@@ -1,6 +1,7 @@
 import { describe, expect, test } from 'vitest';
 import { type HistoryEvent, type NewEvent, TidewayApiError } from '../protocol/index.js';
-import { chooseResetPoint, pendingStateOf } from './reset.js';
+import { chooseResetPoint } from './reset.js';
+import { pendingStateOf } from './reset-pending-state.js';
 
 const payload = (data: unknown) => ({ encoding: 'json/plain', data });
 const retryPolicy = { initialIntervalMs: 1000, backoffCoefficient: 2, maximumIntervalMs: 100_000, maximumAttempts: 0 };

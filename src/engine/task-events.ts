@@ -59,7 +59,13 @@ export function queueTaskEvent(
     stream = { namespace: run.namespace, runId: run.runId, workflowId: run.workflowId, events: [], close: false };
     byRun.set(key, stream);
   }
-  stream.events.push({ ...event, time: event.time ?? options.now, data: boundedData(event.data) });
+  // The run's closing event is its last: whatever the same transition queues after it is dropped, as a
+  // later transition's events are (its stream is closed by then).
+  if (stream.close) return;
+  // A reporter's clock may be ahead: an event is never dated after the server took it, so retention
+  // (by age) cannot miss it.
+  const time = Math.min(event.time ?? options.now, options.now);
+  stream.events.push({ ...event, time, data: boundedData(event.data) });
   if (options.close) stream.close = true;
 }
 
@@ -83,8 +89,18 @@ export function discardTaskEvents(tx: Queryable): void {
 /** Heartbeat details and milestone data are for people watching: large values are summarised, not stored. */
 function boundedData(data: unknown): unknown {
   if (data === undefined) return undefined;
-  const bytes = payloadBytes(data);
+  const bytes = jsonBytes(data);
+  if (bytes === undefined) return { omitted: 'not encodable as JSON' };
   return bytes <= TASK_EVENT_LIMITS.maxDataBytes ? data : { omitted: `${bytes} bytes, over the task event limit` };
+}
+
+/** Bytes of `value` as JSON; undefined when it cannot be encoded (a BigInt, a cycle), which only in-process callers can send. */
+function jsonBytes(value: unknown): number | undefined {
+  try {
+    return payloadBytes(value);
+  } catch {
+    return undefined;
+  }
 }
 
 /** Limits the server applies to one activity attempt's reported events. */
@@ -116,7 +132,10 @@ export async function recordActivityEvents(
   checkNamespace(namespace);
   const request = parseRequest(RecordActivityEventsRequestSchema, raw, 'activity events');
   for (const [i, event] of request.events.entries()) {
-    const bytes = payloadBytes(event.data);
+    const bytes = jsonBytes(event.data);
+    if (bytes === undefined) {
+      throw new TidewayApiError('InvalidArgument', `events.${i}.data cannot be encoded as JSON; send plain JSON data`);
+    }
     if (bytes > TASK_EVENT_LIMITS.maxDataBytes) {
       throw new TidewayApiError(
         'PayloadTooLarge',
@@ -209,15 +228,28 @@ export async function listTaskEvents(
     // Subscribe before reading so an event committed in between still wakes us.
     const subscription = ctx.notifier.subscribe(notifyKeys.taskEvents(namespace, run.runId));
     try {
+      // Whether the stream has ended is read before its events: the run's last events and the closed flag
+      // commit together and nothing is appended after them, so events read afterwards include them all.
+      // (The other way round, a close committing between the two reads would end a watcher before its last
+      // events.) Runs from before task events existed have no stream: they are over when the run is.
+      const stream = await getTaskEventStream(ctx.db, namespace, run.runId);
+      const lastSeq = stream?.lastSeq ?? 0;
+      if (request.after > lastSeq) {
+        throw new TidewayApiError(
+          'InvalidArgument',
+          `after ${request.after} is past the last task event of run ${run.runId} of workflow "${run.workflowId}" ` +
+            `(seq ${lastSeq}); seqs number the events of one run: resume with the runId of the run the seq came ` +
+            'from, or from 0',
+          { runId: run.runId, lastSeq },
+        );
+      }
+      const closed = stream
+        ? stream.closed
+        : (await requireRun(ctx, namespace, { runId: run.runId, workflowId: run.workflowId })).status !== 'running';
       const events = await readTaskEvents(ctx.db, namespace, run.runId, request.after, request.limit);
-      const stream = events.length < request.limit ? await getTaskEventStream(ctx.db, namespace, run.runId) : undefined;
-      // A stream is done when the run's last event was written and nothing newer is left to read
-      // (retention may have removed older ones). Runs from before task events existed have no stream.
-      const done =
-        events.length < request.limit &&
-        (stream
-          ? stream.closed
-          : (await requireRun(ctx, namespace, { runId: run.runId, workflowId: run.workflowId })).status !== 'running');
+      // Done when the run's last event was written and nothing newer is left to read (retention may have
+      // removed older ones).
+      const done = closed && events.length < request.limit;
       const remaining = deadline - Date.now();
       if (events.length > 0 || done || remaining <= 0 || signal?.aborted || ctx.closing.aborted) {
         return { runId: run.runId, events, done };

@@ -1,6 +1,7 @@
 import {
   type CompleteWorkflowTaskRequest,
   CompleteWorkflowTaskRequestSchema,
+  type CompleteWorkflowTaskResponse,
   type Failure,
   type FailWorkflowTaskRequest,
   FailWorkflowTaskRequestSchema,
@@ -16,7 +17,6 @@ import {
   getWorkflowTask,
   insertActivityTasks,
   insertWorkflowTask,
-  listRequestedUpdates,
   lockRun,
   nextWorkflowTaskVisibleAt,
   type Queryable,
@@ -39,18 +39,17 @@ import {
   numberEvents,
   requireRunning,
 } from './context.js';
+import { chooseEagerActivities, startEagerActivities } from './eager-dispatch.js';
 import { type PollerRegistry, pollTaskQueue } from './long-poll.js';
 import { notifyKeys } from './notifier.js';
 import { parseRequest } from './parse.js';
 import { claimQueryTask } from './queries.js';
 import { decideRetry } from './retry.js';
 import { createRun } from './start-workflow.js';
+import { startedWorkflowTask } from './started-workflow-task.js';
 import { queueTaskEvent } from './task-events.js';
 import { decodeTaskToken, encodeTaskToken } from './task-token.js';
 import { recordUpdateOutcomes, scheduleTaskForWaitingUpdates } from './updates.js';
-
-/** A task carries the events since the last completion inline up to this many; beyond, the worker pages. */
-const INLINE_EVENTS_LIMIT = 1000;
 
 /** Hands out the oldest ready workflow task of a queue, waiting up to `waitMs` for one. */
 export async function pollWorkflowTask(
@@ -104,32 +103,7 @@ async function claimOne(
         { now },
       );
     }
-    queueTaskEvent(tx, row, { source: 'workflow', kind: 'started', attempt: row.attempt }, { now });
-    const from = row.seenUpToEventId + 1;
-    // The claim read the run's next event id in its own snapshot; this read may see events committed
-    // since (Postgres read committed). Hand out only what the lease will record as seen.
-    const lastEventId = row.nextEventId - 1;
-    const events = (await readEvents(tx, namespace, row.runId, from, INLINE_EVENTS_LIMIT + 1)).filter(
-      (e) => e.eventId <= lastEventId,
-    );
-    const eventsComplete = events.length <= INLINE_EVENTS_LIMIT;
-    const updates = row.updatesPending ? await listRequestedUpdates(tx, namespace, row.runId) : [];
-    return {
-      taskToken: encodeTaskToken({ kind: 'workflow', namespace, runId: row.runId, leaseId }),
-      workflowId: row.workflowId,
-      runId: row.runId,
-      workflowType: row.workflowType,
-      taskQueue: row.taskQueue,
-      attempt: row.attempt,
-      taskTime: now,
-      previousSeenUpToEventId: row.seenUpToEventId,
-      events: eventsComplete ? events : [],
-      eventsComplete,
-      lastEventId,
-      ...(updates.length > 0
-        ? { updates: updates.map((u) => ({ updateId: u.updateId, updateName: u.updateName, args: u.args })) }
-        : {}),
-    };
+    return startedWorkflowTask(tx, row, leaseId, now);
   });
 }
 
@@ -155,13 +129,13 @@ export async function completeWorkflowTask(
   ctx: EngineContext,
   namespace: string,
   raw: CompleteWorkflowTaskRequest,
-): Promise<void> {
+): Promise<CompleteWorkflowTaskResponse> {
   checkNamespace(namespace);
   const request = parseRequest(CompleteWorkflowTaskRequestSchema, raw, 'workflow task completion');
   request.commands.forEach((command, i) => {
     checkPayloadSize(ctx, command, `command ${i} (${command.type})`);
   });
-  await ctx.transition(async (tx, notify) => {
+  return ctx.transition(async (tx, notify): Promise<CompleteWorkflowTaskResponse> => {
     const { run, task } = await lockLeasedTask(tx, namespace, request.taskToken);
     const now = ctx.clock.now();
     for (const event of request.taskEvents ?? []) {
@@ -179,7 +153,7 @@ export async function completeWorkflowTask(
         notify,
       );
       if (task.updatesPending) await scheduleTaskForWaitingUpdates(tx, run, now, notify);
-      return;
+      return { ok: true };
     }
     const out = applyWorkflowTaskCompletion({
       run,
@@ -195,7 +169,7 @@ export async function completeWorkflowTask(
     await recordUpdateOutcomes(tx, run, out.updateOutcomes, notify);
     if (out.close?.status === 'continued-as-new') {
       await continueAsNew(ctx, tx, run, out.events, out.close.next, task.lastEventIdAtLease, notify);
-      return;
+      return { ok: true };
     }
     if (out.close?.status === 'failed') {
       const retried = await retryFailedRun(
@@ -207,7 +181,7 @@ export async function completeWorkflowTask(
         task.lastEventIdAtLease,
         notify,
       );
-      if (retried) return;
+      if (retried) return { ok: true };
     }
     if (out.close) {
       await closeRun(ctx, tx, run, out.events, { ...out.close, now }, notify, {
@@ -216,7 +190,7 @@ export async function completeWorkflowTask(
       // Children started in the closing task still start; the close policy then applies to them.
       await startChildren(ctx, tx, run, out.childStarts, notify);
       await applyParentClosePolicy(ctx, tx, run, notify);
-      return;
+      return { ok: true };
     }
     await appendToRun(tx, run, out.events, {
       seenUpToEventId: task.lastEventIdAtLease,
@@ -227,9 +201,11 @@ export async function completeWorkflowTask(
       await insertWorkflowTask(tx, { ...run, visibleAt: now });
       notify(notifyKeys.workflowQueue(namespace, run.taskQueue));
     }
-    await insertActivityTasks(tx, out.activityTasks);
-    for (const a of out.activityTasks) notify(notifyKeys.activityQueue(namespace, a.taskQueue));
-    for (const timer of out.timers) await upsertTimer(tx, timer);
+    const eager = chooseEagerActivities(out.activityTasks, run, request.eagerActivities, now, ctx.newId);
+    await insertActivityTasks(tx, eager.tasks);
+    for (const a of eager.tasks) if (!a.lease) notify(notifyKeys.activityQueue(namespace, a.taskQueue));
+    // An eagerly started activity's timer is set for its started attempt below, not for waiting in the queue.
+    for (const timer of out.timers) if (!eager.timerKeys.has(timer.timerKey)) await upsertTimer(tx, timer);
     for (const key of out.cancelledTimerKeys) await deleteTimer(tx, namespace, run.runId, key);
     await requestActivityCancellations(tx, run, out.cancelledActivityIds);
     await requestChildCancellations(ctx, tx, run, out.childCancels, notify);
@@ -238,6 +214,8 @@ export async function completeWorkflowTask(
     // Updates requested while this task ran need another task to carry them.
     if (task.updatesPending) await scheduleTaskForWaitingUpdates(tx, run, now, notify);
     if (out.timers.length > 0) notify(notifyKeys.timers());
+    const activityTasks = await startEagerActivities(tx, eager.tasks, now, notify);
+    return activityTasks.length > 0 ? { ok: true, activityTasks } : { ok: true };
   });
 }
 

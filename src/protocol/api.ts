@@ -10,14 +10,25 @@ import type {
   ResetWorkflowResponse,
 } from './reset.js';
 import { RetryPolicySchema } from './retry-policy.js';
-import {
-  type ListTaskEventsRequest,
-  type RecordActivityEventsRequest,
-  type RecordActivityEventsResponse,
-  ReportedTaskEventSchema,
-  TASK_EVENT_LIMITS,
-  type TaskEventPage,
+import type {
+  ListTaskEventsRequest,
+  RecordActivityEventsRequest,
+  RecordActivityEventsResponse,
+  TaskEventPage,
 } from './task-events.js';
+import type {
+  ActivityTask,
+  CompleteActivityTaskRequest,
+  CompleteActivityTaskResponse,
+  CompleteWorkflowTaskRequest,
+  CompleteWorkflowTaskResponse,
+  FailActivityTaskRequest,
+  FailWorkflowTaskRequest,
+  HeartbeatActivityTaskRequest,
+  HeartbeatActivityTaskResponse,
+  PollRequest,
+  WorkflowTask,
+} from './worker-api.js';
 
 /**
  * Request and response shapes of every API operation, shared by the HTTP
@@ -255,116 +266,6 @@ export const HistoryPageSchema = z
   .meta({ id: 'HistoryPage' });
 export type HistoryPage = { runId: string; events: HistoryEvent[]; nextEventId?: number | undefined };
 
-export const PollRequestSchema = z
-  .object({
-    taskQueue: id('taskQueue'),
-    identity: z.string().max(1000).default('unknown'),
-    /** The workflow or activity types this worker can run; it is only handed tasks of these types. */
-    types: z.array(z.string().min(1).max(1000)).min(1, 'register at least one type').max(10_000),
-    /** How long the server may hold the poll open waiting for a task. */
-    waitMs: z.number().int().min(0).max(120_000).default(30_000),
-  })
-  .meta({ id: 'PollRequest' });
-export type PollRequest = z.input<typeof PollRequestSchema>;
-
-export const WorkflowTaskSchema = z
-  .object({
-    taskToken: z.string(),
-    workflowId: z.string(),
-    runId: z.string(),
-    workflowType: z.string(),
-    taskQueue: z.string(),
-    attempt: z.number().int(),
-    /** Workflow time for this task (ms since epoch): what `Date.now()` returns in workflow code. */
-    taskTime: z.number(),
-    /** Events up to this id were seen by the worker that completed the previous task. */
-    previousSeenUpToEventId: z.number().int(),
-    /** Events after previousSeenUpToEventId, when they fit; otherwise empty and `eventsComplete` false. */
-    events: z.array(HistoryEventSchema),
-    eventsComplete: z.boolean(),
-    /** The history's last event id when the task was handed out. */
-    lastEventId: z.number().int(),
-    /**
-     * Set for a query task: answer it (respondQueryTask) from the workflow's
-     * state after replaying the history; write no commands.
-     */
-    query: z.object({ queryId: z.string(), queryName: z.string(), args: z.array(PayloadSchema) }).optional(),
-    /** Updates to validate and, if accepted, run in this task (in this order). */
-    updates: z
-      .array(z.object({ updateId: z.string(), updateName: z.string(), args: z.array(PayloadSchema) }))
-      .optional(),
-  })
-  .meta({ id: 'WorkflowTask' });
-export type WorkflowTask = Omit<z.infer<typeof WorkflowTaskSchema>, 'events'> & { events: HistoryEvent[] };
-
-export const PollWorkflowTaskResponseSchema = z.object({ task: WorkflowTaskSchema.nullable() });
-
-export const CompleteWorkflowTaskRequestSchema = z
-  .object({
-    taskToken: z.string().min(1),
-    identity: z.string().max(1000).default('unknown'),
-    commands: z.array(CommandSchema),
-    /** Signals received that no handler has taken yet (names, in arrival order), for describe. */
-    bufferedSignals: z.array(z.string().max(1000)).max(10_000).optional(),
-    /** Milestones the workflow code emitted in this task (not on replay); they go to the run's task events. */
-    taskEvents: z.array(ReportedTaskEventSchema).max(TASK_EVENT_LIMITS.maxEventsPerReport).optional(),
-  })
-  .meta({ id: 'CompleteWorkflowTaskRequest' });
-export type CompleteWorkflowTaskRequest = z.input<typeof CompleteWorkflowTaskRequestSchema>;
-
-export const FailWorkflowTaskRequestSchema = z
-  .object({
-    taskToken: z.string().min(1),
-    identity: z.string().max(1000).default('unknown'),
-    failure: FailureSchema,
-    /** e.g. 'nondeterminism', 'workflow-not-registered', 'determinism-violation'. */
-    cause: z.string().max(200),
-  })
-  .meta({ id: 'FailWorkflowTaskRequest' });
-export type FailWorkflowTaskRequest = z.input<typeof FailWorkflowTaskRequestSchema>;
-
-export const ActivityTaskSchema = z
-  .object({
-    taskToken: z.string(),
-    workflowId: z.string(),
-    runId: z.string(),
-    workflowType: z.string(),
-    activityId: z.string(),
-    activityType: z.string(),
-    taskQueue: z.string(),
-    args: z.array(PayloadSchema),
-    attempt: z.number().int(),
-    scheduledTime: z.number(),
-    startedTime: z.number(),
-    heartbeatDetails: PayloadSchema.optional(),
-    heartbeatTimeoutMs: z.number().int().optional(),
-    startToCloseTimeoutMs: z.number().int().optional(),
-    /** When the current attempt must be done by (ms since epoch), if any timeout applies. */
-    deadline: z.number().optional(),
-  })
-  .meta({ id: 'ActivityTask' });
-export type ActivityTask = z.infer<typeof ActivityTaskSchema>;
-
-export const PollActivityTaskResponseSchema = z.object({ task: ActivityTaskSchema.nullable() });
-
-export const CompleteActivityTaskRequestSchema = z
-  .object({ taskToken: z.string().min(1), identity: z.string().max(1000).default('unknown'), result: PayloadSchema })
-  .meta({ id: 'CompleteActivityTaskRequest' });
-export type CompleteActivityTaskRequest = z.input<typeof CompleteActivityTaskRequestSchema>;
-
-export const FailActivityTaskRequestSchema = z
-  .object({ taskToken: z.string().min(1), identity: z.string().max(1000).default('unknown'), failure: FailureSchema })
-  .meta({ id: 'FailActivityTaskRequest' });
-export type FailActivityTaskRequest = z.input<typeof FailActivityTaskRequestSchema>;
-
-export const HeartbeatActivityTaskRequestSchema = z
-  .object({ taskToken: z.string().min(1), details: PayloadSchema.optional() })
-  .meta({ id: 'HeartbeatActivityTaskRequest' });
-export type HeartbeatActivityTaskRequest = z.input<typeof HeartbeatActivityTaskRequestSchema>;
-
-export const HeartbeatActivityTaskResponseSchema = z.object({ cancelRequested: z.boolean() });
-export type HeartbeatActivityTaskResponse = z.infer<typeof HeartbeatActivityTaskResponseSchema>;
-
 export const OkSchema = z.object({ ok: z.literal(true) });
 
 export const ClusterInfoSchema = z
@@ -430,10 +331,10 @@ export interface TidewayApi {
   bulkWorkflowOperation(namespace: string, request: BulkOperationRequest): Promise<BulkOperationResponse>;
   getWorkflowHistory(namespace: string, ref: { workflowId: string } & HistoryQuery): Promise<HistoryPage>;
   pollWorkflowTask(namespace: string, request: PollRequest, signal?: AbortSignal): Promise<WorkflowTask | null>;
-  completeWorkflowTask(namespace: string, request: CompleteWorkflowTaskRequest): Promise<void>;
+  completeWorkflowTask(namespace: string, request: CompleteWorkflowTaskRequest): Promise<CompleteWorkflowTaskResponse>;
   failWorkflowTask(namespace: string, request: FailWorkflowTaskRequest): Promise<void>;
   pollActivityTask(namespace: string, request: PollRequest, signal?: AbortSignal): Promise<ActivityTask | null>;
-  completeActivityTask(namespace: string, request: CompleteActivityTaskRequest): Promise<void>;
+  completeActivityTask(namespace: string, request: CompleteActivityTaskRequest): Promise<CompleteActivityTaskResponse>;
   failActivityTask(namespace: string, request: FailActivityTaskRequest): Promise<void>;
   heartbeatActivityTask(
     namespace: string,

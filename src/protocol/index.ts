@@ -14,3 +14,4 @@ export * from './retry-policy.js';
 export * from './routes.js';
 export * from './task-events.js';
 export * from './version.js';
+export * from './worker-api.js';

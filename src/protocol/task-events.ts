@@ -58,6 +58,9 @@ export const TASK_EVENT_LIMITS = {
   maxEventsPerReport: 500,
 } as const;
 
+/** The largest time a JavaScript Date can hold, in ms since the epoch. */
+const MAX_TIME_MS = 8_640_000_000_000_000;
+
 const message = z
   .string()
   .refine(
@@ -71,8 +74,11 @@ export const ReportedTaskEventSchema = z
     kind: z.enum(['milestone', 'progress', 'stdout', 'stderr']),
     message: message.optional(),
     data: z.unknown().optional(),
-    /** When it happened on the reporter's clock (ms since the epoch); default: when the server receives it. */
-    time: z.number().optional(),
+    /**
+     * When it happened on the reporter's clock (ms since the epoch); default, and at the latest: when the
+     * server receives it.
+     */
+    time: z.number().int().min(0).max(MAX_TIME_MS).optional(),
   })
   .meta({ id: 'ReportedTaskEvent' });
 export type ReportedTaskEvent = z.infer<typeof ReportedTaskEventSchema>;

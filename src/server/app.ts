@@ -145,10 +145,9 @@ export function createApp(options: AppOptions): OpenAPIHono {
     }
     return c.json({ task } as never, 200);
   });
-  app.openapi(routes.completeWorkflowTask, async (c) => {
-    await engine.completeWorkflowTask(c.req.valid('param').namespace, c.req.valid('json'));
-    return c.json({ ok: true as const }, 200);
-  });
+  app.openapi(routes.completeWorkflowTask, async (c) =>
+    c.json(await engine.completeWorkflowTask(c.req.valid('param').namespace, c.req.valid('json')), 200),
+  );
   app.openapi(routes.failWorkflowTask, async (c) => {
     await engine.failWorkflowTask(c.req.valid('param').namespace, c.req.valid('json'));
     return c.json({ ok: true as const }, 200);
@@ -162,10 +161,9 @@ export function createApp(options: AppOptions): OpenAPIHono {
     }
     return c.json({ task }, 200);
   });
-  app.openapi(routes.completeActivityTask, async (c) => {
-    await engine.completeActivityTask(c.req.valid('param').namespace, c.req.valid('json'));
-    return c.json({ ok: true as const }, 200);
-  });
+  app.openapi(routes.completeActivityTask, async (c) =>
+    c.json((await engine.completeActivityTask(c.req.valid('param').namespace, c.req.valid('json'))) as never, 200),
+  );
   app.openapi(routes.failActivityTask, async (c) => {
     await engine.failActivityTask(c.req.valid('param').namespace, c.req.valid('json'));
     return c.json({ ok: true as const }, 200);

@@ -6,7 +6,9 @@ import {
   CancelWorkflowRequestSchema,
   ClusterInfoSchema,
   CompleteActivityTaskRequestSchema,
+  CompleteActivityTaskResponseSchema,
   CompleteWorkflowTaskRequestSchema,
+  CompleteWorkflowTaskResponseSchema,
   ErrorBodySchema,
   FailActivityTaskRequestSchema,
   FailWorkflowTaskRequestSchema,
@@ -182,7 +184,7 @@ export const routes = {
     tags: ['worker'],
     summary: 'Complete a workflow task with commands',
     request: { params: namespaceParam, ...jsonBody(CompleteWorkflowTaskRequestSchema) },
-    responses: ok(OkSchema, 'Applied'),
+    responses: ok(CompleteWorkflowTaskResponseSchema, 'Applied; with eagerActivities, the activities handed to this worker'),
   }),
   failWorkflowTask: route('failWorkflowTask', {
     tags: ['worker'],
@@ -200,7 +202,7 @@ export const routes = {
     tags: ['worker'],
     summary: 'Report an activity result',
     request: { params: namespaceParam, ...jsonBody(CompleteActivityTaskRequestSchema) },
-    responses: ok(OkSchema, 'Recorded'),
+    responses: ok(CompleteActivityTaskResponseSchema, 'Recorded; with eagerWorkflowTypes, the workflow task handed to this worker'),
   }),
   failActivityTask: route('failActivityTask', {
     tags: ['worker'],

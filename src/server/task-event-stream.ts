@@ -1,6 +1,7 @@
 import type { OpenAPIHono } from '@hono/zod-openapi';
 import { streamSSE } from 'hono/streaming';
 import type { Engine } from '../engine/index.js';
+import { TidewayApiError } from '../protocol/index.js';
 import { streamTaskEventsRoute } from './routes.js';
 
 /** How long the stream waits for a new event before sending a keep-alive comment. */
@@ -24,22 +25,29 @@ export function registerTaskEventStream(app: OpenAPIHono, engine: Engine): void 
     return streamSSE(c, async (stream) => {
       const hangUp = new AbortController();
       stream.onAbort(() => hangUp.abort());
-      for (;;) {
-        for (const event of page.events) {
-          await stream.writeSSE({ event: 'task-event', id: String(event.seq), data: JSON.stringify(event) });
-          after = event.seq;
+      try {
+        for (;;) {
+          for (const event of page.events) {
+            await stream.writeSSE({ event: 'task-event', id: String(event.seq), data: JSON.stringify(event) });
+            after = event.seq;
+          }
+          if (page.done) {
+            await stream.writeSSE({ event: 'done', data: JSON.stringify({ runId: page.runId, lastSeq: after }) });
+            return;
+          }
+          if (hangUp.signal.aborted) return;
+          page = await engine.listTaskEvents(
+            namespace,
+            { workflowId, runId: page.runId, after, waitMs: IDLE_PING_MS },
+            hangUp.signal,
+          );
+          if (page.events.length === 0 && !page.done) await stream.write(': ping\n\n');
         }
-        if (page.done) {
-          await stream.writeSSE({ event: 'done', data: JSON.stringify({ runId: page.runId, lastSeq: after }) });
-          return;
-        }
-        if (hangUp.signal.aborted) return;
-        page = await engine.listTaskEvents(
-          namespace,
-          { workflowId, runId: page.runId, after, waitMs: IDLE_PING_MS },
-          hangUp.signal,
-        );
-        if (page.events.length === 0 && !page.done) await stream.write(': ping\n\n');
+      } catch (error) {
+        // The engine shutting down (or another refusal) ends the stream without `done`: the client
+        // resumes from its last seq elsewhere, and the first page of that request reports what is wrong.
+        if (error instanceof TidewayApiError) return;
+        throw error;
       }
     }) as never;
   });

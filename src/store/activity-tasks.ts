@@ -44,13 +44,22 @@ export type NewActivityTask = Omit<
   'attempt' | 'leaseId' | 'startedAt' | 'heartbeatDetails' | 'lastHeartbeatAt' | 'lastFailure' | 'cancelRequested'
 >;
 
-export async function insertActivityTasks(q: Queryable, tasks: readonly NewActivityTask[]): Promise<void> {
+/** An attempt leased as it is inserted: eager dispatch to the worker whose workflow task scheduled it. */
+export interface EagerLease {
+  leaseId: string;
+  startedAt: number;
+}
+
+export async function insertActivityTasks(
+  q: Queryable,
+  tasks: readonly (NewActivityTask & { lease?: EagerLease | undefined })[],
+): Promise<void> {
   for (const t of tasks) {
     await q.query(
       `INSERT INTO activity_tasks (namespace, run_id, scheduled_event_id, workflow_id, workflow_type, activity_id,
          activity_type, task_queue, input, scheduled_at, visible_at, schedule_to_start_ms, start_to_close_ms,
-         schedule_to_close_ms, heartbeat_ms, retry_policy)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10, $11, $12, $13, $14, $15, $16::jsonb)`,
+         schedule_to_close_ms, heartbeat_ms, retry_policy, lease_id, started_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10, $11, $12, $13, $14, $15, $16::jsonb, $17, $18)`,
       [
         t.namespace,
         t.runId,
@@ -62,12 +71,14 @@ export async function insertActivityTasks(q: Queryable, tasks: readonly NewActiv
         t.taskQueue,
         JSON.stringify(t.input),
         t.scheduledAt,
-        t.visibleAt,
+        t.lease ? NEVER : t.visibleAt,
         t.scheduleToStartMs,
         t.startToCloseMs,
         t.scheduleToCloseMs,
         t.heartbeatMs,
         JSON.stringify(t.retryPolicy),
+        t.lease?.leaseId ?? null,
+        t.lease?.startedAt ?? null,
       ],
     );
   }

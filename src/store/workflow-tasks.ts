@@ -29,12 +29,14 @@ export async function insertWorkflowTask(
   q: Queryable,
   task: Pick<WorkflowTaskRow, 'namespace' | 'runId' | 'workflowId' | 'workflowType' | 'taskQueue' | 'visibleAt'> & {
     speculative?: boolean;
+    /** Leased as it is inserted (eager dispatch); `visibleAt` is then when the lease expires. */
+    lease?: { leaseId: string; leasedAt: number; lastEventIdAtLease: number } | undefined;
   },
 ): Promise<void> {
   await q.query(
     `INSERT INTO workflow_tasks (namespace, run_id, workflow_id, workflow_type, task_queue, visible_at, speculative,
-       updates_pending)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $7)`,
+       updates_pending, lease_id, leased_at, last_event_id_at_lease)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, $9, $10)`,
     [
       task.namespace,
       task.runId,
@@ -43,6 +45,9 @@ export async function insertWorkflowTask(
       task.taskQueue,
       task.visibleAt,
       task.speculative ?? false,
+      task.lease?.leaseId ?? null,
+      task.lease?.leasedAt ?? null,
+      task.lease?.lastEventIdAtLease ?? null,
     ],
   );
 }

@@ -12,6 +12,7 @@ import {
   toPayload,
 } from '../protocol/index.js';
 import { ActivityEventSender } from './activity-events.js';
+import type { EagerDispatch } from './eager-dispatch.js';
 import { HeartbeatSender } from './heartbeat-sender.js';
 import type { Logger } from './logger.js';
 import type { FunctionMap } from './registry.js';
@@ -29,6 +30,7 @@ export class ActivityExecutor {
     private readonly identity: string,
     private readonly activities: FunctionMap,
     private readonly logger: Logger,
+    private readonly eager?: EagerDispatch,
   ) {}
 
   async execute(task: ActivityTask, shutdown: AbortSignal): Promise<void> {
@@ -98,11 +100,21 @@ export class ActivityExecutor {
     try {
       if ('result' in outcome) {
         try {
-          await this.api.completeActivityTask(this.namespace, {
-            taskToken: task.taskToken,
-            identity: this.identity,
-            result: outcome.result,
-          });
+          const offer = this.eager?.offerWorkflowTask(task.workflowType, task.taskQueue);
+          let response: Awaited<ReturnType<TidewayApi['completeActivityTask']>>;
+          try {
+            response = await this.api.completeActivityTask(this.namespace, {
+              taskToken: task.taskToken,
+              identity: this.identity,
+              result: outcome.result,
+              ...(offer ? { eagerWorkflowTypes: [task.workflowType] } : {}),
+            });
+          } catch (error) {
+            offer?.release();
+            throw error;
+          }
+          if (response?.workflowTask && offer) this.eager?.runWorkflowTask(response.workflowTask);
+          else offer?.release();
         } catch (error) {
           if (!(error instanceof TidewayApiError) || error.code !== 'PayloadTooLarge') throw error;
           // Retrying would produce the same oversized result: fail for good, saying why.

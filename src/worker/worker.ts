@@ -1,8 +1,9 @@
 import { hostname } from 'node:os';
 import { type Connection, type ConnectionOptions, checkCompatible, connectHttp } from '../client/index.js';
-import { type Duration, TidewayApiError, toMs } from '../protocol/index.js';
+import { type ActivityTask, type Duration, TidewayApiError, toMs, type WorkflowTask } from '../protocol/index.js';
 import { installDeterminism } from '../workflow/determinism.js';
 import { ActivityExecutor } from './activity-executor.js';
+import type { EagerDispatch } from './eager-dispatch.js';
 import { consoleLogger, type Logger } from './logger.js';
 import { collectFunctions, type FunctionMap } from './registry.js';
 import { WorkflowCache } from './workflow-cache.js';
@@ -30,6 +31,11 @@ export interface WorkerOptions extends ConnectionOptions {
   shutdownGraceTime?: Duration;
   /** Shut down on SIGINT/SIGTERM while `run()` is running (default true). */
   handleSignals?: boolean;
+  /**
+   * Let completions hand this worker its next task directly: the activities its workflow tasks schedule,
+   * and the workflow task its activity results create (default true). Saves a queue round trip per step.
+   */
+  eagerDispatch?: boolean;
   logger?: Logger;
 }
 
@@ -47,6 +53,8 @@ export class Worker {
   private runPromise: Promise<void> | undefined;
   private readonly workflowExecutor: WorkflowExecutor;
   private readonly activityExecutor: ActivityExecutor;
+  private readonly workflowSlots: Slots;
+  private readonly activitySlots: Slots;
   readonly identity: string;
   readonly namespace: string;
 
@@ -60,14 +68,52 @@ export class Worker {
     this.identity = options.identity ?? `${process.pid}@${hostname()}`;
     this.namespace = options.namespace ?? process.env.TIDEWAY_NAMESPACE ?? 'default';
     const api = connection.api;
+    this.workflowSlots = new Slots(options.maxConcurrentWorkflowTasks ?? 10);
+    this.activitySlots = new Slots(options.maxConcurrentActivityTasks ?? 100);
+    const eager = (options.eagerDispatch ?? true) ? this.eagerDispatch() : undefined;
     this.workflowExecutor = new WorkflowExecutor(
       api,
       this.namespace,
       this.identity,
       workflows,
       new WorkflowCache(options.maxCachedWorkflows ?? 1000),
+      eager,
     );
-    this.activityExecutor = new ActivityExecutor(api, this.namespace, this.identity, activities, logger);
+    this.activityExecutor = new ActivityExecutor(api, this.namespace, this.identity, activities, logger, eager);
+  }
+
+  /** Eager dispatch backed by this worker's slots; nothing is offered once it stops running. */
+  private eagerDispatch(): EagerDispatch {
+    const queue = this.options.taskQueue;
+    return {
+      offerActivities: (taskQueue, commands) => {
+        if (this.state !== 'running' || taskQueue !== queue || this.activities.size === 0) return undefined;
+        const wanted = commands.filter(
+          (c) =>
+            c.type === 'ScheduleActivity' &&
+            (c.taskQueue ?? taskQueue) === queue &&
+            this.activities.has(c.activityType),
+        ).length;
+        const max = wanted > 0 ? this.activitySlots.tryAcquire(wanted) : 0;
+        if (max === 0) return undefined;
+        return {
+          max,
+          types: [...this.activities.keys()],
+          release: (unused) => {
+            for (let i = 0; i < unused; i++) this.activitySlots.release();
+          },
+        };
+      },
+      runActivities: (tasks) => {
+        for (const task of tasks) this.runTask('activity', task, this.activitySlots);
+      },
+      offerWorkflowTask: (workflowType, taskQueue) => {
+        if (this.state !== 'running' || taskQueue !== queue || !this.workflows.has(workflowType)) return undefined;
+        if (this.workflowSlots.tryAcquire(1) === 0) return undefined;
+        return { release: () => this.workflowSlots.release() };
+      },
+      runWorkflowTask: (task) => this.runTask('workflow', task, this.workflowSlots),
+    };
   }
 
   /** Registers the given workflows and activities and checks the server is compatible. */
@@ -99,12 +145,10 @@ export class Worker {
     }
     const loops: Promise<void>[] = [];
     if (this.workflows.size > 0) {
-      const slots = new Slots(this.options.maxConcurrentWorkflowTasks ?? 10);
-      for (let i = 0; i < 2; i++) loops.push(this.pollLoop('workflow', slots));
+      for (let i = 0; i < 2; i++) loops.push(this.pollLoop('workflow', this.workflowSlots));
     }
     if (this.activities.size > 0) {
-      const slots = new Slots(this.options.maxConcurrentActivityTasks ?? 100);
-      for (let i = 0; i < 2; i++) loops.push(this.pollLoop('activity', slots));
+      for (let i = 0; i < 2; i++) loops.push(this.pollLoop('activity', this.activitySlots));
     }
     this.logger.info(`worker ${this.identity} polling task queue "${this.options.taskQueue}"`, {
       namespace: this.namespace,
@@ -157,6 +201,21 @@ export class Worker {
     this.logger.warn(`${this.inFlight.size} task(s) ignored cancellation and were abandoned at shutdown`);
   }
 
+  /** Runs a task in a slot already taken for it (by a poll, or reserved for eager dispatch), tracked for shutdown. */
+  private runTask(kind: 'workflow' | 'activity', task: WorkflowTask | ActivityTask, slots: Slots): void {
+    const running =
+      kind === 'workflow'
+        ? this.workflowExecutor.execute(task as WorkflowTask)
+        : this.activityExecutor.execute(task as ActivityTask, this.abortActivities.signal);
+    const tracked = running
+      .catch((error: unknown) => this.logger.error(`${kind} task crashed`, { error: String(error) }))
+      .finally(() => {
+        slots.release();
+        this.inFlight.delete(tracked);
+      });
+    this.inFlight.add(tracked);
+  }
+
   private async pollLoop(kind: 'workflow' | 'activity', slots: Slots): Promise<void> {
     const api = this.connection.api;
     const request = {
@@ -181,20 +240,7 @@ export class Worker {
           slots.release();
           continue;
         }
-        const running =
-          kind === 'workflow'
-            ? this.workflowExecutor.execute(task as Parameters<WorkflowExecutor['execute']>[0])
-            : this.activityExecutor.execute(
-                task as Parameters<ActivityExecutor['execute']>[0],
-                this.abortActivities.signal,
-              );
-        const tracked = running
-          .catch((error: unknown) => this.logger.error(`${kind} task crashed`, { error: String(error) }))
-          .finally(() => {
-            slots.release();
-            this.inFlight.delete(tracked);
-          });
-        this.inFlight.add(tracked);
+        this.runTask(kind, task, slots);
       } catch (error) {
         slots.release();
         if (this.stopPolling.signal.aborted) return;
@@ -211,6 +257,13 @@ export class Worker {
 
 /** A counting semaphore: a poller only asks for a task when it has room to run one. */
 class Slots {
+  /** Takes up to `n` free slots without waiting; returns how many it took. */
+  tryAcquire(n: number): number {
+    const taken = Math.max(0, Math.min(n, this.free));
+    this.free -= taken;
+    return taken;
+  }
+
   private waiters: (() => void)[] = [];
   constructor(private free: number) {}
   async acquire(signal: AbortSignal): Promise<void> {

@@ -10,6 +10,7 @@ import {
 } from '../protocol/index.js';
 import { DeterminismViolationError, NonDeterminismError } from '../workflow/errors.js';
 import { type WorkflowFunction, WorkflowInstance } from '../workflow/instance.js';
+import type { EagerDispatch } from './eager-dispatch.js';
 import type { FunctionMap } from './registry.js';
 import type { WorkflowCache } from './workflow-cache.js';
 
@@ -28,6 +29,7 @@ export class WorkflowExecutor {
     private readonly identity: string,
     private readonly workflows: FunctionMap,
     private readonly cache: WorkflowCache,
+    private readonly eager?: EagerDispatch,
   ) {}
 
   async execute(task: WorkflowTask): Promise<WorkflowTaskOutcome> {
@@ -50,14 +52,28 @@ export class WorkflowExecutor {
       instance = await this.prepare(task, fn);
       const commands = await instance.activate(task.taskTime, task.updates ?? []);
       const taskEvents = instance.taskEvents.splice(0);
-      await this.api.completeWorkflowTask(this.namespace, {
-        taskToken: task.taskToken,
-        identity: this.identity,
-        commands,
-        bufferedSignals: instance.handlers.pendingSignalNames,
-        ...(taskEvents.length > 0 ? { taskEvents } : {}),
-      });
+      const offer = this.eager?.offerActivities(task.taskQueue, commands);
+      let response: Awaited<ReturnType<TidewayApi['completeWorkflowTask']>>;
+      try {
+        response = await this.api.completeWorkflowTask(this.namespace, {
+          taskToken: task.taskToken,
+          identity: this.identity,
+          commands,
+          bufferedSignals: instance.handlers.pendingSignalNames,
+          ...(taskEvents.length > 0 ? { taskEvents } : {}),
+          ...(offer ? { eagerActivities: { max: offer.max, types: offer.types } } : {}),
+        });
+      } catch (error) {
+        offer?.release(offer.max);
+        throw error;
+      }
       if (!instance.completed) this.cache.put(task.runId, instance);
+      if (offer) {
+        const handed = response?.activityTasks ?? [];
+        offer.release(offer.max - handed.length);
+        // After the cache update: an eager activity's result may come straight back as this run's next task.
+        this.eager?.runActivities(handed);
+      }
       return 'completed';
     } catch (error) {
       const cause =

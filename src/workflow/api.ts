@@ -71,20 +71,50 @@ export function deprecatePatch(patchId: string): void {
  * Marks a step for people watching the run (`tideway workflow watch`,
  * `handle.watchEvents()`): recorded once, when the code first runs, never
  * again on replay, and never read back, so it cannot affect what the
- * workflow does. At most 500 per workflow task are kept.
+ * workflow does. `data` is copied as JSON when the call is made (data that
+ * JSON cannot encode, or over 64 KiB, is replaced by a note saying so).
+ * At most 500 per workflow task, and 1 MiB in all, are kept.
  */
 export function milestone(name: string, data?: unknown): void {
   const instance = currentWorkflow('milestone');
-  if (instance.replaying || instance.taskEvents.length >= TASK_EVENT_LIMITS.maxEventsPerReport) return;
+  // Checked on replay too: code that catches this error must take the same path every time.
   if (Buffer.byteLength(name) > TASK_EVENT_LIMITS.maxMessageBytes) {
     throw new RangeError(
       `milestone name is over ${TASK_EVENT_LIMITS.maxMessageBytes} bytes; use a short name and put details in data`,
     );
   }
-  instance.taskEvents.push({
-    kind: 'milestone',
+  if (instance.replaying || instance.taskEvents.length >= TASK_EVENT_LIMITS.maxEventsPerReport) return;
+  const snapshot = data === undefined ? undefined : jsonSnapshot(data);
+  const bytes = Buffer.byteLength(name) + (snapshot?.bytes ?? 0);
+  // The milestones travel with the task's completion: too many bytes would make the completion itself fail.
+  let queued = 0;
+  for (const event of instance.taskEvents) queued += milestoneBytes.get(event) ?? 0;
+  if (queued + bytes > MAX_MILESTONE_BYTES_PER_TASK) return;
+  const event = {
+    kind: 'milestone' as const,
     message: name,
     time: instance.now,
-    ...(data !== undefined ? { data } : {}),
-  });
+    ...(snapshot?.value !== undefined ? { data: snapshot.value } : {}),
+  };
+  milestoneBytes.set(event, bytes);
+  instance.taskEvents.push(event);
+}
+
+const MAX_MILESTONE_BYTES_PER_TASK = 1024 * 1024;
+const milestoneBytes = new WeakMap<object, number>();
+
+/** A JSON copy of milestone data: later changes to the object, or values JSON cannot encode, do not reach the wire. */
+function jsonSnapshot(data: unknown): { value: unknown; bytes: number } {
+  let json: string | undefined;
+  try {
+    json = JSON.stringify(data);
+  } catch (error) {
+    return { value: { omitted: `not encodable as JSON: ${(error as Error).message}` }, bytes: 100 };
+  }
+  if (json === undefined) return { value: undefined, bytes: 0 };
+  const bytes = Buffer.byteLength(json);
+  if (bytes > TASK_EVENT_LIMITS.maxDataBytes) {
+    return { value: { omitted: `${bytes} bytes, over the task event limit` }, bytes: 100 };
+  }
+  return { value: JSON.parse(json), bytes };
 }

@@ -1,0 +1,23 @@
+import type { ActivityTask, Command, WorkflowTask } from '../protocol/index.js';
+
+/**
+ * The worker's side of eager dispatch: before a completion, reserve free
+ * slots for the tasks the server may hand back in its response; after it,
+ * run what came back and return the slots that were not used.
+ */
+export interface EagerDispatch {
+  /**
+   * Reserves slots for the activities these commands schedule that this
+   * worker can run (on its queue, of a registered type); undefined if none.
+   */
+  offerActivities(
+    taskQueue: string,
+    commands: readonly Command[],
+  ): { max: number; types: string[]; release(unused: number): void } | undefined;
+  /** Runs activities handed back by a completion, in the slots reserved for them. */
+  runActivities(tasks: readonly ActivityTask[]): void;
+  /** Reserves a workflow slot if this worker runs `workflowType` on `taskQueue`; undefined otherwise. */
+  offerWorkflowTask(workflowType: string, taskQueue: string): { release(): void } | undefined;
+  /** Runs a workflow task handed back by an activity completion, in the reserved slot. */
+  runWorkflowTask(task: WorkflowTask): void;
+}
