@@ -245,7 +245,8 @@ describe.skipIf(skip)('task events: review', () => {
       const at = output.indexOf(`${r}.0\n`);
       expect(output.slice(at, at + 5)).toEqual(Array.from({ length: 5 }, (_, i) => `${r}.${i}\n`));
     }
-    expect(seen.filter((e) => e.kind === 'heartbeat')).toHaveLength(20);
+    // Watchers get at most one heartbeat event per second per attempt; these 20 came within one.
+    expect(seen.filter((e) => e.kind === 'heartbeat')).toHaveLength(1);
     expect(seen.at(-1)).toMatchObject({ kind: 'closed' });
     expect(await collect(handle.watchEvents())).toEqual(seen);
   });

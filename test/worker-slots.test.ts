@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { activityInfo, cancellationSignal } from '../src/activity/index.js';
+import { activityInfo, cancellationSignal, heartbeat } from '../src/activity/index.js';
 import { executeActivity } from '../src/workflow/index.js';
 import { skipBackend } from './support/backend.js';
 import { createTideway, type TestTideway } from './support/env.js';
@@ -18,6 +18,13 @@ const activities = {
     await new Promise((resolve) => setTimeout(resolve, ms));
     running--;
     return ms;
+  },
+  /** Heartbeats 1, 2, 3 within one throttle window and fails; the retry reports where it resumed. */
+  async failsAfterHeartbeats(): Promise<unknown> {
+    const { attempt, heartbeatDetails } = activityInfo();
+    if (attempt > 1) return heartbeatDetails;
+    for (let i = 1; i <= 3; i++) await heartbeat(i);
+    throw new Error('crashed after row 3');
   },
   /** Works until its attempt is told to stop; the first attempt stops, the retry finishes at once. */
   async untilStopped(key: string): Promise<string> {
@@ -41,7 +48,15 @@ async function stoppable(key: string): Promise<string> {
   });
 }
 
-const workflows = { oneBusy, stoppable };
+async function resumesFromLatest(): Promise<unknown> {
+  return executeActivity(activities.failsAfterHeartbeats, [], {
+    startToCloseTimeout: '1m',
+    heartbeatTimeout: '1m',
+    retry: { initialInterval: '10ms' },
+  });
+}
+
+const workflows = { oneBusy, stoppable, resumesFromLatest };
 const skip = await skipBackend();
 
 describe.skipIf(skip)('worker slots and shutdown', () => {
@@ -99,5 +114,12 @@ describe.skipIf(skip)('worker slots and shutdown', () => {
     expect(shutdownSeen).toEqual(['a: CancelledFailure: worker is shutting down']);
     await t.startWorker({ taskQueue: 'impatient', workflows, activities });
     expect(await handle.result()).toBe('finished on attempt 2');
+  });
+
+  test('a failing attempt sends its throttled heartbeat details first, so the retry resumes from the latest', async () => {
+    await t.startWorker({ taskQueue: 'resume', workflows, activities });
+    // heartbeatTimeout 1m: heartbeats go out at most every 30 s, so 2 and 3 are still waiting when the attempt fails.
+    const handle = await t.client.workflow.start(resumesFromLatest, { taskQueue: 'resume', id: 'resume-latest' });
+    expect(await handle.result()).toBe(3);
   });
 });

@@ -67,7 +67,7 @@ export function milestone(name: string, data?: unknown): Promise<void> {
   return settled(context);
 }
 
-/** Text for the run's live output (like a process's stdout); batched and rate-limited per attempt. */
+/** Text for the run's live output (like a process's stdout); batched and rate-limited per activity. */
 export function stdout(text: string): Promise<void> {
   return output('stdout', text);
 }

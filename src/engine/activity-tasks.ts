@@ -428,6 +428,11 @@ export async function heartbeatActivityTask(
           'closed); stop working on it',
       );
     }
+    // Heartbeats keep the attempt alive as often as they come, but watchers get at most one per second:
+    // a caller heartbeating in a tight loop over HTTP must not fill the event table.
+    const previous = held.previousHeartbeatAt === null ? undefined : Number(held.previousHeartbeatAt);
+    if (previous !== undefined && now - previous < HEARTBEAT_EVENT_INTERVAL_MS)
+      return { cancelRequested: held.cancelRequested };
     queueTaskEvent(
       tx,
       { namespace: ns, runId: token.runId, workflowId: held.workflowId },
@@ -445,7 +450,14 @@ export async function heartbeatActivityTask(
   });
 }
 
-/** Heartbeat details as people watching should see them: the value, unless a codec encoded it. */
+/** Watchers see at most one heartbeat event per attempt per this interval. */
+const HEARTBEAT_EVENT_INTERVAL_MS = 1000;
+/** Heartbeat details larger than this are summarised in the event (the details themselves are kept in full). */
+const HEARTBEAT_EVENT_DATA_BYTES = 4096;
+
+/** Heartbeat details as people watching should see them: the value (if small), unless a codec encoded it. */
 function displayPayload(payload: Payload): unknown {
-  return payload.encoding === JSON_ENCODING ? payload.data : { encoding: payload.encoding };
+  if (payload.encoding !== JSON_ENCODING) return { encoding: payload.encoding };
+  const bytes = Buffer.byteLength(JSON.stringify(payload.data) ?? '');
+  return bytes <= HEARTBEAT_EVENT_DATA_BYTES ? payload.data : { omitted: `${bytes} bytes of heartbeat details` };
 }

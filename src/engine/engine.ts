@@ -37,7 +37,7 @@ export interface EngineOptions extends StoreOptions {
   timers?: boolean;
   /** How long task events (progress, output, milestones) are kept (default 7 days). */
   taskEventRetention?: Duration;
-  /** Output an activity attempt may report per window before stdout/stderr are dropped (default 1 MiB per minute). */
+  /** Output an activity (all its attempts together) may report per window before stdout/stderr are dropped (default 1 MiB per minute). */
   outputBudget?: OutputBudget;
   onError?: (error: unknown) => void;
 }

@@ -105,7 +105,7 @@ function jsonBytes(value: unknown): number | undefined {
 
 /** Limits the server applies to one activity attempt's reported events. */
 export interface OutputBudget {
-  /** Bytes of events one attempt may report per window. */
+  /** Bytes of events one activity (all its attempts) may report per window. */
   bytesPerWindow: number;
   windowMs: number;
 }
@@ -119,7 +119,7 @@ function eventCost(event: ReportedTaskEvent): number {
 
 /**
  * Stores progress, milestones and output of a leased activity attempt.
- * Over the attempt's output budget, stdout/stderr are dropped (and counted)
+ * Over the activity's output budget, stdout/stderr are dropped (and counted)
  * while milestones and progress still go in: a chatty activity cannot
  * flood the database, and the important events still arrive.
  */
@@ -196,7 +196,7 @@ export async function recordActivityEvents(
           activityType: charged.activityType,
           attempt: charged.attempt,
           message:
-            `[tideway] output over this attempt's limit of ${budget.bytesPerWindow} bytes per ` +
+            `[tideway] output over this activity's limit of ${budget.bytesPerWindow} bytes per ` +
             `${Math.round(budget.windowMs / 1000)} s; output is dropped until ${new Date(charged.windowEndsAt).toISOString()}\n`,
         },
         { now },

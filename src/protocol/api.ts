@@ -340,7 +340,7 @@ export interface TidewayApi {
     namespace: string,
     request: HeartbeatActivityTaskRequest,
   ): Promise<HeartbeatActivityTaskResponse>;
-  /** Progress, milestones and output of a running activity attempt, for watchers; rate-limited per attempt. */
+  /** Progress, milestones and output of a running activity attempt, for watchers; rate-limited per activity. */
   recordActivityEvents(namespace: string, request: RecordActivityEventsRequest): Promise<RecordActivityEventsResponse>;
   /** A page of a run's task events after a seq, optionally waiting for new ones (see also the SSE stream). */
   listTaskEvents(namespace: string, request: ListTaskEventsRequest, signal?: AbortSignal): Promise<TaskEventPage>;

@@ -221,7 +221,7 @@ export const routes = {
     summary: 'Report progress, milestones and stdout/stderr of a running activity',
     description:
       'Events are numbered per run and shown to watchers; they never affect replay. stdout/stderr beyond the ' +
-      "attempt's output budget are dropped and counted (retryAfterMs says when output is accepted again).",
+      "activity's output budget are dropped and counted (retryAfterMs says when output is accepted again).",
     request: { params: namespaceParam, ...jsonBody(RecordActivityEventsRequestSchema) },
     responses: ok(RecordActivityEventsResponseSchema, 'Recorded'),
   }),

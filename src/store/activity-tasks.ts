@@ -198,6 +198,8 @@ export async function markActivityCancelRequested(
 /** Records a heartbeat for the current lease; false when the lease is no longer held. */
 export interface HeartbeatedActivity {
   cancelRequested: boolean;
+  /** The heartbeat before this one, if any (ms since epoch). */
+  previousHeartbeatAt: number | null;
   workflowId: string;
   activityId: string;
   activityType: string;
@@ -216,10 +218,15 @@ export async function recordHeartbeat(
   },
 ): Promise<HeartbeatedActivity | undefined> {
   const rows = await q.query<HeartbeatedActivity>(
-    `UPDATE activity_tasks SET last_heartbeat_at = $5, heartbeat_details = COALESCE($6::jsonb, heartbeat_details)
+    `WITH previous AS (
+       SELECT last_heartbeat_at FROM activity_tasks
+       WHERE namespace = $1 AND run_id = $2 AND scheduled_event_id = $3 AND lease_id = $4 FOR UPDATE
+     )
+     UPDATE activity_tasks t SET last_heartbeat_at = $5, heartbeat_details = COALESCE($6::jsonb, heartbeat_details)
+     FROM previous
      WHERE namespace = $1 AND run_id = $2 AND scheduled_event_id = $3 AND lease_id = $4
      RETURNING cancel_requested AS "cancelRequested", workflow_id AS "workflowId", activity_id AS "activityId",
-       activity_type AS "activityType", attempt`,
+       activity_type AS "activityType", attempt, previous.last_heartbeat_at AS "previousHeartbeatAt"`,
     [
       args.namespace,
       args.runId,

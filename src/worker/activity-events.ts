@@ -10,6 +10,10 @@ const FLUSH_AT_EVENTS = 200;
 const MERGE_OUTPUT_BYTES = 16 * 1024;
 /** While the server is unreachable, events wait in memory up to this many; then the oldest output goes. */
 const MAX_BUFFERED_EVENTS = 5000;
+/** One report carries at most this many bytes of messages and data, well under any request body limit. */
+const MAX_REPORT_BYTES = 512 * 1024;
+/** At the end of an attempt, how long to keep retrying an unreachable server before dropping what is left. */
+const FINAL_SEND_RETRIES = 10;
 
 /**
  * Batches an activity attempt's progress, milestones and output to the
@@ -28,6 +32,8 @@ export class ActivityEventSender {
   private unreachableSince: number | undefined;
   private droppedBytes = 0;
   private stopped = false;
+  /** Set when stop() begins: no new sends are scheduled; stop() drains the queue itself. */
+  private draining = false;
 
   constructor(
     private readonly api: TidewayApi,
@@ -47,7 +53,7 @@ export class ActivityEventSender {
     if (isOutput && this.droppedBytes > 0) {
       this.push({
         kind: 'stderr',
-        message: `[tideway] ${this.droppedBytes} bytes of output were dropped: over the attempt's output rate limit\n`,
+        message: `[tideway] ${this.droppedBytes} bytes of output were dropped: over the activity's output rate limit\n`,
       });
       this.droppedBytes = 0;
     }
@@ -76,16 +82,16 @@ export class ActivityEventSender {
     else this.flushSoon(FLUSH_DELAY_MS);
   }
 
-  /** Drops the oldest output (never milestones) to keep the buffer bounded while the server is away. */
+  /** Keeps the buffer bounded while the server is away: the oldest output goes first, then the oldest event. */
   private shed(): void {
-    const index = this.queue.findIndex((e) => e.kind === 'stdout' || e.kind === 'stderr');
-    if (index < 0) return;
-    const [dropped] = this.queue.splice(index, 1);
-    this.droppedBytes += Buffer.byteLength(dropped?.message ?? '');
+    const output = this.queue.findIndex((e) => e.kind === 'stdout' || e.kind === 'stderr');
+    const [dropped] = this.queue.splice(output >= 0 ? output : 0, 1);
+    if (dropped?.kind === 'stdout' || dropped?.kind === 'stderr')
+      this.droppedBytes += Buffer.byteLength(dropped.message ?? '');
   }
 
   private flushSoon(delay: number): void {
-    if (this.sending) return; // The send in flight schedules the next one.
+    if (this.sending || this.draining) return; // The send in flight, or stop(), sends the rest.
     if (this.timer && delay > 0) return;
     clearTimeout(this.timer);
     this.timer = setTimeout(() => {
@@ -97,8 +103,25 @@ export class ActivityEventSender {
     }, delay);
   }
 
+  /** Takes the next report off the queue: in order, at most FLUSH_AT_EVENTS events and about MAX_REPORT_BYTES. */
+  private nextReport(): ReportedTaskEvent[] {
+    let bytes = 0;
+    let count = 0;
+    while (count < this.queue.length && count < FLUSH_AT_EVENTS) {
+      const event = this.queue[count] as ReportedTaskEvent;
+      const size =
+        64 +
+        Buffer.byteLength(event.message ?? '') +
+        (event.data === undefined ? 0 : JSON.stringify(event.data).length);
+      if (count > 0 && bytes + size > MAX_REPORT_BYTES) break;
+      bytes += size;
+      count++;
+    }
+    return this.queue.splice(0, count);
+  }
+
   private async send(): Promise<void> {
-    const events = this.queue.splice(0, FLUSH_AT_EVENTS);
+    const events = this.nextReport();
     if (events.length === 0) return;
     try {
       const response = await this.api.recordActivityEvents(this.namespace, { taskToken: this.taskToken, events });
@@ -117,7 +140,7 @@ export class ActivityEventSender {
         this.controller.abort(new CancelledFailure(error.message));
         return;
       }
-      if (error instanceof TidewayApiError && error.code === 'Unavailable' && !this.stopped) {
+      if (error instanceof TidewayApiError && error.code === 'Unavailable') {
         // The server is restarting or unreachable: keep the events, in order, and try again.
         this.queue.unshift(...events);
         this.unreachableSince ??= Date.now();
@@ -135,17 +158,31 @@ export class ActivityEventSender {
     return Math.min(5000, FLUSH_DELAY_MS + (Date.now() - this.unreachableSince) / 2);
   }
 
-  /** Sends what is queued (before the attempt reports its outcome, so watchers see output first). */
+  /**
+   * Sends what is queued, in order, before the attempt reports its outcome
+   * (so watchers see output first). An unreachable server is retried for a
+   * few seconds (a restart); then what is left is dropped and logged.
+   */
   async stop(): Promise<void> {
+    this.draining = true;
     clearTimeout(this.timer);
     this.timer = undefined;
     await this.sending;
-    // One more try for what is left; if the server is still away, the outcome report will wait for it anyway.
+    // The send that was in flight may have scheduled another before it saw `draining`.
+    clearTimeout(this.timer);
+    this.timer = undefined;
     this.stopped = true;
+    let retries = 0;
     while (this.queue.length > 0) {
       const before = this.queue.length;
       await this.send();
-      if (this.queue.length >= before) break;
+      if (this.queue.length < before) continue;
+      if (++retries > FINAL_SEND_RETRIES) {
+        this.logger.warn(`could not send ${this.queue.length} activity event(s) before the attempt ended; dropped`);
+        this.queue = [];
+        return;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 500));
     }
   }
 }

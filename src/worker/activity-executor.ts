@@ -39,8 +39,8 @@ export class ActivityExecutor {
     shutdown.addEventListener('abort', onShutdown, { once: true });
     const heartbeats = new HeartbeatSender(this.api, this.namespace, task, controller, this.logger);
     const events = new ActivityEventSender(this.api, this.namespace, task.taskToken, controller, this.logger);
-    const finish = async () => {
-      await heartbeats.stop();
+    const finish = async (failed: boolean) => {
+      await heartbeats.stop({ flushPending: failed });
       await events.stop();
     };
     const info: ActivityInfo = {
@@ -69,7 +69,7 @@ export class ActivityExecutor {
       const fn = this.activities.get(task.activityType);
       if (!fn) throw new Error(`activity "${task.activityType}" is not registered on this worker`);
       const result = await activityStorage.run(context, () => fn(...fromPayloads(task.args)));
-      await finish();
+      await finish(false);
       const payload = toPayload(result);
       try {
         JSON.stringify(payload);
@@ -82,7 +82,7 @@ export class ActivityExecutor {
       }
       await this.report(task, { result: payload });
     } catch (error) {
-      await finish();
+      await finish(!(error instanceof CompleteAsyncError));
       if (error instanceof CompleteAsyncError) {
         // Someone else completes it with the task token; the attempt's timeouts still apply.
         this.logger.info(`activity ${task.activityType} (id ${task.activityId}) will complete asynchronously`, {

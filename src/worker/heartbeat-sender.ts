@@ -57,14 +57,22 @@ export class HeartbeatSender {
         this.controller.abort(new CancelledFailure(error.message));
         return;
       }
-      this.logger.warn('heartbeat failed; will retry with the next one', { error: (error as Error).message });
+      // Keep the details (unless newer ones came in) so the retry still carries the resume point.
+      this.pending ??= pending;
+      this.logger.warn('heartbeat failed; will retry', { error: (error as Error).message });
     }
   }
 
-  async stop(): Promise<void> {
+  /**
+   * Stops heartbeating. With `flushPending` (the attempt failed or was
+   * cancelled), details still waiting for the throttle are sent first, so
+   * the next attempt resumes from the latest point, not the last one sent.
+   */
+  async stop(options: { flushPending?: boolean } = {}): Promise<void> {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
     await this.inFlight;
+    if (options.flushPending && this.pending) await this.flush();
   }
 }
