@@ -48,7 +48,7 @@ import { decideRetry } from './retry.js';
 import { createRun } from './start-workflow.js';
 import { startedWorkflowTask } from './started-workflow-task.js';
 import { queueTaskEvent } from './task-events.js';
-import { decodeTaskToken, encodeTaskToken } from './task-token.js';
+import { decodeTaskToken } from './task-token.js';
 import { recordUpdateOutcomes, scheduleTaskForWaitingUpdates } from './updates.js';
 
 /** Hands out the oldest ready workflow task of a queue, waiting up to `waitMs` for one. */

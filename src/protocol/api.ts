@@ -1,5 +1,4 @@
 import { z } from 'zod';
-import { CommandSchema } from './commands.js';
 import { type HistoryEvent, HistoryEventSchema } from './events.js';
 import { type Failure, FailureSchema } from './failure.js';
 import { type Payload, PayloadSchema } from './payload.js';

@@ -85,7 +85,7 @@ export class ActivityEventSender {
   /** Keeps the buffer bounded while the server is away: the oldest output goes first, then the oldest event. */
   private shed(): void {
     const output = this.queue.findIndex((e) => e.kind === 'stdout' || e.kind === 'stderr');
-    const [dropped] = this.queue.splice(output >= 0 ? output : 0, 1);
+    const [dropped] = this.queue.splice(Math.max(output, 0), 1);
     if (dropped?.kind === 'stdout' || dropped?.kind === 'stderr')
       this.droppedBytes += Buffer.byteLength(dropped.message ?? '');
   }
