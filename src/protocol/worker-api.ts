@@ -150,4 +150,3 @@ export type HeartbeatActivityTaskRequest = z.input<typeof HeartbeatActivityTaskR
 
 export const HeartbeatActivityTaskResponseSchema = z.object({ cancelRequested: z.boolean() });
 export type HeartbeatActivityTaskResponse = z.infer<typeof HeartbeatActivityTaskResponseSchema>;
-

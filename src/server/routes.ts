@@ -184,7 +184,10 @@ export const routes = {
     tags: ['worker'],
     summary: 'Complete a workflow task with commands',
     request: { params: namespaceParam, ...jsonBody(CompleteWorkflowTaskRequestSchema) },
-    responses: ok(CompleteWorkflowTaskResponseSchema, 'Applied; with eagerActivities, the activities handed to this worker'),
+    responses: ok(
+      CompleteWorkflowTaskResponseSchema,
+      'Applied; with eagerActivities, the activities handed to this worker',
+    ),
   }),
   failWorkflowTask: route('failWorkflowTask', {
     tags: ['worker'],
@@ -202,7 +205,10 @@ export const routes = {
     tags: ['worker'],
     summary: 'Report an activity result',
     request: { params: namespaceParam, ...jsonBody(CompleteActivityTaskRequestSchema) },
-    responses: ok(CompleteActivityTaskResponseSchema, 'Recorded; with eagerWorkflowTypes, the workflow task handed to this worker'),
+    responses: ok(
+      CompleteActivityTaskResponseSchema,
+      'Recorded; with eagerWorkflowTypes, the workflow task handed to this worker',
+    ),
   }),
   failActivityTask: route('failActivityTask', {
     tags: ['worker'],
