@@ -109,12 +109,13 @@ export function renderReport(result: SuiteResult): string {
       );
     }
     if (rows.length === 0) continue;
-    out.push('', `## ${spec.title}`, table(['system', ...spec.columns.map(([, h]) => h), 'done'], rows));
+    out.push('', `## ${spec.title}`, '', table(['system', ...spec.columns.map(([, h]) => h), 'done'], rows));
   }
   if (result.ratios.length > 0) {
     out.push(
       '',
       '## Tideway / DBOS (same run)',
+      '',
       table(
         ['metric', 'Tideway system', 'Tideway', 'DBOS', 'ratio'],
         result.ratios.map((r) => [r.label, labels.get(r.system), r.tideway, r.dbos, r.ratio]),
@@ -126,6 +127,7 @@ export function renderReport(result: SuiteResult): string {
     out.push(
       '',
       '## Targets (issue 5)',
+      '',
       table(
         ['target', 'system', 'measured', 'status'],
         checked.map((t) => [t.target, labels.get(t.system), t.measured, t.status]),
@@ -135,7 +137,7 @@ export function renderReport(result: SuiteResult): string {
   const unmeasured = result.targets.length - checked.length;
   if (unmeasured > 0) out.push(`(${unmeasured} target checks not measured in this run: workload or DBOS left out)`);
   if (result.errors.length > 0) {
-    out.push('', '## Errors');
+    out.push('', '## Errors', '');
     for (const e of result.errors) out.push(`- ${labels.get(e.system) ?? e.system} / ${e.workload}: ${e.message}`);
   }
   return out.join('\n');
