@@ -1,7 +1,7 @@
 import { expect, test } from 'vitest';
 import type { EngineContext } from './context.js';
 import { longPoll } from './long-poll.js';
-import { Notifier } from './notifier.js';
+import { EmptyQueueHints, Notifier } from './notifier.js';
 
 /** A clock that moves 5 ms every time it is read, as a busy server's would between two queries. */
 function movingClock(start: number) {
@@ -48,4 +48,77 @@ test('a notification wakes a waiting poll at once', async () => {
   notifier.emit(['queue']);
   expect(await poll).toBe('task');
   expect(Date.now() - began).toBeLessThan(500);
+});
+
+test('a queue a claim found empty is not asked again until it is notified', async () => {
+  const notifier = new Notifier();
+  const ctx = { clock: { now: () => Date.now() }, notifier, closing: new AbortController().signal };
+  let claims = 0;
+  let available = false;
+  const poll = (waitMs: number) =>
+    longPoll({
+      ctx: ctx as unknown as EngineContext,
+      key: 'w:ns:q',
+      hintKey: 'w:ns:q|types',
+      waitMs,
+      tryClaim: async () => {
+        claims++;
+        return available ? 'task' : undefined;
+      },
+      nextVisibleAt: async () => undefined,
+    });
+  expect(await poll(30)).toBeNull();
+  expect(claims).toBe(1); // one look; the wait running out is not a second claim
+  expect(await poll(30)).toBeNull();
+  expect(await poll(0)).toBeNull();
+  expect(claims).toBe(1); // idle re-polls cost no query
+  const waiting = poll(5000);
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  available = true;
+  notifier.emit(['w:ns:q']);
+  expect(await waiting).toBe('task');
+  expect(claims).toBe(2);
+  // Another set of types on the same queue has its own memory.
+  const other = longPoll({
+    ctx: ctx as unknown as EngineContext,
+    key: 'w:ns:q',
+    hintKey: 'w:ns:q|other-types',
+    waitMs: 0,
+    tryClaim: async () => 'other',
+    nextVisibleAt: async () => undefined,
+  });
+  expect(await other).toBe('other');
+});
+
+test('the memory of an empty queue ends when its next task becomes visible, or after a lost connection', async () => {
+  const notifier = new Notifier();
+  let offset = 0;
+  const ctx = { clock: { now: () => Date.now() + offset }, notifier, closing: new AbortController().signal };
+  const dueAt = Date.now() + 60_000; // a backing-off task becomes visible in a minute
+  let claims = 0;
+  const poll = () =>
+    longPoll({
+      ctx: ctx as unknown as EngineContext,
+      key: 'a:ns:q',
+      waitMs: 10,
+      tryClaim: async () => {
+        claims++;
+        return undefined;
+      },
+      nextVisibleAt: async (now) => (dueAt > now ? dueAt : undefined),
+    });
+  await poll();
+  await poll();
+  expect(claims).toBe(1);
+  offset = 60_000; // the clock reaches the task's time
+  await poll();
+  expect(claims).toBe(2);
+  await poll();
+  expect(claims).toBe(2); // nothing due and nothing notified: known empty again
+  notifier.wakeAll(); // e.g. LISTEN reconnected: notifications may have been missed
+  await poll();
+  expect(claims).toBe(3);
+  offset += EmptyQueueHints.MAX_AGE_MS; // and at worst, the memory lapses after a minute
+  await poll();
+  expect(claims).toBe(4);
 });

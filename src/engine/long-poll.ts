@@ -27,6 +27,7 @@ export async function pollTaskQueue<T>(args: {
   return longPoll({
     ctx: args.ctx,
     key: key(args.namespace, request.taskQueue),
+    hintKey: `${key(args.namespace, request.taskQueue)}\u0000${[...request.types].sort().join('\u0000')}`,
     waitMs: request.waitMs,
     signal: args.signal,
     tryClaim: (now) => args.claim(request, now),
@@ -37,11 +38,15 @@ export async function pollTaskQueue<T>(args: {
 /**
  * Claims a task, or waits for one: woken by a notification when work
  * arrives, or at the time the next backing-off task becomes visible, never
- * by polling the database on an interval.
+ * by polling the database on an interval. A queue a claim just found empty
+ * (and that has not been notified since) is not asked again: an idle
+ * worker's re-poll costs no query.
  */
 export async function longPoll<T>(args: {
   ctx: EngineContext;
   key: string;
+  /** The queue and the poller's types: what one claim found empty. Default: `key`. */
+  hintKey?: string;
   waitMs: number;
   signal?: AbortSignal | undefined;
   /** Claims a task visible at `now`. */
@@ -50,21 +55,34 @@ export async function longPoll<T>(args: {
   nextVisibleAt: (now: number) => Promise<number | undefined>;
 }): Promise<T | null> {
   const { ctx } = args;
+  const hints = ctx.notifier.emptyQueues;
+  const hintKey = args.hintKey ?? args.key;
   const deadline = ctx.clock.now() + args.waitMs;
   const signal = args.signal ? AbortSignal.any([args.signal, ctx.closing]) : ctx.closing;
-  for (;;) {
+  for (let first = true; ; first = false) {
     if (signal.aborted) return null;
+    // After the first look, a wait that ran out is the answer: no claim at the deadline (the worker
+    // polls again at once, and that poll looks).
+    if (!first && ctx.clock.now() >= deadline) return null;
     const subscription = ctx.notifier.subscribe(args.key);
     try {
+      // Taken before the claim: a notification during the claim makes the empty result stale.
+      const generation = hints.generation(args.key);
       // One instant for both questions: a task that became visible between a claim
       // at one time and a look-ahead at a later one would otherwise be missed by both.
       const claimedAt = ctx.clock.now();
-      const task = await args.tryClaim(claimedAt);
-      if (task !== undefined) return task;
-      if (ctx.clock.now() >= deadline || signal.aborted) return null;
-      const visibleAt = await args.nextVisibleAt(claimedAt);
-      const until = Math.min(deadline, visibleAt ?? Number.POSITIVE_INFINITY);
-      await subscription.wait(Math.max(1, until - ctx.clock.now()), signal);
+      let until = hints.knownEmptyUntil(hintKey, generation, claimedAt);
+      if (until === undefined) {
+        const task = await args.tryClaim(claimedAt);
+        if (task !== undefined) return task;
+        if (ctx.clock.now() >= deadline || signal.aborted) return null;
+        const visibleAt = await args.nextVisibleAt(claimedAt);
+        hints.markEmpty(hintKey, generation, claimedAt, visibleAt);
+        until = visibleAt ?? Number.POSITIVE_INFINITY;
+      } else if (claimedAt >= deadline) {
+        return null;
+      }
+      await subscription.wait(Math.max(1, Math.min(deadline, until) - ctx.clock.now()), signal);
     } finally {
       subscription.dispose();
     }
@@ -72,7 +90,7 @@ export async function longPoll<T>(args: {
 }
 
 /** How often a poller's registration is refreshed in the database, at most. */
-const POLLER_REFRESH_MS = 10_000;
+const POLLER_REFRESH_MS = 30_000;
 
 /**
  * Remembers which worker polls which queue with which types, so a start

@@ -56,9 +56,60 @@ export class QueryHints {
   }
 }
 
+/**
+ * Remembers, per task queue and set of types, that a claim found nothing,
+ * so the next poll can wait without asking the database again. The memory
+ * holds only until the queue is notified (new work), its next known task
+ * becomes visible, notifications may have been missed, or a minute passes
+ * (a safety net: at worst one claim per queue per minute per replica).
+ */
+export class EmptyQueueHints {
+  private readonly generations = new Map<string, number>();
+  private epoch = 0;
+  private readonly empty = new Map<string, { generation: string; recheckAt: number }>();
+
+  static readonly MAX_AGE_MS = 60_000;
+
+  /** A token that changes whenever the queue is notified (take it before claiming). */
+  generation(queueKey: string): string {
+    let generation = this.generations.get(queueKey);
+    if (generation === undefined) {
+      generation = 0;
+      this.generations.set(queueKey, generation);
+    }
+    return `${this.epoch}:${generation}`;
+  }
+
+  /** Counts notifications of keys someone polls (only those, so per-run keys take no memory). */
+  notified(key: string): void {
+    const generation = this.generations.get(key);
+    if (generation !== undefined) this.generations.set(key, generation + 1);
+  }
+
+  /** Notifications may have been lost (reconnect) or the clock jumped: every queue is checked again. */
+  forgetAll(): void {
+    this.epoch++;
+    this.empty.clear();
+  }
+
+  /** A claim taken at `generation` found nothing; nothing becomes visible before `nextVisibleAt`. */
+  markEmpty(hintKey: string, generation: string, now: number, nextVisibleAt: number | undefined): void {
+    const recheckAt = Math.min(nextVisibleAt ?? Number.POSITIVE_INFINITY, now + EmptyQueueHints.MAX_AGE_MS);
+    this.empty.set(hintKey, { generation, recheckAt });
+  }
+
+  /** When the queue is known to be empty, until when (else undefined: claim). */
+  knownEmptyUntil(hintKey: string, generation: string, now: number): number | undefined {
+    const hint = this.empty.get(hintKey);
+    if (!hint || hint.generation !== generation || now >= hint.recheckAt) return undefined;
+    return hint.recheckAt;
+  }
+}
+
 export class Notifier {
   private readonly waiters = new Map<string, Set<() => void>>();
   readonly queryHints = new QueryHints();
+  readonly emptyQueues = new EmptyQueueHints();
   private unlisten: (() => Promise<void>) | undefined;
 
   async start(db: Db): Promise<void> {
@@ -77,11 +128,15 @@ export class Notifier {
   /** Wakes every waiter so it re-reads the clock (after a test clock skipped forward). */
   wakeAll(): void {
     this.queryHints.markAll();
+    this.emptyQueues.forgetAll();
     this.emit([...this.waiters.keys()]);
   }
 
   emit(keys: Iterable<string>): void {
-    for (const key of keys) if (key.startsWith('qn:')) this.queryHints.mark(key.slice(3));
+    for (const key of keys) {
+      if (key.startsWith('qn:')) this.queryHints.mark(key.slice(3));
+      else this.emptyQueues.notified(key);
+    }
     for (const key of keys) for (const wake of this.waiters.get(key) ?? []) wake();
   }
 
