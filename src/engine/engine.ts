@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import {
   type ClusterInfo,
   CONTROL_PLANE_VERSION,
@@ -78,6 +79,8 @@ export class Engine implements TidewayApi {
     const notifier = new Notifier();
     await notifier.start(db);
     const closing = new AbortController();
+    // Every long-poll and result wait listens for the engine closing: many at once is normal, not a leak.
+    setMaxListeners(0, closing.signal);
     const ctx = createContext({
       closing: closing.signal,
       db,
