@@ -73,7 +73,8 @@ describe.skipIf(await skipBackend())(`benchmark smoke run (${BACKEND})`, () => {
       expect(num(r.dbCost, 'workflowStatements')).toBeGreaterThan(0);
       expect(num(r.dbCost, 'workflowXactCommit')).toBeGreaterThan(0);
       expect(num(r.dbCost, 'stepWriteTransactions')).toBeGreaterThan(0);
-      expect(num(r.idle, 'statementsPerS')).toBeGreaterThanOrEqual(0);
+      // A difference of two short sessions: with idle cost near zero, start-up noise can make it negative.
+      expect(Number.isFinite(num(r.idle, 'statementsPerS'))).toBe(true);
       expect(num(result.floor, 'latencyP50Ms')).toBeGreaterThan(0);
       expect(num(result.floor, 'insertsPerS')).toBeGreaterThan(0);
     } else {

@@ -122,3 +122,24 @@ test('the memory of an empty queue ends when its next task becomes visible, or a
   await poll();
   expect(claims).toBe(4);
 });
+
+test('a visible task the claim did not get (a concurrent claim holds it) does not make the queue look empty', async () => {
+  const notifier = new Notifier();
+  const ctx = { clock: { now: () => Date.now() }, notifier, closing: new AbortController().signal };
+  let claims = 0;
+  const poll = () =>
+    longPoll({
+      ctx: ctx as unknown as EngineContext,
+      key: 'w:ns:busy',
+      waitMs: 10,
+      tryClaim: async () => {
+        claims++;
+        return undefined;
+      },
+      // The other claim's lease, once committed, sends no notification: this poll must look again.
+      nextVisibleAt: async () => ({ at: undefined, visibleNow: true }),
+    });
+  await poll();
+  await poll();
+  expect(claims).toBe(2);
+});

@@ -4,6 +4,12 @@ import { checkNamespace, type EngineContext } from './context.js';
 import { notifyKeys } from './notifier.js';
 import { parseRequest } from './parse.js';
 
+/** When the next task of a queue becomes visible, and whether one is visible already. */
+export interface NextVisible {
+  at: number | undefined;
+  visibleNow: boolean;
+}
+
 type ParsedPoll = { taskQueue: string; types: string[]; waitMs: number; identity: string };
 
 /**
@@ -18,7 +24,7 @@ export async function pollTaskQueue<T>(args: {
   raw: PollRequest;
   signal?: AbortSignal | undefined;
   claim: (request: ParsedPoll, now: number) => Promise<T | undefined>;
-  nextVisibleAt: (taskQueue: string, now: number) => Promise<number | undefined>;
+  nextVisibleAt: (taskQueue: string, now: number) => Promise<NextVisible>;
 }): Promise<T | null> {
   checkNamespace(args.namespace);
   const request = parseRequest(PollRequestSchema, args.raw, 'poll request');
@@ -51,8 +57,11 @@ export async function longPoll<T>(args: {
   signal?: AbortSignal | undefined;
   /** Claims a task visible at `now`. */
   tryClaim: (now: number) => Promise<T | undefined>;
-  /** The earliest time after `now` a task becomes visible. */
-  nextVisibleAt: (now: number) => Promise<number | undefined>;
+  /**
+   * The earliest time after `now` a task becomes visible; with `visibleNow`, also whether some task
+   * is visible already (one a concurrent claim holds locked, or of another type).
+   */
+  nextVisibleAt: (now: number) => Promise<NextVisible | number | undefined>;
 }): Promise<T | null> {
   const { ctx } = args;
   const hints = ctx.notifier.emptyQueues;
@@ -76,8 +85,11 @@ export async function longPoll<T>(args: {
         const task = await args.tryClaim(claimedAt);
         if (task !== undefined) return task;
         if (ctx.clock.now() >= deadline || signal.aborted) return null;
-        const visibleAt = await args.nextVisibleAt(claimedAt);
-        hints.markEmpty(hintKey, generation, claimedAt, visibleAt);
+        const next = await args.nextVisibleAt(claimedAt);
+        const { at: visibleAt, visibleNow } = typeof next === 'object' ? next : { at: next, visibleNow: false };
+        // A visible task this claim did not get is being claimed by another poll (its lease, when it
+        // commits, sends no notification) or is of other types: the queue is not known to be empty.
+        if (!visibleNow) hints.markEmpty(hintKey, generation, claimedAt, visibleAt);
         until = visibleAt ?? Number.POSITIVE_INFINITY;
       } else if (claimedAt >= deadline) {
         return null;

@@ -131,13 +131,16 @@ export async function nextActivityTaskVisibleAt(
   namespace: string,
   taskQueue: string,
   now: number,
-): Promise<number | undefined> {
-  const rows = await q.query<{ at: number | null }>(
-    `SELECT min(visible_at) AS at FROM activity_tasks
-     WHERE namespace = $1 AND task_queue = $2 AND visible_at > $3 AND visible_at < ${NEVER}`,
+): Promise<{ at: number | undefined; visibleNow: boolean }> {
+  const rows = await q.query<{ at: string | number | null; visibleNow: boolean }>(
+    `SELECT (SELECT min(visible_at) FROM activity_tasks
+             WHERE namespace = $1 AND task_queue = $2 AND visible_at > $3 AND visible_at < ${NEVER}) AS at,
+            EXISTS (SELECT 1 FROM activity_tasks
+                    WHERE namespace = $1 AND task_queue = $2 AND visible_at <= $3) AS "visibleNow"`,
     [namespace, taskQueue, now],
   );
-  return rows[0]?.at ?? undefined;
+  const at = rows[0]?.at;
+  return { at: at === null || at === undefined ? undefined : Number(at), visibleNow: rows[0]?.visibleNow ?? false };
 }
 
 export async function deleteActivityTask(

@@ -106,18 +106,25 @@ export async function claimWorkflowTask(
   return rows[0];
 }
 
-/** When the next not-yet-visible task of a queue becomes claimable, so a waiting poll can wake then. */
+/**
+ * When the next not-yet-visible task of a queue becomes claimable, so a waiting poll can wake then;
+ * and whether a task is claimable already (held by a concurrent claim, or of types the poller lacks).
+ */
 export async function nextWorkflowTaskVisibleAt(
   q: Queryable,
   namespace: string,
   taskQueue: string,
   now: number,
-): Promise<number | undefined> {
-  const rows = await q.query<{ at: number | null }>(
-    `SELECT min(visible_at) AS at FROM workflow_tasks WHERE namespace = $1 AND task_queue = $2 AND visible_at > $3`,
+): Promise<{ at: number | undefined; visibleNow: boolean }> {
+  const rows = await q.query<{ at: string | number | null; visibleNow: boolean }>(
+    `SELECT (SELECT min(visible_at) FROM workflow_tasks
+             WHERE namespace = $1 AND task_queue = $2 AND visible_at > $3) AS at,
+            EXISTS (SELECT 1 FROM workflow_tasks
+                    WHERE namespace = $1 AND task_queue = $2 AND visible_at <= $3) AS "visibleNow"`,
     [namespace, taskQueue, now],
   );
-  return rows[0]?.at ?? undefined;
+  const at = rows[0]?.at;
+  return { at: at === null || at === undefined ? undefined : Number(at), visibleNow: rows[0]?.visibleNow ?? false };
 }
 
 /** An update was requested: the run's task must look for updates when it is claimed and completed. */
