@@ -125,21 +125,19 @@ test('the memory of an empty queue ends when its next task becomes visible, or a
 
 test('a visible task the claim did not get (a concurrent claim holds it) does not make the queue look empty', async () => {
   const notifier = new Notifier();
+  const hints = notifier.emptyQueues;
   const ctx = { clock: { now: () => Date.now() }, notifier, closing: new AbortController().signal };
-  let claims = 0;
-  const poll = () =>
+  const poll = (key: string, visibleNow: boolean) =>
     longPoll({
       ctx: ctx as unknown as EngineContext,
-      key: 'w:ns:busy',
+      key,
       waitMs: 10,
-      tryClaim: async () => {
-        claims++;
-        return undefined;
-      },
+      tryClaim: async () => undefined,
       // The other claim's lease, once committed, sends no notification: this poll must look again.
-      nextVisibleAt: async () => ({ at: undefined, visibleNow: true }),
+      nextVisibleAt: async () => ({ at: undefined, visibleNow }),
     });
-  await poll();
-  await poll();
-  expect(claims).toBe(2);
+  await poll('w:ns:busy', true);
+  await poll('w:ns:idle', false);
+  expect(hints.knownEmptyUntil('w:ns:busy', hints.generation('w:ns:busy'), Date.now())).toBeUndefined();
+  expect(hints.knownEmptyUntil('w:ns:idle', hints.generation('w:ns:idle'), Date.now())).toBeGreaterThan(Date.now());
 });
