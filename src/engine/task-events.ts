@@ -224,6 +224,7 @@ export async function listTaskEvents(
   const request = parseRequest(ListTaskEventsRequestSchema, raw, 'task event request');
   const run = await requireRun(ctx, namespace, request);
   const deadline = Date.now() + request.waitMs;
+  const stop = signal ? AbortSignal.any([signal, ctx.closing]) : ctx.closing;
   for (;;) {
     // Subscribe before reading so an event committed in between still wakes us.
     const subscription = ctx.notifier.subscribe(notifyKeys.taskEvents(namespace, run.runId));
@@ -251,16 +252,12 @@ export async function listTaskEvents(
       // removed older ones).
       const done = closed && events.length < request.limit;
       const remaining = deadline - Date.now();
-      if (events.length > 0 || done || remaining <= 0 || signal?.aborted || ctx.closing.aborted) {
+      if (events.length > 0 || done || remaining <= 0 || stop.aborted) {
         return { runId: run.runId, events, done };
       }
-      await subscription.wait(remaining, anySignal(signal, ctx.closing));
+      await subscription.wait(remaining, stop);
     } finally {
       subscription.dispose();
     }
   }
-}
-
-function anySignal(a: AbortSignal | undefined, b: AbortSignal): AbortSignal {
-  return a ? AbortSignal.any([a, b]) : b;
 }
