@@ -145,7 +145,8 @@ describe.each(TRANSPORTS)('bad input over %s', (transport) => {
     if (skip) ctx.skip();
     const api = t.connection.api;
     await api.startWorkflow('default', { workflowId: 'stale-1', workflowType: 'manual', taskQueue: 'manual-q' });
-    const task = await api.pollWorkflowTask('default', { taskQueue: 'manual-q', types: ['manual'], waitMs: 1000 });
+    const task = (await api.pollWorkflowTask('default', { taskQueue: 'manual-q', types: ['manual'], waitMs: 1000 }))
+      .task;
     if (!task) throw new Error('no task');
     await api.completeWorkflowTask('default', {
       taskToken: task.taskToken,
@@ -169,7 +170,8 @@ describe.each(TRANSPORTS)('bad input over %s', (transport) => {
     if (skip) ctx.skip();
     const api = t.connection.api;
     await api.startWorkflow('default', { workflowId: 'order-1', workflowType: 'manual2', taskQueue: 'manual-q2' });
-    const task = await api.pollWorkflowTask('default', { taskQueue: 'manual-q2', types: ['manual2'], waitMs: 1000 });
+    const task = (await api.pollWorkflowTask('default', { taskQueue: 'manual-q2', types: ['manual2'], waitMs: 1000 }))
+      .task;
     if (!task) throw new Error('no task');
     await expectApiError(
       api.completeWorkflowTask('default', {
@@ -220,6 +222,19 @@ describe('bad input over raw HTTP', () => {
     const body = (await response.json()) as { error: { message: string } };
     expect(body.error.message).toMatch(/workflowId: .*expected string/);
     expect(body.error.message).toMatch(/taskQueue: .*expected string/);
+  });
+
+  test('a poll asking for no tasks, or more than a poll may carry, gets a 400 naming maxTasks', async (ctx) => {
+    if (skip) ctx.skip();
+    for (const maxTasks of [0, 101, 2.5, 'ten']) {
+      const response = await post(
+        '/api/v1/namespaces/default/workflow-tasks/poll',
+        JSON.stringify({ taskQueue: 'q', types: ['wf'], waitMs: 0, maxTasks }),
+      );
+      expect(response.status, `maxTasks ${maxTasks}`).toBe(400);
+      const body = (await response.json()) as { error: { message: string } };
+      expect(body.error.message).toMatch(/maxTasks/);
+    }
   });
 
   test('an oversized body is refused with 413', async (ctx) => {

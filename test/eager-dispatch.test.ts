@@ -29,14 +29,14 @@ function countingConnection(api: TidewayApi) {
   const counts = { polledActivities: 0, eagerActivities: 0, polledWorkflowTasks: 0, eagerWorkflowTasks: 0 };
   const counted: TidewayApi = Object.create(api);
   counted.pollActivityTask = async (ns, request, signal) => {
-    const task = await api.pollActivityTask(ns, request, signal);
-    if (task) counts.polledActivities++;
-    return task;
+    const polled = await api.pollActivityTask(ns, request, signal);
+    if (polled.task) counts.polledActivities += 1 + (polled.moreTasks?.length ?? 0);
+    return polled;
   };
   counted.pollWorkflowTask = async (ns, request, signal) => {
-    const task = await api.pollWorkflowTask(ns, request, signal);
-    if (task && !task.query) counts.polledWorkflowTasks++;
-    return task;
+    const polled = await api.pollWorkflowTask(ns, request, signal);
+    if (polled.task && !polled.task.query) counts.polledWorkflowTasks += 1 + (polled.moreTasks?.length ?? 0);
+    return polled;
   };
   counted.completeWorkflowTask = async (ns, request) => {
     const response = await api.completeWorkflowTask(ns, request);

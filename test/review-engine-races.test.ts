@@ -34,7 +34,7 @@ describe.skipIf(skip || BACKEND !== 'postgres')('on PostgreSQL', () => {
     cleanups.push(() => other.close());
 
     const { runId } = await engine.startWorkflow(NS, { workflowId: 'dl-1', workflowType: 'wf', taskQueue: 'dl' });
-    const task = await engine.pollWorkflowTask(NS, { ...poll, taskQueue: 'dl', types: ['wf'] });
+    const task = (await engine.pollWorkflowTask(NS, { ...poll, taskQueue: 'dl', types: ['wf'] })).task;
     await engine.completeWorkflowTask(NS, {
       taskToken: task!.taskToken,
       commands: [{ type: 'StartTimer', timerId: '1', durationMs: 60_000 }],
@@ -75,14 +75,14 @@ describe.skipIf(skip || BACKEND !== 'postgres')('on PostgreSQL', () => {
     cleanups.push(() => other.close());
 
     await engine.startWorkflow(NS, { workflowId: 'dl-2', workflowType: 'wf', taskQueue: 'dl' });
-    const task = await engine.pollWorkflowTask(NS, { ...poll, taskQueue: 'dl', types: ['wf'] });
+    const task = (await engine.pollWorkflowTask(NS, { ...poll, taskQueue: 'dl', types: ['wf'] })).task;
     await engine.completeWorkflowTask(NS, {
       taskToken: task!.taskToken,
       commands: [
         { type: 'ScheduleActivity', activityId: '1', activityType: 'a', input: [], startToCloseTimeoutMs: 1000 },
       ],
     });
-    const activity = await engine.pollActivityTask(NS, { ...poll, taskQueue: 'dl', types: ['a'] });
+    const activity = (await engine.pollActivityTask(NS, { ...poll, taskQueue: 'dl', types: ['a'] })).task;
     const scheduledEventId = Number(
       JSON.parse(Buffer.from(activity!.taskToken, 'base64url').toString('utf8')).scheduledEventId,
     );
@@ -113,7 +113,7 @@ describe.skipIf(skip || BACKEND !== 'postgres')('on PostgreSQL', () => {
     // Then the start-to-close timeout fires and the activity is retried.
     await expect(
       engine.pollActivityTask(NS, { ...poll, taskQueue: 'dl', types: ['a'], waitMs: 5000 }),
-    ).resolves.toMatchObject({ attempt: 2 });
+    ).resolves.toMatchObject({ task: { attempt: 2 } });
     expect(errors.map(String)).toEqual([]);
   });
 
@@ -149,7 +149,7 @@ describe.skipIf(skip || BACKEND !== 'postgres')('on PostgreSQL', () => {
     cleanups.push(() => engine.close());
 
     await engine.startWorkflow(NS, { workflowId: 'ev-1', workflowType: 'wf', taskQueue: 'ev' });
-    const first = await engine.pollWorkflowTask(NS, { ...poll, taskQueue: 'ev', types: ['wf'] });
+    const first = (await engine.pollWorkflowTask(NS, { ...poll, taskQueue: 'ev', types: ['wf'] })).task;
     await engine.completeWorkflowTask(NS, {
       taskToken: first!.taskToken,
       commands: [
@@ -157,18 +157,18 @@ describe.skipIf(skip || BACKEND !== 'postgres')('on PostgreSQL', () => {
         { type: 'ScheduleActivity', activityId: '2', activityType: 'b', input: [] },
       ],
     });
-    const a = await engine.pollActivityTask(NS, { ...poll, taskQueue: 'ev', types: ['a'] });
-    const b = await engine.pollActivityTask(NS, { ...poll, taskQueue: 'ev', types: ['b'] });
+    const a = (await engine.pollActivityTask(NS, { ...poll, taskQueue: 'ev', types: ['a'] })).task;
+    const b = (await engine.pollActivityTask(NS, { ...poll, taskQueue: 'ev', types: ['b'] })).task;
     await engine.completeActivityTask(NS, { taskToken: a!.taskToken, result: toPayload('A') });
     // B's result commits between the claim and the read of the task's events.
     afterClaim = () => engine.completeActivityTask(NS, { taskToken: b!.taskToken, result: toPayload('B') });
-    const second = await engine.pollWorkflowTask(NS, { ...poll, taskQueue: 'ev', types: ['wf'] });
+    const second = (await engine.pollWorkflowTask(NS, { ...poll, taskQueue: 'ev', types: ['wf'] })).task;
     expect(afterClaim).toBeUndefined();
     expect(second!.events.length).toBeGreaterThan(0);
     for (const e of second!.events) expect(e.eventId).toBeLessThanOrEqual(second!.lastEventId);
     // The worker saw only A; B arrived during the lease and gets a task of its own.
     await engine.completeWorkflowTask(NS, { taskToken: second!.taskToken, commands: [] });
-    const third = await engine.pollWorkflowTask(NS, { ...poll, taskQueue: 'ev', types: ['wf'] });
+    const third = (await engine.pollWorkflowTask(NS, { ...poll, taskQueue: 'ev', types: ['wf'] })).task;
     expect(third!.events.map((e) => e.type)).toContain('ActivityTaskCompleted');
   });
 });
@@ -189,7 +189,7 @@ describe.skipIf(skip || BACKEND !== 'postgres')('LISTEN connection', () => {
     );
     await engine.startWorkflow(NS, { workflowId: 'ln-1', workflowType: 'wf', taskQueue: 'ln' });
     const started = Date.now();
-    const task = await polling;
+    const { task } = await polling;
     expect(task?.workflowId).toBe('ln-1');
     // Well before the poll's own 20 s timeout.
     expect(Date.now() - started).toBeLessThan(5000);
@@ -222,7 +222,7 @@ describe.skipIf(skip)('activity tasks', () => {
     const engine = await Engine.open(store);
     cleanups.push(() => engine.close());
     await engine.startWorkflow(NS, { workflowId: 'hb-1', workflowType: 'wf', taskQueue: 'hb' });
-    const task = await engine.pollWorkflowTask(NS, { ...poll, taskQueue: 'hb', types: ['wf'] });
+    const task = (await engine.pollWorkflowTask(NS, { ...poll, taskQueue: 'hb', types: ['wf'] })).task;
     await engine.completeWorkflowTask(NS, {
       taskToken: task!.taskToken,
       commands: [
@@ -236,7 +236,7 @@ describe.skipIf(skip)('activity tasks', () => {
         },
       ],
     });
-    const activity = await engine.pollActivityTask(NS, { ...poll, taskQueue: 'hb', types: ['a'] });
+    const activity = (await engine.pollActivityTask(NS, { ...poll, taskQueue: 'hb', types: ['a'] })).task;
     expect(activity!.deadline).toBe(activity!.startedTime + 60_000);
   });
 });

@@ -4,9 +4,9 @@ import type { HistoryEvent } from '../src/protocol/index.js';
 import {
   advanceRun,
   appendEvents,
-  claimActivityTask,
+  claimActivityTasks,
   claimDueTimer,
-  claimWorkflowTask,
+  claimWorkflowTasks,
   type Db,
   deleteTimer,
   findRun,
@@ -43,6 +43,13 @@ import { BACKEND, createTestDatabase, skipBackend, storeOptions } from './suppor
  * Most cases share one database and keep apart by namespace; those that
  * look at global state (migrations, timers) get a fresh database.
  */
+
+/** One task per claim, as a poll with maxTasks 1 asks. */
+const claimWorkflowTask = async (q: Queryable, args: Omit<Parameters<typeof claimWorkflowTasks>[1], 'limit'>) =>
+  (await claimWorkflowTasks(q, { ...args, limit: 1 }))[0];
+const claimActivityTask = async (q: Queryable, args: Omit<Parameters<typeof claimActivityTasks>[1], 'limit'>) =>
+  (await claimActivityTasks(q, { ...args, limit: 1 }))[0];
+
 const skip = await skipBackend();
 
 const NOW = 1_700_000_000_000;
@@ -480,6 +487,37 @@ describe.skipIf(skip)(`store conformance (${BACKEND})`, () => {
       const claim = (q: Queryable, ns: string, now: number, types = ['orderWorkflow'], taskQueue = 'q') =>
         claimWorkflowTask(q, { namespace: ns, taskQueue, types, now, leaseId: randomUUID() });
 
+      it('claims up to a batch of visible tasks in one statement, oldest first, never one another claim holds', async () => {
+        const ns = freshNamespace();
+        const runs = [];
+        for (const age of [1, 4, 3, 2]) runs.push(await runWithTask(db, ns, { visibleAt: NOW - age }));
+        await runWithTask(db, ns, { visibleAt: NOW + 1000 }); // backing off: not yet
+        const batch = await db.transaction((tx) =>
+          claimWorkflowTasks(tx, {
+            namespace: ns,
+            taskQueue: 'q',
+            types: ['orderWorkflow'],
+            now: NOW,
+            leaseId: 'L',
+            limit: 3,
+          }),
+        );
+        expect(batch.map((t) => t.runId)).toEqual([runs[1]!.runId, runs[2]!.runId, runs[3]!.runId]);
+        expect(batch.every((t) => t.leaseId === 'L' && t.leasedAt === NOW)).toBe(true);
+        const rest = await db.transaction((tx) =>
+          claimWorkflowTasks(tx, {
+            namespace: ns,
+            taskQueue: 'q',
+            types: ['orderWorkflow'],
+            now: NOW,
+            leaseId: 'M',
+            limit: 10,
+          }),
+        );
+        expect(rest.map((t) => t.runId)).toEqual([runs[0]!.runId]);
+        expect(await claim(db, ns, NOW)).toBeUndefined();
+      });
+
       it('claims the oldest visible task and leases it until the workflow task timeout', async () => {
         const ns = freshNamespace();
         const newer = await runWithTask(db, ns, { visibleAt: NOW - 5 });
@@ -615,6 +653,30 @@ describe.skipIf(skip)(`store conformance (${BACKEND})`, () => {
     describe('activity tasks', () => {
       const claim = (q: Queryable, ns: string, now: number, types = ['charge']) =>
         claimActivityTask(q, { namespace: ns, taskQueue: 'q', types, now, leaseId: randomUUID() });
+
+      it('claims a batch of visible activities of registered types, oldest scheduled first', async () => {
+        const ns = freshNamespace();
+        const run = runRow(ns);
+        await insertRun(db, run);
+        await insertActivityTasks(db, [
+          activityTask(run, 5, { scheduledAt: NOW - 3 }),
+          activityTask(run, 6, { scheduledAt: NOW - 9, activityType: 'ship' }),
+          activityTask(run, 7, { scheduledAt: NOW - 5, activityType: 'refund' }), // not registered
+          activityTask(run, 8, { scheduledAt: NOW - 1, visibleAt: NOW + 500 }), // backing off
+        ]);
+        const batch = await db.transaction((tx) =>
+          claimActivityTasks(tx, {
+            namespace: ns,
+            taskQueue: 'q',
+            types: ['charge', 'ship'],
+            now: NOW,
+            leaseId: 'L',
+            limit: 10,
+          }),
+        );
+        expect(batch.map((t) => t.scheduledEventId)).toEqual([6, 5]);
+        expect(batch.every((t) => t.leaseId === 'L' && t.visibleAt === NEVER)).toBe(true);
+      });
 
       it('claims a visible activity of a registered type and hides it (visible_at = NEVER) while leased', async () => {
         const ns = freshNamespace();

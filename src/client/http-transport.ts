@@ -119,27 +119,15 @@ export class HttpTransport implements TidewayApi {
   respondQueryTask: TidewayApi['respondQueryTask'] = async (namespace, body) => {
     await this.call('respondQueryTask', { path: { namespace }, body });
   };
-  pollWorkflowTask: TidewayApi['pollWorkflowTask'] = async (namespace, body, signal) =>
-    (
-      await this.call<{ task: Awaited<ReturnType<TidewayApi['pollWorkflowTask']>> }>('pollWorkflowTask', {
-        path: { namespace },
-        body,
-        signal,
-      })
-    ).task;
+  pollWorkflowTask: TidewayApi['pollWorkflowTask'] = (namespace, body, signal) =>
+    this.call('pollWorkflowTask', { path: { namespace }, body, signal });
   completeWorkflowTask: TidewayApi['completeWorkflowTask'] = (namespace, body) =>
     this.call('completeWorkflowTask', { path: { namespace }, body });
   failWorkflowTask: TidewayApi['failWorkflowTask'] = async (namespace, body) => {
     await this.call('failWorkflowTask', { path: { namespace }, body });
   };
-  pollActivityTask: TidewayApi['pollActivityTask'] = async (namespace, body, signal) =>
-    (
-      await this.call<{ task: Awaited<ReturnType<TidewayApi['pollActivityTask']>> }>('pollActivityTask', {
-        path: { namespace },
-        body,
-        signal,
-      })
-    ).task;
+  pollActivityTask: TidewayApi['pollActivityTask'] = (namespace, body, signal) =>
+    this.call('pollActivityTask', { path: { namespace }, body, signal });
   completeActivityTask: TidewayApi['completeActivityTask'] = (namespace, body) =>
     this.call('completeActivityTask', { path: { namespace }, body });
   failActivityTask: TidewayApi['failActivityTask'] = async (namespace, body) => {

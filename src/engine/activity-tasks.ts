@@ -17,7 +17,7 @@ import {
 } from '../protocol/index.js';
 import {
   type ActivityTaskRow,
-  claimActivityTask,
+  claimActivityTasks,
   deleteActivityTask,
   deleteTimer,
   findActivityTaskById,
@@ -29,7 +29,6 @@ import {
   type RunRow,
   recordHeartbeat,
   retryActivityTask,
-  upsertTimer,
 } from '../store/index.js';
 import { nextActivityDeadline } from './activity-deadline.js';
 import { activityTimerKey } from './apply-commands.js';
@@ -41,44 +40,53 @@ import { decideRetry } from './retry.js';
 import { startedWorkflowTask } from './started-workflow-task.js';
 import { queueTaskEvent } from './task-events.js';
 import { decodeTaskToken, encodeTaskToken } from './task-token.js';
+import { setTimer } from './timers.js';
 
-/** Hands out the oldest ready activity task of a queue among the types this worker registered. */
-export async function pollActivityTask(
+/**
+ * Hands out the oldest ready activity tasks of a queue among the types this
+ * worker registered, up to the poll's `maxTasks`.
+ */
+export async function pollActivityTasks(
   ctx: EngineContext,
   pollers: PollerRegistry,
   namespace: string,
   raw: PollRequest,
   signal?: AbortSignal,
-): Promise<ActivityTask | null> {
-  return pollTaskQueue({
+): Promise<ActivityTask[]> {
+  const tasks = await pollTaskQueue({
     ctx,
     pollers,
     kind: 'activity',
     namespace,
     raw,
     signal,
-    claim: (request, now) => claimOne(ctx, namespace, request, now),
+    claim: (request, now) => claimBatch(ctx, namespace, request, now),
     nextVisibleAt: (taskQueue, now) => nextActivityTaskVisibleAt(ctx.db, namespace, taskQueue, now),
   });
+  return tasks ?? [];
 }
 
-async function claimOne(
+/** Leases up to `maxTasks` ready activity tasks in one transaction; undefined when none is ready. */
+async function claimBatch(
   ctx: EngineContext,
   namespace: string,
-  request: { taskQueue: string; types: string[] },
+  request: { taskQueue: string; types: string[]; maxTasks: number },
   now: number,
-): Promise<ActivityTask | undefined> {
+): Promise<ActivityTask[] | undefined> {
   const leaseId = ctx.newId();
   return ctx.transition(async (tx, notify) => {
-    const row = await claimActivityTask(tx, {
+    const rows = await claimActivityTasks(tx, {
       namespace,
       taskQueue: request.taskQueue,
       types: request.types,
       now,
       leaseId,
+      limit: request.maxTasks,
     });
-    if (!row) return undefined;
-    return startActivityAttempt(tx, row, leaseId, now, notify);
+    if (rows.length === 0) return undefined;
+    const tasks: ActivityTask[] = [];
+    for (const row of rows) tasks.push(await startActivityAttempt(tx, row, leaseId, now, notify));
+    return tasks;
   });
 }
 
@@ -138,15 +146,18 @@ export async function rescheduleActivityTimer(
     await deleteTimer(tx, row.namespace, row.runId, key);
     return undefined;
   }
-  await upsertTimer(tx, {
-    namespace: row.namespace,
-    runId: row.runId,
-    timerKey: key,
-    kind: 'activity-timeout',
-    dueAt: next.at,
-    data: { scheduledEventId: row.scheduledEventId },
-  });
-  notify(notifyKeys.timers());
+  await setTimer(
+    tx,
+    {
+      namespace: row.namespace,
+      runId: row.runId,
+      timerKey: key,
+      kind: 'activity-timeout',
+      dueAt: next.at,
+      data: { scheduledEventId: row.scheduledEventId },
+    },
+    notify,
+  );
   return next.at;
 }
 

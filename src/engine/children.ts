@@ -8,13 +8,12 @@ import {
   type RunRow,
   readEvents,
   type TimerRow,
-  upsertTimer,
 } from '../store/index.js';
 import type { ChildStart } from './apply-commands.js';
 import { closeRun } from './close-run.js';
 import { deliverToWorkflow, type EngineContext, numberEvents } from './context.js';
-import { notifyKeys } from './notifier.js';
 import { createRun } from './start-workflow.js';
+import { setTimer } from './timers.js';
 
 /**
  * Child workflows. A parent starts children in the transaction that
@@ -147,8 +146,7 @@ export async function reportToParent(
       ...(close.failure !== undefined ? { failure: close.failure } : {}),
     },
   };
-  await upsertTimer(tx, outbox);
-  notify(notifyKeys.timers());
+  await setTimer(tx, outbox, notify);
 }
 
 /** Delivers a child's outcome (an outbox row) to its parent, if the parent still runs. */

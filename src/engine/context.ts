@@ -13,6 +13,7 @@ import {
 } from '../store/index.js';
 import type { Clock } from './clock.js';
 import { NOTIFY_CHANNEL, type Notifier, notifyKeys } from './notifier.js';
+import { RegisteredTypes } from './registered-types.js';
 import { discardTaskEvents, flushTaskEvents } from './task-events.js';
 
 /** What every engine operation needs: the database, time, wake-ups and limits. */
@@ -25,6 +26,8 @@ export interface EngineContext {
   closing: AbortSignal;
   random: () => number;
   newId: () => string;
+  /** Workflow types workers were recently seen to register (a start's name check). */
+  registeredTypes: RegisteredTypes;
   /** Runs one state transition in one transaction; `notify` keys wake waiters after commit. */
   transition<T>(fn: (tx: Queryable, notify: (key: string) => void) => Promise<T>): Promise<T>;
 }
@@ -41,6 +44,7 @@ export function createContext(args: {
     ...args,
     random: Math.random,
     newId: randomUUID,
+    registeredTypes: new RegisteredTypes(),
     async transition(fn) {
       const keys = new Set<string>();
       const result = await db.transaction(async (tx) => {

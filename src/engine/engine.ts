@@ -10,7 +10,7 @@ import {
   WORKER_PROTOCOL_VERSION,
 } from '../protocol/index.js';
 import { type Db, openDb, type StoreOptions } from '../store/index.js';
-import { completeActivityTask, failActivityTask, heartbeatActivityTask, pollActivityTask } from './activity-tasks.js';
+import { completeActivityTask, failActivityTask, heartbeatActivityTask, pollActivityTasks } from './activity-tasks.js';
 import { bulkWorkflowOperation } from './bulk-operations.js';
 import { type Clock, systemClock } from './clock.js';
 import { createContext, type EngineContext } from './context.js';
@@ -26,7 +26,7 @@ import { DEFAULT_OUTPUT_BUDGET, listTaskEvents, type OutputBudget, recordActivit
 import { TimerService } from './timer-service.js';
 import { updateWorkflow } from './updates.js';
 import { describeWorkflow, getWorkflowHistory, getWorkflowResult, listWorkflows } from './visibility.js';
-import { completeWorkflowTask, failWorkflowTask, pollWorkflowTask } from './workflow-tasks.js';
+import { completeWorkflowTask, failWorkflowTask, pollWorkflowTasks } from './workflow-tasks.js';
 
 export const DEFAULT_MAX_PAYLOAD_BYTES = 2 * 1024 * 1024;
 
@@ -168,13 +168,13 @@ export class Engine implements TidewayApi {
   respondQueryTask: TidewayApi['respondQueryTask'] = (ns, request) =>
     this.track(() => respondQueryTask(this.ctx, ns, request));
   pollWorkflowTask: TidewayApi['pollWorkflowTask'] = (ns, request, signal) =>
-    this.track(() => pollWorkflowTask(this.ctx, this.pollers, ns, request, signal));
+    this.track(async () => pollResponse(await pollWorkflowTasks(this.ctx, this.pollers, ns, request, signal)));
   completeWorkflowTask: TidewayApi['completeWorkflowTask'] = (ns, request) =>
     this.track(() => completeWorkflowTask(this.ctx, ns, request));
   failWorkflowTask: TidewayApi['failWorkflowTask'] = (ns, request) =>
     this.track(() => failWorkflowTask(this.ctx, ns, request));
   pollActivityTask: TidewayApi['pollActivityTask'] = (ns, request, signal) =>
-    this.track(() => pollActivityTask(this.ctx, this.pollers, ns, request, signal));
+    this.track(async () => pollResponse(await pollActivityTasks(this.ctx, this.pollers, ns, request, signal)));
   completeActivityTask: TidewayApi['completeActivityTask'] = (ns, request) =>
     this.track(() => completeActivityTask(this.ctx, ns, request));
   failActivityTask: TidewayApi['failActivityTask'] = (ns, request) =>
@@ -185,4 +185,10 @@ export class Engine implements TidewayApi {
     this.track(() => recordActivityEvents(this.ctx, this.outputBudget, ns, request));
   listTaskEvents: TidewayApi['listTaskEvents'] = (ns, request, signal) =>
     this.track(() => listTaskEvents(this.ctx, ns, request, signal));
+}
+
+/** A poll's tasks as the protocol carries them: the first, then the rest (present only when there are more). */
+function pollResponse<T>(tasks: T[]): { task: T | null; moreTasks?: T[] } {
+  const [task, ...moreTasks] = tasks;
+  return moreTasks.length > 0 ? { task: task ?? null, moreTasks } : { task: task ?? null };
 }

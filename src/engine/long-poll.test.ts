@@ -141,3 +141,30 @@ test('a visible task the claim did not get (a concurrent claim holds it) does no
   expect(hints.knownEmptyUntil('w:ns:busy', hints.generation('w:ns:busy'), Date.now())).toBeUndefined();
   expect(hints.knownEmptyUntil('w:ns:idle', hints.generation('w:ns:idle'), Date.now())).toBeGreaterThan(Date.now());
 });
+
+test('when the empty-queue memory runs out, one poll rechecks the queue while the others wait for it', () => {
+  const hints = new EmptyQueueHints();
+  const generation = hints.generation('q');
+  hints.markEmpty('q', generation, 0, undefined);
+  const expiry = EmptyQueueHints.MAX_AGE_MS;
+  expect(hints.knownEmptyUntil('q', generation, expiry - 1)).toBe(expiry);
+  // Every idle poll wakes at the expiry; the first to ask looks, the rest keep waiting.
+  expect(hints.knownEmptyUntil('q', generation, expiry)).toBeUndefined();
+  expect(hints.knownEmptyUntil('q', generation, expiry)).toBe(expiry + EmptyQueueHints.RECHECK_GRACE_MS);
+  expect(hints.knownEmptyUntil('q', generation, expiry + 1)).toBe(expiry + EmptyQueueHints.RECHECK_GRACE_MS);
+  // Its claim found the queue empty again: a fresh minute for everyone.
+  hints.markEmpty('q', generation, expiry + 1, undefined);
+  expect(hints.knownEmptyUntil('q', generation, expiry + 2)).toBe(expiry + 1 + EmptyQueueHints.MAX_AGE_MS);
+  // A recheck that found work is forgotten: the others claim too.
+  hints.forget('q');
+  expect(hints.knownEmptyUntil('q', generation, expiry + 3)).toBeUndefined();
+});
+
+test('a recheck that never reports (its poll failed) lets the others look after the grace', () => {
+  const hints = new EmptyQueueHints();
+  const generation = hints.generation('q');
+  hints.markEmpty('q', generation, 0, undefined);
+  const expiry = EmptyQueueHints.MAX_AGE_MS;
+  expect(hints.knownEmptyUntil('q', generation, expiry)).toBeUndefined();
+  expect(hints.knownEmptyUntil('q', generation, expiry + EmptyQueueHints.RECHECK_GRACE_MS)).toBeUndefined();
+});

@@ -1,5 +1,5 @@
 import { type PollRequest, PollRequestSchema } from '../protocol/index.js';
-import { type PollerKind, recordPoller } from '../store/index.js';
+import { type PollerKind, type PollerRegistration, recordPollers } from '../store/index.js';
 import { checkNamespace, type EngineContext } from './context.js';
 import { notifyKeys } from './notifier.js';
 import { parseRequest } from './parse.js';
@@ -10,7 +10,7 @@ export interface NextVisible {
   visibleNow: boolean;
 }
 
-type ParsedPoll = { taskQueue: string; types: string[]; waitMs: number; identity: string };
+type ParsedPoll = { taskQueue: string; types: string[]; waitMs: number; identity: string; maxTasks: number };
 
 /**
  * A worker's poll of one queue, for either kind of task: validates it,
@@ -83,13 +83,18 @@ export async function longPoll<T>(args: {
       let until = hints.knownEmptyUntil(hintKey, generation, claimedAt);
       if (until === undefined) {
         const task = await args.tryClaim(claimedAt);
-        if (task !== undefined) return task;
+        if (task !== undefined) {
+          // Polls waiting out a recheck of this queue look again now: there may be more.
+          hints.forget(hintKey);
+          return task;
+        }
         if (ctx.clock.now() >= deadline || signal.aborted) return null;
         const next = await args.nextVisibleAt(claimedAt);
         const { at: visibleAt, visibleNow } = typeof next === 'object' ? next : { at: next, visibleNow: false };
         // A visible task this claim did not get is being claimed by another poll (its lease, when it
         // commits, sends no notification) or is of other types: the queue is not known to be empty.
-        if (!visibleNow) hints.markEmpty(hintKey, generation, claimedAt, visibleAt);
+        if (visibleNow) hints.forget(hintKey);
+        else hints.markEmpty(hintKey, generation, claimedAt, visibleAt);
         until = visibleAt ?? Number.POSITIVE_INFINITY;
       } else if (claimedAt >= deadline) {
         return null;
@@ -104,12 +109,28 @@ export async function longPoll<T>(args: {
 /** How often a poller's registration is refreshed in the database, at most. */
 const POLLER_REFRESH_MS = 30_000;
 
+interface KnownPoller {
+  registration: PollerRegistration & { types: string[] };
+  /** As JSON: a change of types is written at once. */
+  types: string;
+  writtenAt: number;
+  polledAt: number;
+  /** The poll's wait: a poller still polling asks again within it. */
+  waitMs: number;
+}
+
+/** Slack on top of a poll's wait before its poller counts as gone. */
+const POLLER_GONE_SLACK_MS = 5_000;
+
 /**
  * Remembers which worker polls which queue with which types, so a start
- * naming an unregistered workflow can be rejected. Writes are throttled.
+ * naming an unregistered workflow can be rejected. A new poller or a change
+ * of types is written at once; refreshes are throttled, and every poller
+ * still polling is refreshed in the same statement, so many idle workers on
+ * one server cost one write per period, not one each.
  */
 export class PollerRegistry {
-  private readonly lastWritten = new Map<string, { at: number; types: string }>();
+  private readonly known = new Map<string, KnownPoller>();
   constructor(private readonly ctx: EngineContext) {}
 
   async record(namespace: string, request: PollRequest & { types: string[] }, kind: PollerKind): Promise<void> {
@@ -117,16 +138,31 @@ export class PollerRegistry {
     const key = `${namespace}\u0000${parsed.taskQueue}\u0000${kind}\u0000${parsed.identity}`;
     const types = JSON.stringify(parsed.types);
     const now = this.ctx.clock.now();
-    const last = this.lastWritten.get(key);
-    if (last && last.types === types && now - last.at < POLLER_REFRESH_MS) return;
-    this.lastWritten.set(key, { at: now, types });
-    await recordPoller(this.ctx.db, {
+    const last = this.known.get(key);
+    if (last) {
+      last.polledAt = now;
+      last.waitMs = parsed.waitMs;
+    }
+    if (last && last.types === types && now - last.writtenAt < POLLER_REFRESH_MS) return;
+    const registration = {
       namespace,
       taskQueue: parsed.taskQueue,
       identity: parsed.identity,
       kind,
       types: parsed.types,
-      now,
-    });
+    };
+    this.known.set(key, { registration, types, writtenAt: now, polledAt: now, waitMs: parsed.waitMs });
+    const batch = [registration];
+    for (const [otherKey, other] of this.known) {
+      if (otherKey === key) continue;
+      if (now - other.polledAt > other.waitMs + POLLER_GONE_SLACK_MS) {
+        // Not polling any more (stopped, or moved to another replica): let its registration age out.
+        this.known.delete(otherKey);
+      } else if (now - other.writtenAt >= POLLER_REFRESH_MS / 2) {
+        batch.push(other.registration);
+        other.writtenAt = now;
+      }
+    }
+    await recordPollers(this.ctx.db, batch, now);
   }
 }

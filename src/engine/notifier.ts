@@ -15,8 +15,13 @@ export const notifyKeys = {
   taskEvents: (ns: string, runId: string) => `e:${ns}:${runId}`,
   /** A query was queued for a workflow type on a task queue (see QueryHints). */
   queryQueued: (ns: string, queue: string, workflowType: string) => `qn:${queryHintKey(ns, queue, workflowType)}`,
+  /** The timer service must re-read the timer table now (notifications may have been lost). */
   timers: () => 't',
+  /** A timer due at `dueAt` was added or moved: wakes the timer service only if that is before its next wake-up. */
+  timerDue: (dueAt: number) => `t:${Math.floor(dueAt)}`,
 };
+
+const TIMER_DUE_PREFIX = 't:';
 
 /** A registration made before checking for work, so a notify in between is not missed. */
 export interface Subscription {
@@ -69,6 +74,8 @@ export class EmptyQueueHints {
   private readonly empty = new Map<string, { generation: string; recheckAt: number }>();
 
   static readonly MAX_AGE_MS = 60_000;
+  /** How long other polls wait for the one poll that rechecks an expired memory. */
+  static readonly RECHECK_GRACE_MS = 2_000;
 
   /** A token that changes whenever the queue is notified (take it before claiming). */
   generation(queueKey: string): string {
@@ -98,11 +105,58 @@ export class EmptyQueueHints {
     this.empty.set(hintKey, { generation, recheckAt });
   }
 
-  /** When the queue is known to be empty, until when (else undefined: claim). */
+  /**
+   * When the queue is known to be empty, until when (else undefined: claim).
+   * When the memory runs out, the first poll to ask looks at the queue, and
+   * the others keep waiting while it does (up to RECHECK_GRACE_MS): every
+   * idle poller wakes at that same moment, and one claim answers for all.
+   */
   knownEmptyUntil(hintKey: string, generation: string, now: number): number | undefined {
     const hint = this.empty.get(hintKey);
-    if (!hint || hint.generation !== generation || now >= hint.recheckAt) return undefined;
-    return hint.recheckAt;
+    if (!hint || hint.generation !== generation) return undefined;
+    if (now < hint.recheckAt) return hint.recheckAt;
+    hint.recheckAt = now + EmptyQueueHints.RECHECK_GRACE_MS;
+    return undefined;
+  }
+
+  /** A recheck found work (or may have): other polls of the queue should look now, not after the grace. */
+  forget(hintKey: string): void {
+    this.empty.delete(hintKey);
+  }
+}
+
+/**
+ * What the timer service learns from `timerDue` notifications. Most timers
+ * are activity deadlines that are deleted long before they fall due, so a
+ * notification wakes the service only when the new timer is due before the
+ * service would wake anyway; otherwise it is only remembered (the earliest
+ * one), for the service to take into account when it next plans its sleep.
+ */
+export class TimerHints {
+  /** When the timer service will wake by itself; -Infinity while it is busy firing (nothing to interrupt). */
+  private plannedWakeAt = Number.NEGATIVE_INFINITY;
+  private earliest = Number.POSITIVE_INFINITY;
+
+  /** True if the service must be woken for a timer due at `dueAt`. */
+  noted(dueAt: number): boolean {
+    if (dueAt < this.earliest) this.earliest = dueAt;
+    return dueAt < this.plannedWakeAt;
+  }
+
+  /** The service is about to fire what is due: from now on hints are only collected. */
+  busy(): void {
+    this.plannedWakeAt = Number.NEGATIVE_INFINITY;
+    this.earliest = Number.POSITIVE_INFINITY;
+  }
+
+  /**
+   * The service has read the next due time from the table and plans to wake
+   * at `at`; returns the wake-up time, moved earlier by any hint collected
+   * while it was busy (such a timer may have committed after the read).
+   */
+  plan(at: number): number {
+    this.plannedWakeAt = Math.min(at, this.earliest);
+    return this.plannedWakeAt;
   }
 }
 
@@ -110,6 +164,7 @@ export class Notifier {
   private readonly waiters = new Map<string, Set<() => void>>();
   readonly queryHints = new QueryHints();
   readonly emptyQueues = new EmptyQueueHints();
+  readonly timerHints = new TimerHints();
   private unlisten: (() => Promise<void>) | undefined;
 
   async start(db: Db): Promise<void> {
@@ -133,11 +188,18 @@ export class Notifier {
   }
 
   emit(keys: Iterable<string>): void {
+    const woken: string[] = [];
     for (const key of keys) {
       if (key.startsWith('qn:')) this.queryHints.mark(key.slice(3));
-      else this.emptyQueues.notified(key);
+      else if (key.startsWith(TIMER_DUE_PREFIX)) {
+        const dueAt = Number(key.slice(TIMER_DUE_PREFIX.length));
+        // A malformed hint (not ours) wakes the service rather than risk a missed timer.
+        if (!Number.isFinite(dueAt) || this.timerHints.noted(dueAt)) woken.push(notifyKeys.timers());
+        continue;
+      } else this.emptyQueues.notified(key);
+      woken.push(key);
     }
-    for (const key of keys) for (const wake of this.waiters.get(key) ?? []) wake();
+    for (const key of woken) for (const wake of this.waiters.get(key) ?? []) wake();
   }
 
   subscribe(key: string): Subscription {

@@ -7,12 +7,12 @@ import {
   type RunRow,
   reparentChild,
   type TimerRow,
-  upsertTimer,
 } from '../store/index.js';
 import { nextActivityDeadline } from './activity-deadline.js';
 import { activityTimerKey, userTimerKey } from './apply-commands.js';
 import { childOutcomeEvent } from './children.js';
 import { notifyKeys } from './notifier.js';
+import { setTimer } from './timers.js';
 
 // The pending work a reset run inherits from its history prefix: which
 // activities, timers and children the prefix leaves open (a pure function
@@ -177,15 +177,18 @@ export async function rebuildActivities(
     notify(notifyKeys.activityQueue(run.namespace, task.taskQueue));
     const deadline = nextActivityDeadline({ ...task, leased: false, startedAt: null, lastHeartbeatAt: null });
     if (!deadline) continue;
-    await upsertTimer(tx, {
-      namespace: run.namespace,
-      runId: run.runId,
-      timerKey: activityTimerKey(task.scheduledEventId),
-      kind: 'activity-timeout',
-      dueAt: deadline.at,
-      data: { scheduledEventId: task.scheduledEventId },
-    });
-    notify(notifyKeys.timers());
+    await setTimer(
+      tx,
+      {
+        namespace: run.namespace,
+        runId: run.runId,
+        timerKey: activityTimerKey(task.scheduledEventId),
+        kind: 'activity-timeout',
+        dueAt: deadline.at,
+        data: { scheduledEventId: task.scheduledEventId },
+      },
+      notify,
+    );
   }
 }
 
@@ -205,7 +208,6 @@ export async function rebuildTimers(
       dueAt: e.attributes.fireAt,
       data: { timerId: e.attributes.timerId, startedEventId: e.eventId },
     };
-    await upsertTimer(tx, timer);
-    notify(notifyKeys.timers());
+    await setTimer(tx, timer, notify);
   }
 }

@@ -15,7 +15,8 @@ import { findRun, isUniqueViolation, lockRun, type Queryable, type RunRow } from
 import { closeRun } from './close-run.js';
 import { checkNamespace, checkPayloadSize, deliverToWorkflow, type EngineContext, numberEvents } from './context.js';
 import { parseRequest } from './parse.js';
-import { alreadyStarted, applyReusePolicy, checkWorkflowTypeKnown, createRun } from './start-workflow.js';
+import { checkWorkflowTypeKnown } from './registered-types.js';
+import { alreadyStarted, applyReusePolicy, createRun } from './start-workflow.js';
 
 /**
  * Signals and termination: external events sent to a running workflow. A

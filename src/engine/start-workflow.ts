@@ -11,23 +11,22 @@ import {
   appendEvents,
   findRun,
   findRunByRequestId,
+  findRunsForStart,
   insertRun,
   insertWorkflowTask,
   isUniqueViolation,
   lockRun,
   type Queryable,
   type RunRow,
-  recentPollerTypes,
-  upsertTimer,
 } from '../store/index.js';
 import { closeRun } from './close-run.js';
 import { checkNamespace, checkPayloadSize, type EngineContext, numberEvents } from './context.js';
 import { notifyKeys } from './notifier.js';
 import { parseRequest } from './parse.js';
+import { checkWorkflowTypeKnown } from './registered-types.js';
+import { setTimer } from './timers.js';
 
 export const DEFAULT_WORKFLOW_TASK_TIMEOUT_MS = 10_000;
-/** A start names a workflow no worker registered only if some worker polled the queue this recently. */
-const REGISTERED_TYPES_WINDOW_MS = 60_000;
 
 /**
  * Starts a run. A second start of a running id is rejected
@@ -46,11 +45,9 @@ export async function startWorkflow(
   await checkWorkflowTypeKnown(ctx, namespace, request.taskQueue, request.workflowType);
   try {
     return await ctx.transition(async (tx, notify) => {
-      if (request.requestId) {
-        const same = await findRunByRequestId(tx, namespace, request.workflowId, request.requestId);
-        if (same) return { workflowId: same.workflowId, runId: same.runId, started: false };
-      }
-      await applyReusePolicy(ctx, tx, namespace, request, notify);
+      const { sameRequest, latest } = await findRunsForStart(tx, namespace, request.workflowId, request.requestId);
+      if (sameRequest) return { workflowId: sameRequest.workflowId, runId: sameRequest.runId, started: false };
+      await applyReusePolicy(ctx, tx, namespace, request, notify, { latest });
       return createRun(ctx, tx, namespace, request, notify);
     });
   } catch (error) {
@@ -163,15 +160,18 @@ export async function scheduleWorkflowTimeout(
   if (runDeadline !== undefined) candidates.push({ at: runDeadline, timeoutType: 'run' });
   const first = candidates.sort((a, b) => a.at - b.at)[0];
   if (!first) return;
-  await upsertTimer(tx, {
-    namespace: run.namespace,
-    runId: run.runId,
-    timerKey: 'workflow-timeout',
-    kind: 'workflow-timeout',
-    dueAt: first.at,
-    data: { timeoutType: first.timeoutType },
-  });
-  notify(notifyKeys.timers());
+  await setTimer(
+    tx,
+    {
+      namespace: run.namespace,
+      runId: run.runId,
+      timerKey: 'workflow-timeout',
+      kind: 'workflow-timeout',
+      dueAt: first.at,
+      data: { timeoutType: first.timeoutType },
+    },
+    notify,
+  );
 }
 
 export async function applyReusePolicy(
@@ -180,8 +180,10 @@ export async function applyReusePolicy(
   namespace: string,
   request: { workflowId: string; idReusePolicy?: string | undefined },
   notify: (key: string) => void,
+  /** The id's latest run, when the caller has already read it in this transaction. */
+  known?: { latest: RunRow | undefined },
 ): Promise<void> {
-  const latest = await findRun(tx, namespace, request.workflowId);
+  const latest = known ? known.latest : await findRun(tx, namespace, request.workflowId);
   if (!latest) return;
   const policy = request.idReusePolicy ?? 'allow';
   if (latest.status === 'running') {
@@ -227,32 +229,5 @@ export function alreadyStarted(workflowId: string, namespace: string, runId?: st
     `workflow "${workflowId}" is already running in namespace "${namespace}"; wait for it, use another id, ` +
       'or start with idReusePolicy "terminate-if-running"',
     { workflowId, ...(runId ? { runId } : {}) },
-  );
-}
-
-/**
- * Catches a misspelt workflow name at start: when workers have polled the
- * queue recently and none of them registers the type, nothing would ever run it.
- */
-export async function checkWorkflowTypeKnown(
-  ctx: EngineContext,
-  namespace: string,
-  taskQueue: string,
-  workflowType: string,
-): Promise<void> {
-  const pollers = await recentPollerTypes(ctx.db, {
-    namespace,
-    taskQueue,
-    kind: 'workflow',
-    since: ctx.clock.now() - REGISTERED_TYPES_WINDOW_MS,
-  });
-  if (pollers.length === 0) return;
-  const known = new Set(pollers.flatMap((p) => p.types));
-  if (known.has(workflowType)) return;
-  throw new TidewayApiError(
-    'InvalidArgument',
-    `no worker on task queue "${taskQueue}" (namespace "${namespace}") registers workflow "${workflowType}"; ` +
-      `registered: ${[...known].sort().join(', ') || '(none)'}. Check the name or start a worker that registers it`,
-    { workflowType, taskQueue, registered: [...known].sort() },
   );
 }

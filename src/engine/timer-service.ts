@@ -25,8 +25,8 @@ const BUSY_RETRY_MS = 10;
 
 /**
  * Fires timers and timeouts. Sleeps until the nearest due time (or until a
- * transition adds an earlier timer), then fires every due row, each in its
- * own transaction. Overdue timers fire at start, so a server that was down
+ * transition adds a timer due before that: see `TimerHints`), then fires
+ * every due row, each in its own transaction. Overdue timers fire at start, so a server that was down
  * catches up. A timer never fires before its due time.
  */
 export class TimerService {
@@ -53,13 +53,17 @@ export class TimerService {
   }
 
   private async run(): Promise<void> {
+    const hints = this.ctx.notifier.timerHints;
     while (!this.stopped) {
       const subscription = this.ctx.notifier.subscribe(this.subscriptionKey);
       try {
         this.busy = false;
+        hints.busy();
         await this.fireDue();
         const next = await nextTimerDueAt(this.ctx.db);
-        let delay = next === undefined ? MAX_IDLE_MS : Math.min(MAX_IDLE_MS, next - this.ctx.clock.now());
+        const now = this.ctx.clock.now();
+        const wakeAt = hints.plan(Math.min(next ?? Number.POSITIVE_INFINITY, now + MAX_IDLE_MS));
+        let delay = wakeAt - now;
         if (this.busy) delay = Math.max(delay, BUSY_RETRY_MS);
         if (delay > 0 && !this.stopped) {
           const controller = new AbortController();
@@ -76,7 +80,13 @@ export class TimerService {
     }
   }
 
+  /**
+   * Fires every due timer. One claim looks first: most wake-ups find one
+   * timer or none (a deadline that was deleted in time), and only a burst
+   * of due timers is worth several transactions in parallel.
+   */
   private async fireDue(): Promise<void> {
+    if (this.stopped || !(await this.fireOne())) return;
     const workers = Array.from({ length: CONCURRENCY }, async () => {
       while (!this.stopped && (await this.fireOne())) {
         /* keep firing until none is due */

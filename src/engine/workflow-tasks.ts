@@ -11,7 +11,7 @@ import {
   type WorkflowTask,
 } from '../protocol/index.js';
 import {
-  claimWorkflowTask,
+  claimWorkflowTasks,
   deleteTimer,
   deleteWorkflowTask,
   getWorkflowTask,
@@ -23,7 +23,6 @@ import {
   type RunRow,
   readEvents,
   retryWorkflowTask,
-  upsertTimer,
   type WorkflowTaskRow,
 } from '../store/index.js';
 import { requestActivityCancellations } from './activity-tasks.js';
@@ -49,61 +48,73 @@ import { createRun } from './start-workflow.js';
 import { startedWorkflowTask } from './started-workflow-task.js';
 import { queueTaskEvent } from './task-events.js';
 import { decodeTaskToken } from './task-token.js';
+import { setTimer } from './timers.js';
 import { recordUpdateOutcomes, scheduleTaskForWaitingUpdates } from './updates.js';
 
-/** Hands out the oldest ready workflow task of a queue, waiting up to `waitMs` for one. */
-export async function pollWorkflowTask(
+/**
+ * Hands out the oldest ready workflow tasks of a queue (up to the poll's
+ * `maxTasks`), waiting up to `waitMs` for one. A query waiting for the queue
+ * is handed out alone, before any task.
+ */
+export async function pollWorkflowTasks(
   ctx: EngineContext,
   pollers: PollerRegistry,
   namespace: string,
   raw: PollRequest,
   signal?: AbortSignal,
-): Promise<WorkflowTask | null> {
-  return pollTaskQueue({
+): Promise<WorkflowTask[]> {
+  const tasks = await pollTaskQueue({
     ctx,
     pollers,
     kind: 'workflow',
     namespace,
     raw,
     signal,
-    claim: (request, now) => claimOne(ctx, namespace, request, now),
+    claim: (request, now) => claimBatch(ctx, namespace, request, now),
     nextVisibleAt: (taskQueue, now) => nextWorkflowTaskVisibleAt(ctx.db, namespace, taskQueue, now),
   });
+  return tasks ?? [];
 }
 
-async function claimOne(
+/** Leases up to `maxTasks` ready tasks in one transaction; undefined when none is ready. */
+async function claimBatch(
   ctx: EngineContext,
   namespace: string,
-  request: { taskQueue: string; types: string[] },
+  request: { taskQueue: string; types: string[]; maxTasks: number },
   now: number,
-): Promise<WorkflowTask | undefined> {
+): Promise<WorkflowTask[] | undefined> {
   const leaseId = ctx.newId();
   return ctx.transition(async (tx) => {
     // Queries first: someone is waiting on each, and answering one changes nothing.
     const query = await claimQueryTask(ctx, tx, namespace, request, now);
-    if (query) return query;
-    const row = await claimWorkflowTask(tx, {
+    if (query) return [query];
+    const rows = await claimWorkflowTasks(tx, {
       namespace,
       taskQueue: request.taskQueue,
       types: request.types,
       now,
       leaseId,
+      limit: request.maxTasks,
     });
-    if (!row) return undefined;
-    if (row.leaseExpired) {
-      queueTaskEvent(
-        tx,
-        row,
-        {
-          source: 'workflow',
-          kind: 'timed-out',
-          attempt: row.attempt - 1,
-          message: 'workflow task timed out: its worker did not complete it in time (crashed, stuck or cut off)',
-        },
-        { now },
-      );
+    if (rows.length === 0) return undefined;
+    const tasks: WorkflowTask[] = [];
+    for (const row of rows) {
+      if (row.leaseExpired) {
+        queueTaskEvent(
+          tx,
+          row,
+          {
+            source: 'workflow',
+            kind: 'timed-out',
+            attempt: row.attempt - 1,
+            message: 'workflow task timed out: its worker did not complete it in time (crashed, stuck or cut off)',
+          },
+          { now },
+        );
+      }
+      tasks.push(await startedWorkflowTask(tx, row, leaseId, now));
     }
-    return startedWorkflowTask(tx, row, leaseId, now);
+    return tasks;
   });
 }
 
@@ -205,7 +216,7 @@ export async function completeWorkflowTask(
     await insertActivityTasks(tx, eager.tasks);
     for (const a of eager.tasks) if (!a.lease) notify(notifyKeys.activityQueue(namespace, a.taskQueue));
     // An eagerly started activity's timer is set for its started attempt below, not for waiting in the queue.
-    for (const timer of out.timers) if (!eager.timerKeys.has(timer.timerKey)) await upsertTimer(tx, timer);
+    for (const timer of out.timers) if (!eager.timerKeys.has(timer.timerKey)) await setTimer(tx, timer, notify);
     for (const key of out.cancelledTimerKeys) await deleteTimer(tx, namespace, run.runId, key);
     await requestActivityCancellations(tx, run, out.cancelledActivityIds);
     await requestChildCancellations(ctx, tx, run, out.childCancels, notify);
@@ -213,7 +224,6 @@ export async function completeWorkflowTask(
     if (childEvents.length > 0) await deliverToWorkflow(ctx, tx, run, childEvents, notify);
     // Updates requested while this task ran need another task to carry them.
     if (task.updatesPending) await scheduleTaskForWaitingUpdates(tx, run, now, notify);
-    if (out.timers.length > 0) notify(notifyKeys.timers());
     const activityTasks = await startEagerActivities(tx, eager.tasks, now, notify);
     return activityTasks.length > 0 ? { ok: true, activityTasks } : { ok: true };
   });

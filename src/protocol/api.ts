@@ -25,7 +25,9 @@ import type {
   FailWorkflowTaskRequest,
   HeartbeatActivityTaskRequest,
   HeartbeatActivityTaskResponse,
+  PollActivityTaskResponse,
   PollRequest,
+  PollWorkflowTaskResponse,
   WorkflowTask,
 } from './worker-api.js';
 
@@ -329,10 +331,12 @@ export interface TidewayApi {
   /** Terminates, cancels or resets every run a list filter matches; `dryRun` only counts and lists them. */
   bulkWorkflowOperation(namespace: string, request: BulkOperationRequest): Promise<BulkOperationResponse>;
   getWorkflowHistory(namespace: string, ref: { workflowId: string } & HistoryQuery): Promise<HistoryPage>;
-  pollWorkflowTask(namespace: string, request: PollRequest, signal?: AbortSignal): Promise<WorkflowTask | null>;
+  /** Leases the next workflow task(s) of a queue (up to `maxTasks`), waiting up to `waitMs`; `task` is null if none came. */
+  pollWorkflowTask(namespace: string, request: PollRequest, signal?: AbortSignal): Promise<PollWorkflowTaskResponse>;
   completeWorkflowTask(namespace: string, request: CompleteWorkflowTaskRequest): Promise<CompleteWorkflowTaskResponse>;
   failWorkflowTask(namespace: string, request: FailWorkflowTaskRequest): Promise<void>;
-  pollActivityTask(namespace: string, request: PollRequest, signal?: AbortSignal): Promise<ActivityTask | null>;
+  /** Leases the next activity task(s) of a queue (up to `maxTasks`), waiting up to `waitMs`; `task` is null if none came. */
+  pollActivityTask(namespace: string, request: PollRequest, signal?: AbortSignal): Promise<PollActivityTaskResponse>;
   completeActivityTask(namespace: string, request: CompleteActivityTaskRequest): Promise<CompleteActivityTaskResponse>;
   failActivityTask(namespace: string, request: FailActivityTaskRequest): Promise<void>;
   heartbeatActivityTask(

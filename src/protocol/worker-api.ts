@@ -14,6 +14,9 @@ import { ReportedTaskEventSchema, TASK_EVENT_LIMITS } from './task-events.js';
 const id = (what: string) =>
   z.string().min(1, `${what} must not be empty`).max(1000, `${what} must be at most 1000 characters`);
 
+/** The most tasks one poll may ask for. */
+export const MAX_TASKS_PER_POLL = 100;
+
 export const PollRequestSchema = z
   .object({
     taskQueue: id('taskQueue'),
@@ -22,6 +25,12 @@ export const PollRequestSchema = z
     types: z.array(z.string().min(1).max(1000)).min(1, 'register at least one type').max(10_000),
     /** How long the server may hold the poll open waiting for a task. */
     waitMs: z.number().int().min(0).max(120_000).default(30_000),
+    /**
+     * Up to how many tasks one response may carry (the first in `task`, the
+     * rest in `moreTasks`); all are leased to this worker. Ask for as many as
+     * you have free slots: under load one poll then fetches many tasks.
+     */
+    maxTasks: z.number().int().min(1, 'maxTasks must be at least 1').max(MAX_TASKS_PER_POLL).default(1),
   })
   .meta({ id: 'PollRequest' });
 export type PollRequest = z.input<typeof PollRequestSchema>;
@@ -56,7 +65,12 @@ export const WorkflowTaskSchema = z
   .meta({ id: 'WorkflowTask' });
 export type WorkflowTask = Omit<z.infer<typeof WorkflowTaskSchema>, 'events'> & { events: HistoryEvent[] };
 
-export const PollWorkflowTaskResponseSchema = z.object({ task: WorkflowTaskSchema.nullable() });
+export const PollWorkflowTaskResponseSchema = z.object({
+  task: WorkflowTaskSchema.nullable(),
+  /** Further tasks leased by the same poll, when it asked for `maxTasks` > 1. */
+  moreTasks: z.array(WorkflowTaskSchema).optional(),
+});
+export type PollWorkflowTaskResponse = z.infer<typeof PollWorkflowTaskResponseSchema>;
 
 export const ActivityTaskSchema = z
   .object({
@@ -117,7 +131,12 @@ export const FailWorkflowTaskRequestSchema = z
   .meta({ id: 'FailWorkflowTaskRequest' });
 export type FailWorkflowTaskRequest = z.input<typeof FailWorkflowTaskRequestSchema>;
 
-export const PollActivityTaskResponseSchema = z.object({ task: ActivityTaskSchema.nullable() });
+export const PollActivityTaskResponseSchema = z.object({
+  task: ActivityTaskSchema.nullable(),
+  /** Further tasks leased by the same poll, when it asked for `maxTasks` > 1. */
+  moreTasks: z.array(ActivityTaskSchema).optional(),
+});
+export type PollActivityTaskResponse = z.infer<typeof PollActivityTaskResponseSchema>;
 
 export const CompleteActivityTaskRequestSchema = z
   .object({

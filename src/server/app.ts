@@ -137,13 +137,9 @@ export function createApp(options: AppOptions): OpenAPIHono {
   });
   app.openapi(routes.pollWorkflowTask, async (c) => {
     const namespace = c.req.valid('param').namespace;
-    const task = await engine.pollWorkflowTask(namespace, c.req.valid('json'), c.req.raw.signal);
-    if (task && c.req.raw.signal.aborted) {
-      // The worker hung up while we claimed: hand the task to the next poller instead of losing it to a timeout.
-      await engine.releaseTask(namespace, task.taskToken);
-      return c.json({ task: null }, 200);
-    }
-    return c.json({ task } as never, 200);
+    const polled = await engine.pollWorkflowTask(namespace, c.req.valid('json'), c.req.raw.signal);
+    if (await releasedForGoneWorker(engine, namespace, polled, c.req.raw.signal)) return c.json({ task: null }, 200);
+    return c.json(polled as never, 200);
   });
   app.openapi(routes.completeWorkflowTask, async (c) =>
     c.json(await engine.completeWorkflowTask(c.req.valid('param').namespace, c.req.valid('json')), 200),
@@ -154,12 +150,9 @@ export function createApp(options: AppOptions): OpenAPIHono {
   });
   app.openapi(routes.pollActivityTask, async (c) => {
     const namespace = c.req.valid('param').namespace;
-    const task = await engine.pollActivityTask(namespace, c.req.valid('json'), c.req.raw.signal);
-    if (task && c.req.raw.signal.aborted) {
-      await engine.releaseTask(namespace, task.taskToken);
-      return c.json({ task: null }, 200);
-    }
-    return c.json({ task }, 200);
+    const polled = await engine.pollActivityTask(namespace, c.req.valid('json'), c.req.raw.signal);
+    if (await releasedForGoneWorker(engine, namespace, polled, c.req.raw.signal)) return c.json({ task: null }, 200);
+    return c.json(polled as never, 200);
   });
   app.openapi(routes.completeActivityTask, async (c) =>
     c.json((await engine.completeActivityTask(c.req.valid('param').namespace, c.req.valid('json'))) as never, 200),
@@ -212,4 +205,19 @@ function requireToken(expected: string) {
     }
     await next();
   };
+}
+
+/**
+ * The worker hung up while its poll claimed: hands the tasks to the next
+ * poller instead of losing them to a lease timeout. True if it did.
+ */
+async function releasedForGoneWorker(
+  engine: Engine,
+  namespace: string,
+  polled: { task: { taskToken: string } | null; moreTasks?: { taskToken: string }[] },
+  signal: AbortSignal,
+): Promise<boolean> {
+  if (!polled.task || !signal.aborted) return false;
+  for (const task of [polled.task, ...(polled.moreTasks ?? [])]) await engine.releaseTask(namespace, task.taskToken);
+  return true;
 }

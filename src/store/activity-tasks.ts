@@ -107,23 +107,24 @@ export async function listRunActivityTasks(q: Queryable, namespace: string, runI
 }
 
 /** Claims the oldest visible activity of a queue whose type the poller has registered. */
-export async function claimActivityTask(
+export async function claimActivityTasks(
   q: Queryable,
-  args: { namespace: string; taskQueue: string; types: readonly string[]; now: number; leaseId: string },
-): Promise<ActivityTaskRow | undefined> {
+  args: { namespace: string; taskQueue: string; types: readonly string[]; now: number; leaseId: string; limit: number },
+): Promise<ActivityTaskRow[]> {
   const rows = await q.query<ActivityTaskRow>(
     `WITH candidate AS (
        SELECT namespace, run_id, scheduled_event_id FROM activity_tasks
        WHERE namespace = $1 AND task_queue = $2 AND visible_at <= $3 AND activity_type = ANY($4::text[])
-       ORDER BY visible_at LIMIT 1 FOR UPDATE SKIP LOCKED
+       ORDER BY visible_at LIMIT $6 FOR UPDATE SKIP LOCKED
      )
      UPDATE activity_tasks t SET lease_id = $5, started_at = $3, last_heartbeat_at = NULL, visible_at = ${NEVER}
      FROM candidate c
      WHERE t.namespace = c.namespace AND t.run_id = c.run_id AND t.scheduled_event_id = c.scheduled_event_id
      RETURNING ${COLUMNS.replace(/(^|,\s*)(\w+)/g, '$1t.$2')}`,
-    [args.namespace, args.taskQueue, args.now, args.types, args.leaseId],
+    [args.namespace, args.taskQueue, args.now, args.types, args.leaseId, args.limit],
   );
-  return rows[0];
+  // RETURNING keeps no order: oldest scheduled first.
+  return rows.sort((a, b) => a.scheduledAt - b.scheduledAt);
 }
 
 export async function nextActivityTaskVisibleAt(

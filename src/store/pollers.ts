@@ -2,22 +2,30 @@ import type { Queryable } from './db.js';
 
 export type PollerKind = 'workflow' | 'activity';
 
-/** Remembers that a worker polled a queue and which types it can run. */
-export async function recordPoller(
-  q: Queryable,
-  args: {
-    namespace: string;
-    taskQueue: string;
-    identity: string;
-    kind: PollerKind;
-    types: readonly string[];
-    now: number;
-  },
-): Promise<void> {
+export interface PollerRegistration {
+  namespace: string;
+  taskQueue: string;
+  identity: string;
+  kind: PollerKind;
+  types: string[];
+}
+
+/** Remembers that workers polled queues, and which types they can run: one statement for any number. */
+export async function recordPollers(q: Queryable, pollers: readonly PollerRegistration[], now: number): Promise<void> {
+  if (pollers.length === 0) return;
   await q.query(
-    `INSERT INTO pollers (namespace, task_queue, identity, kind, types, last_seen_at) VALUES ($1, $2, $3, $4, $5::jsonb, $6)
+    `INSERT INTO pollers (namespace, task_queue, identity, kind, types, last_seen_at)
+     SELECT p.namespace, p.task_queue, p.identity, p.kind, p.types::jsonb, $6
+     FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[]) AS p(namespace, task_queue, identity, kind, types)
      ON CONFLICT (namespace, task_queue, kind, identity) DO UPDATE SET types = EXCLUDED.types, last_seen_at = EXCLUDED.last_seen_at`,
-    [args.namespace, args.taskQueue, args.identity, args.kind, JSON.stringify(args.types), args.now],
+    [
+      pollers.map((p) => p.namespace),
+      pollers.map((p) => p.taskQueue),
+      pollers.map((p) => p.identity),
+      pollers.map((p) => p.kind),
+      pollers.map((p) => JSON.stringify(p.types)),
+      now,
+    ],
   );
 }
 

@@ -102,6 +102,32 @@ export async function findRun(
   return rows[0];
 }
 
+/**
+ * What a start needs to know in one round trip: the run an earlier attempt of
+ * this very request created, if any, and the id's latest run.
+ */
+export async function findRunsForStart(
+  q: Queryable,
+  namespace: string,
+  workflowId: string,
+  requestId: string | undefined,
+): Promise<{ sameRequest: RunRow | undefined; latest: RunRow | undefined }> {
+  const rows = await q.query<RunRow & { sameRequest: boolean }>(
+    `(SELECT ${COLUMNS}, true AS "sameRequest" FROM runs
+      WHERE namespace = $1 AND workflow_id = $2 AND $3::text IS NOT NULL AND request_id = $3 LIMIT 1)
+     UNION ALL
+     (SELECT ${COLUMNS}, false AS "sameRequest" FROM runs
+      WHERE namespace = $1 AND workflow_id = $2 ORDER BY start_time DESC, run_id DESC LIMIT 1)`,
+    [namespace, workflowId, requestId ?? null],
+  );
+  const strip = (row: (RunRow & { sameRequest: boolean }) | undefined): RunRow | undefined => {
+    if (!row) return undefined;
+    const { sameRequest: _, ...run } = row;
+    return run;
+  };
+  return { sameRequest: strip(rows.find((r) => r.sameRequest)), latest: strip(rows.find((r) => !r.sameRequest)) };
+}
+
 export async function findRunByRequestId(
   q: Queryable,
   namespace: string,

@@ -76,15 +76,15 @@ export interface ClaimedWorkflowTaskExtras {
   leaseExpired: boolean;
 }
 
-export async function claimWorkflowTask(
+export async function claimWorkflowTasks(
   q: Queryable,
-  args: { namespace: string; taskQueue: string; types: readonly string[]; now: number; leaseId: string },
-): Promise<(WorkflowTaskRow & ClaimedWorkflowTaskExtras) | undefined> {
+  args: { namespace: string; taskQueue: string; types: readonly string[]; now: number; leaseId: string; limit: number },
+): Promise<(WorkflowTaskRow & ClaimedWorkflowTaskExtras)[]> {
   const rows = await q.query<WorkflowTaskRow & ClaimedWorkflowTaskExtras>(
     `WITH candidate AS (
        SELECT t.namespace, t.run_id, t.lease_id AS previous_lease FROM workflow_tasks t
        WHERE t.namespace = $1 AND t.task_queue = $2 AND t.visible_at <= $3 AND t.workflow_type = ANY($4::text[])
-       ORDER BY t.visible_at LIMIT 1 FOR UPDATE SKIP LOCKED
+       ORDER BY t.visible_at LIMIT $6 FOR UPDATE SKIP LOCKED
      ), claimed AS (
        UPDATE workflow_tasks t SET
          attempt = CASE WHEN t.lease_id IS NULL THEN t.attempt ELSE t.attempt + 1 END,
@@ -101,9 +101,10 @@ export async function claimWorkflowTask(
        updates_pending AS "updatesPending", next_event_id AS "nextEventId", seen_up_to_event_id AS "seenUpToEventId",
        lease_expired AS "leaseExpired"
      FROM claimed`,
-    [args.namespace, args.taskQueue, args.now, args.types, args.leaseId],
+    [args.namespace, args.taskQueue, args.now, args.types, args.leaseId, args.limit],
   );
-  return rows[0];
+  // RETURNING keeps no order: oldest first, as they were picked.
+  return rows.sort((a, b) => a.visibleAt - b.visibleAt);
 }
 
 /**

@@ -1,6 +1,13 @@
 import { hostname } from 'node:os';
 import { type Connection, type ConnectionOptions, checkCompatible, connectHttp } from '../client/index.js';
-import { type ActivityTask, type Duration, TidewayApiError, toMs, type WorkflowTask } from '../protocol/index.js';
+import {
+  type ActivityTask,
+  type Duration,
+  MAX_TASKS_PER_POLL,
+  TidewayApiError,
+  toMs,
+  type WorkflowTask,
+} from '../protocol/index.js';
 import { installDeterminism } from '../workflow/determinism.js';
 import { ActivityExecutor } from './activity-executor.js';
 import type { EagerDispatch } from './eager-dispatch.js';
@@ -216,6 +223,21 @@ export class Worker {
     this.inFlight.add(tracked);
   }
 
+  /**
+   * Runs a further task of a batch poll: at once if a slot is free, else as
+   * soon as one is (eager dispatch may have taken the slots the poll offered).
+   * It is leased already, so it is never given back by waiting here.
+   */
+  private runWhenSlotFree(kind: 'workflow' | 'activity', task: WorkflowTask | ActivityTask, slots: Slots): void {
+    if (slots.tryAcquire(1) === 1) {
+      this.runTask(kind, task, slots);
+      return;
+    }
+    const waiting = slots.acquire(new AbortController().signal).then(() => this.runTask(kind, task, slots));
+    this.inFlight.add(waiting);
+    void waiting.finally(() => this.inFlight.delete(waiting));
+  }
+
   private async pollLoop(kind: 'workflow' | 'activity', slots: Slots): Promise<void> {
     const api = this.connection.api;
     const request = {
@@ -231,16 +253,19 @@ export class Worker {
         return;
       }
       try {
-        const task =
+        // One slot is held for the poll; the free ones are offered too, so a busy queue hands over a batch.
+        const maxTasks = 1 + Math.min(slots.available, MAX_TASKS_PER_POLL - 1);
+        const polled =
           kind === 'workflow'
-            ? await api.pollWorkflowTask(this.namespace, request, this.stopPolling.signal)
-            : await api.pollActivityTask(this.namespace, request, this.stopPolling.signal);
+            ? await api.pollWorkflowTask(this.namespace, { ...request, maxTasks }, this.stopPolling.signal)
+            : await api.pollActivityTask(this.namespace, { ...request, maxTasks }, this.stopPolling.signal);
         failures = 0;
-        if (!task) {
+        if (!polled.task) {
           slots.release();
           continue;
         }
-        this.runTask(kind, task, slots);
+        this.runTask(kind, polled.task, slots);
+        for (const task of polled.moreTasks ?? []) this.runWhenSlotFree(kind, task, slots);
       } catch (error) {
         slots.release();
         if (this.stopPolling.signal.aborted) return;
@@ -257,6 +282,11 @@ export class Worker {
 
 /** A counting semaphore: a poller only asks for a task when it has room to run one. */
 class Slots {
+  /** Slots free right now. */
+  get available(): number {
+    return this.free;
+  }
+
   /** Takes up to `n` free slots without waiting; returns how many it took. */
   tryAcquire(n: number): number {
     const taken = Math.max(0, Math.min(n, this.free));
