@@ -71,6 +71,9 @@ describe.skipIf(await skipBackend())(`benchmark smoke run (${BACKEND})`, () => {
       const [small, large] = sizes.costWorkflows;
       expectAllCompleted(r.dbCost, 2 * (small + large));
       expect(num(r.dbCost, 'workflowStatements')).toBeGreaterThan(0);
+      // NOTIFYs travel with the COMMIT: fewer round trips than statements, never more.
+      expect(num(r.dbCost, 'workflowRoundTrips')).toBeGreaterThan(0);
+      expect(num(r.dbCost, 'workflowRoundTrips')).toBeLessThan(num(r.dbCost, 'workflowStatements'));
       expect(num(r.dbCost, 'workflowXactCommit')).toBeGreaterThan(0);
       expect(num(r.dbCost, 'stepWriteTransactions')).toBeGreaterThan(0);
       // A difference of two short sessions: with idle cost near zero, start-up noise can make it negative.

@@ -66,10 +66,12 @@ const COLUMNS: Record<string, { title: string; columns: [key: string, header: st
     title: 'database cost: per one-activity workflow and per step (difference of two sessions)',
     columns: [
       ['workflowStatements', 'stmts/wf'],
+      ['workflowRoundTrips', 'round trips/wf'],
       ['workflowTransactions', 'tx/wf'],
       ['workflowWriteTransactions', 'write tx/wf'],
       ['workflowXactCommit', 'xact_commit/wf'],
       ['stepStatements', 'stmts/step'],
+      ['stepRoundTrips', 'round trips/step'],
       ['stepTransactions', 'tx/step'],
       ['stepWriteTransactions', 'write tx/step'],
       ['stepXactCommit', 'xact_commit/step'],

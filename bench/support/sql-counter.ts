@@ -15,6 +15,8 @@ import pg from 'pg';
 
 export interface SqlCounts {
   statements: number;
+  /** Messages sent: a round trip each. Fewer than statements when one message carries several. */
+  roundTrips: number;
   transactions: number;
   writeTransactions: number;
   /** Statements by shape (the first words of the SQL, whitespace collapsed). */
@@ -49,7 +51,7 @@ function textOf(arg: unknown): string | undefined {
 function countsFor(database: string): Required<SqlCounts> {
   let counts = countsByDatabase.get(database);
   if (!counts) {
-    counts = { statements: 0, transactions: 0, writeTransactions: 0, shapes: {} };
+    counts = { statements: 0, roundTrips: 0, transactions: 0, writeTransactions: 0, shapes: {} };
     countsByDatabase.set(database, counts);
   }
   return counts;
@@ -68,12 +70,26 @@ function shapeOf(sql: string): string {
 }
 
 /**
- * Classifies one statement when it is sent, and returns what to do with its
+ * Classifies one message when it is sent, and returns what to do with its
  * result once it arrives (pg runs a client's queries in order, so a block's
- * statements have all reported by the time its COMMIT does).
+ * statements have all reported by the time its COMMIT does). A message
+ * without parameters may carry several statements (Tideway sends a
+ * transition's NOTIFYs and its COMMIT together): each counts as a statement,
+ * the message as one round trip.
  */
-function record(client: object & { database?: string }, sql: string): (result: unknown) => void {
+function record(client: object & { database?: string }, sql: string, hasParams: boolean): (result: unknown) => void {
   const counts = countsFor(client.database ?? '?');
+  counts.roundTrips++;
+  const parts = hasParams ? [sql] : splitStatements(sql);
+  const handlers = parts.map((part) => recordStatement(client, counts, part));
+  return (result) => {
+    // A multi-statement message reports an array of results, one per statement.
+    const results = parts.length > 1 && Array.isArray(result) ? result : [result];
+    handlers.forEach((handle, i) => handle(results[i]));
+  };
+}
+
+function recordStatement(client: object, counts: Required<SqlCounts>, sql: string): (result: unknown) => void {
   counts.statements++;
   const shape = shapeOf(sql);
   counts.shapes[shape] = (counts.shapes[shape] ?? 0) + 1;
@@ -94,6 +110,8 @@ function record(client: object & { database?: string }, sql: string): (result: u
     return () => {};
   }
   if (block) {
+    // Marked when sent, so a COMMIT in the same message sees it.
+    if (ALWAYS_WRITE.test(sql)) block.write = true;
     return (result) => {
       if (wrote(sql, result)) block.write = true;
     };
@@ -102,6 +120,22 @@ function record(client: object & { database?: string }, sql: string): (result: u
     counts.transactions++;
     if (wrote(sql, result)) counts.writeTransactions++;
   };
+}
+
+/** Splits a parameterless message on semicolons outside quoted literals. */
+function splitStatements(sql: string): string[] {
+  const parts: string[] = [];
+  let current = '';
+  let quoted = false;
+  for (const ch of sql) {
+    if (ch === "'") quoted = !quoted;
+    if (ch === ';' && !quoted) {
+      if (current.trim()) parts.push(current.trim());
+      current = '';
+    } else current += ch;
+  }
+  if (current.trim()) parts.push(current.trim());
+  return parts.length > 0 ? parts : [sql];
 }
 
 /** Starts counting (idempotent). Statements sent before this are not counted. */
@@ -115,7 +149,7 @@ export function installSqlCounter(): void {
   ) {
     const sql = textOf(args[0]);
     if (sql === undefined || skipped.has(this)) return original.apply(this, args);
-    const onResult = record(this, sql);
+    const onResult = record(this, sql, Array.isArray(args[1]) && args[1].length > 0);
     const last = args.length - 1;
     const callback = args[last];
     if (typeof callback === 'function') {
@@ -144,5 +178,5 @@ export function sqlCounts(database: string): SqlCounts {
   const counts = countsByDatabase.get(database);
   return counts
     ? { ...counts, shapes: { ...counts.shapes } }
-    : { statements: 0, transactions: 0, writeTransactions: 0, shapes: {} };
+    : { statements: 0, roundTrips: 0, transactions: 0, writeTransactions: 0, shapes: {} };
 }

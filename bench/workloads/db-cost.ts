@@ -1,7 +1,7 @@
 // 7. Database cost: what one workflow and one step cost PostgreSQL. Each
 // figure is the difference between two sessions that differ only in the
 // number of workflows run (so startup, migrations and shutdown cancel out):
-// statements, transactions and write transactions counted in the client
+// statements, round trips, transactions and write transactions counted in the client
 // processes (see support/sql-counter.ts), and committed transactions from
 // pg_stat_database of the session's own database, read after every backend
 // exited. Per step = (ten-step workflow − one-step workflow) / 9.
@@ -13,6 +13,7 @@ import type { Workload, WorkloadResult } from './workload.js';
 
 interface Cost {
   statements: number;
+  roundTrips: number;
   transactions: number;
   writeTransactions: number;
   xactCommit: number;
@@ -33,6 +34,7 @@ function perUnit(large: Cost, small: Cost, units: number): Cost {
   }
   return {
     statements: k('statements'),
+    roundTrips: k('roundTrips'),
     transactions: k('transactions'),
     writeTransactions: k('writeTransactions'),
     xactCommit: k('xactCommit'),
@@ -66,6 +68,7 @@ export const dbCost: Workload = {
       ['step', step],
     ] as const) {
       result[`${prefix}Statements`] = round(cost.statements);
+      result[`${prefix}RoundTrips`] = round(cost.roundTrips);
       result[`${prefix}Transactions`] = round(cost.transactions);
       result[`${prefix}WriteTransactions`] = round(cost.writeTransactions);
       result[`${prefix}XactCommit`] = round(cost.xactCommit);

@@ -47,21 +47,21 @@ export function createContext(args: {
     registeredTypes: new RegisteredTypes(),
     async transition(fn) {
       const keys = new Set<string>();
-      const result = await db.transaction(async (tx) => {
-        let value: Awaited<ReturnType<typeof fn>>;
-        try {
-          value = await fn(tx, (key) => keys.add(key));
-        } catch (error) {
-          discardTaskEvents(tx);
-          throw error;
-        }
-        await flushTaskEvents(tx, (key) => keys.add(key));
-        if (db.kind === 'postgres' && keys.size > 0) {
-          // Delivered to every listening replica (this one included) when the transaction commits.
-          await tx.query(`SELECT pg_notify('${NOTIFY_CHANNEL}', k) FROM unnest($1::text[]) AS k`, [[...keys]]);
-        }
-        return value;
-      });
+      const result = await db.transaction(
+        async (tx) => {
+          let value: Awaited<ReturnType<typeof fn>>;
+          try {
+            value = await fn(tx, (key) => keys.add(key));
+          } catch (error) {
+            discardTaskEvents(tx);
+            throw error;
+          }
+          await flushTaskEvents(tx, (key) => keys.add(key));
+          return value;
+        },
+        // On PostgreSQL, delivered to every listening replica (this one included) when the transaction commits.
+        { notifications: () => ({ channel: NOTIFY_CHANNEL, payloads: [...keys] }) },
+      );
       if (db.kind === 'pglite') notifier.emit(keys);
       return result;
     },

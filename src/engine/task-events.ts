@@ -10,7 +10,7 @@ import {
   TidewayApiError,
 } from '../protocol/index.js';
 import {
-  appendTaskEvents,
+  appendTaskEventsLater,
   chargeActivityOutput,
   getTaskEventStream,
   type NewTaskEvent,
@@ -75,9 +75,10 @@ export async function flushTaskEvents(tx: Queryable, notify: (key: string) => vo
   if (!byRun) return;
   pendingByTransaction.delete(tx);
   for (const stream of byRun.values()) {
-    // A closed stream takes nothing more: a late event of a closed run is dropped, as intended.
-    const seqs = await appendTaskEvents(tx, stream);
-    if (seqs && seqs.length > 0) notify(notifyKeys.taskEvents(stream.namespace, stream.runId));
+    // A closed stream takes nothing more: a late event of a closed run is dropped, as intended (its
+    // watchers are then woken for nothing, and find nothing new). Sent with the COMMIT.
+    await appendTaskEventsLater(tx, stream);
+    notify(notifyKeys.taskEvents(stream.namespace, stream.runId));
   }
 }
 

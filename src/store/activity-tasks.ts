@@ -1,5 +1,5 @@
 import type { Failure, Payload, RetryPolicy } from '../protocol/index.js';
-import type { Queryable } from './db.js';
+import { type Queryable, writeLater } from './db.js';
 
 /** While leased, an activity is never claimable; its timer row enforces its timeouts. */
 export const NEVER = 8_000_000_000_000_000;
@@ -55,7 +55,8 @@ export async function insertActivityTasks(
   tasks: readonly (NewActivityTask & { lease?: EagerLease | undefined })[],
 ): Promise<void> {
   for (const t of tasks) {
-    await q.query(
+    await writeLater(
+      q,
       `INSERT INTO activity_tasks (namespace, run_id, scheduled_event_id, workflow_id, workflow_type, activity_id,
          activity_type, task_queue, input, scheduled_at, visible_at, schedule_to_start_ms, start_to_close_ms,
          schedule_to_close_ms, heartbeat_ms, retry_policy, lease_id, started_at)
@@ -150,7 +151,7 @@ export async function deleteActivityTask(
   runId: string,
   scheduledEventId: number,
 ): Promise<void> {
-  await q.query('DELETE FROM activity_tasks WHERE namespace = $1 AND run_id = $2 AND scheduled_event_id = $3', [
+  await writeLater(q, 'DELETE FROM activity_tasks WHERE namespace = $1 AND run_id = $2 AND scheduled_event_id = $3', [
     namespace,
     runId,
     scheduledEventId,
@@ -158,7 +159,7 @@ export async function deleteActivityTask(
 }
 
 export async function deleteRunActivityTasks(q: Queryable, namespace: string, runId: string): Promise<void> {
-  await q.query('DELETE FROM activity_tasks WHERE namespace = $1 AND run_id = $2', [namespace, runId]);
+  await writeLater(q, 'DELETE FROM activity_tasks WHERE namespace = $1 AND run_id = $2', [namespace, runId]);
 }
 
 /** Schedules the next attempt after a failure or timeout: unleased, claimable at `visibleAt`. */

@@ -7,12 +7,33 @@ export interface Queryable {
   query<T = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<T[]>;
   /** Runs a script of several statements with no parameters (migrations). */
   exec(sql: string): Promise<void>;
+  /**
+   * A write whose result nobody reads; a transaction may send it with its
+   * next statement instead of on its own (see `BatchedTransaction`). Absent
+   * where there is nothing to gain: use `writeLater`.
+   */
+  defer?(sql: string, params?: readonly unknown[]): Promise<void>;
+}
+
+/** Runs a write whose result is not needed, as late as the transaction allows. */
+export async function writeLater(q: Queryable, sql: string, params?: readonly unknown[]): Promise<void> {
+  if (q.defer) await q.defer(sql, params);
+  else await q.query(sql, params);
+}
+
+export interface TransactionOptions {
+  notifications?: () => { channel: string; payloads: readonly string[] };
 }
 
 export interface Db extends Queryable {
   readonly kind: 'postgres' | 'pglite';
-  /** Runs `fn` in one transaction: committed if it resolves, rolled back if it throws. */
-  transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>;
+  /**
+   * Runs `fn` in one transaction: committed if it resolves, rolled back if it
+   * throws. `options.notifications`, asked once `fn` resolved, are NOTIFYs
+   * sent on commit: on PostgreSQL in the same round trip as the COMMIT (one
+   * fewer per transition); PGlite, one process, has no NOTIFY to send.
+   */
+  transaction<T>(fn: (tx: Queryable) => Promise<T>, options?: TransactionOptions): Promise<T>;
   /**
    * Calls `handler` for every NOTIFY on `channel` (from any connection, after commit), and with an
    * empty payload when notifications may have been missed (the listening connection was re-established).

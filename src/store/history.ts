@@ -1,5 +1,5 @@
 import type { HistoryEvent } from '../protocol/index.js';
-import type { Queryable } from './db.js';
+import { type Queryable, writeLater } from './db.js';
 
 /** Appends numbered events in one statement; the primary key rejects a duplicate number. */
 export async function appendEvents(
@@ -9,7 +9,8 @@ export async function appendEvents(
   events: readonly HistoryEvent[],
 ): Promise<void> {
   if (events.length === 0) return;
-  await q.query(
+  await writeLater(
+    q,
     `INSERT INTO history_events (namespace, run_id, event_id, type, ts, attributes)
      SELECT $1, $2, e.id, e.type, e.ts, e.attributes
      FROM unnest($3::int[], $4::text[], $5::bigint[], $6::jsonb[]) AS e(id, type, ts, attributes)`,

@@ -1,5 +1,6 @@
 import pg from 'pg';
-import type { Db, Queryable } from './db.js';
+import { BatchedTransaction } from './batched-transaction.js';
+import type { Db, Queryable, TransactionOptions } from './db.js';
 
 const INT8_OID = 20;
 
@@ -65,23 +66,15 @@ export async function openPostgresDb(options: PostgresDbOptions): Promise<Db> {
     async exec(sql: string) {
       await pool.query(sql);
     },
-    async transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
+    async transaction<T>(fn: (tx: Queryable) => Promise<T>, options?: TransactionOptions): Promise<T> {
       const client = await pool.connect();
+      const tx = new BatchedTransaction(client);
       try {
-        await client.query('BEGIN');
-        const tx: Queryable = {
-          async query<R>(sql: string, params?: readonly unknown[]) {
-            return (await client.query(sql, params as unknown[])).rows as R[];
-          },
-          async exec(sql: string) {
-            await client.query(sql);
-          },
-        };
         const value = await fn(tx);
-        await client.query('COMMIT');
+        await tx.commit(options?.notifications?.());
         return value;
       } catch (error) {
-        await client.query('ROLLBACK').catch(() => {});
+        if (!tx.unstarted) await client.query('ROLLBACK').catch(() => {});
         throw error;
       } finally {
         client.release();

@@ -1,5 +1,5 @@
 import type { TaskEvent, TaskEventKind, TaskEventSource } from '../protocol/index.js';
-import type { Queryable } from './db.js';
+import { type Queryable, writeLater } from './db.js';
 
 /** A task event before the store numbers it. */
 export interface NewTaskEvent {
@@ -12,6 +12,19 @@ export interface NewTaskEvent {
   message?: string | undefined;
   data?: unknown;
 }
+
+const APPEND_TASK_EVENTS_SQL = `WITH counter AS (
+       INSERT INTO task_event_streams AS s (namespace, run_id, last_seq, closed) VALUES ($1, $2, $3, $4)
+       ON CONFLICT (namespace, run_id) DO UPDATE SET last_seq = s.last_seq + $3, closed = $4
+       WHERE NOT s.closed
+       RETURNING last_seq
+     )
+     INSERT INTO task_events (namespace, run_id, seq, workflow_id, source, kind, activity_id, activity_type, attempt,
+       message, data, created_at)
+     SELECT $1, $2, counter.last_seq - $3 + e.ord, $5, e.v->>'source', e.v->>'kind', e.v->>'activityId',
+       e.v->>'activityType', (e.v->>'attempt')::int, e.v->>'message', e.v->'data', (e.v->>'time')::bigint
+     FROM counter, jsonb_array_elements($6::jsonb) WITH ORDINALITY AS e(v, ord)
+     RETURNING seq`;
 
 /**
  * Numbers and stores events of one run in one statement: the run's counter
@@ -26,23 +39,39 @@ export async function appendTaskEvents(
 ): Promise<number[] | undefined> {
   const { events } = args;
   if (events.length === 0) return [];
-  const rows = await q.query<{ seq: string | number }>(
-    `WITH counter AS (
-       INSERT INTO task_event_streams AS s (namespace, run_id, last_seq, closed) VALUES ($1, $2, $3, $4)
-       ON CONFLICT (namespace, run_id) DO UPDATE SET last_seq = s.last_seq + $3, closed = $4
-       WHERE NOT s.closed
-       RETURNING last_seq
-     )
-     INSERT INTO task_events (namespace, run_id, seq, workflow_id, source, kind, activity_id, activity_type, attempt,
-       message, data, created_at)
-     SELECT $1, $2, counter.last_seq - $3 + e.ord, $5, e.v->>'source', e.v->>'kind', e.v->>'activityId',
-       e.v->>'activityType', (e.v->>'attempt')::int, e.v->>'message', e.v->'data', (e.v->>'time')::bigint
-     FROM counter, jsonb_array_elements($6::jsonb) WITH ORDINALITY AS e(v, ord)
-     RETURNING seq`,
-    [args.namespace, args.runId, events.length, args.close ?? false, args.workflowId, JSON.stringify(events)],
-  );
+  const rows = await q.query<{ seq: string | number }>(APPEND_TASK_EVENTS_SQL, appendParams(args));
   if (rows.length === 0) return undefined;
   return rows.map((r) => Number(r.seq)).sort((a, b) => a - b);
+}
+
+/**
+ * The same append, for a transition that does not need the seqs back: sent
+ * with the transaction's next statement or its COMMIT (see `writeLater`).
+ * Nothing is stored if the run's stream is already closed.
+ */
+export async function appendTaskEventsLater(
+  q: Queryable,
+  args: { namespace: string; runId: string; workflowId: string; events: readonly NewTaskEvent[]; close?: boolean },
+): Promise<void> {
+  if (args.events.length === 0) return;
+  await writeLater(q, APPEND_TASK_EVENTS_SQL, appendParams(args));
+}
+
+function appendParams(args: {
+  namespace: string;
+  runId: string;
+  workflowId: string;
+  events: readonly NewTaskEvent[];
+  close?: boolean;
+}): unknown[] {
+  return [
+    args.namespace,
+    args.runId,
+    args.events.length,
+    args.close ?? false,
+    args.workflowId,
+    JSON.stringify(args.events),
+  ];
 }
 
 /** Events of a run with seq > after, in order. */

@@ -1,4 +1,4 @@
-import type { Queryable } from './db.js';
+import { type Queryable, writeLater } from './db.js';
 
 /** Kinds of timer rows: a workflow's own durable timer, an activity's timeouts, a workflow's timeout. */
 /** 'child-closed' is an outbox entry: a child's outcome on its way to its parent. */
@@ -17,7 +17,8 @@ const COLUMNS = `namespace, run_id AS "runId", timer_key AS "timerKey", kind, du
 
 /** Inserts a timer, or moves an existing one with the same key. */
 export async function upsertTimer(q: Queryable, timer: TimerRow): Promise<void> {
-  await q.query(
+  await writeLater(
+    q,
     `INSERT INTO timers (namespace, run_id, timer_key, kind, due_at, data) VALUES ($1, $2, $3, $4, $5, $6::jsonb)
      ON CONFLICT (namespace, run_id, timer_key) DO UPDATE SET due_at = EXCLUDED.due_at, data = EXCLUDED.data`,
     [timer.namespace, timer.runId, timer.timerKey, timer.kind, timer.dueAt, JSON.stringify(timer.data)],
@@ -25,7 +26,7 @@ export async function upsertTimer(q: Queryable, timer: TimerRow): Promise<void> 
 }
 
 export async function deleteTimer(q: Queryable, namespace: string, runId: string, timerKey: string): Promise<void> {
-  await q.query('DELETE FROM timers WHERE namespace = $1 AND run_id = $2 AND timer_key = $3', [
+  await writeLater(q, 'DELETE FROM timers WHERE namespace = $1 AND run_id = $2 AND timer_key = $3', [
     namespace,
     runId,
     timerKey,
@@ -33,7 +34,7 @@ export async function deleteTimer(q: Queryable, namespace: string, runId: string
 }
 
 export async function deleteRunTimers(q: Queryable, namespace: string, runId: string): Promise<void> {
-  await q.query('DELETE FROM timers WHERE namespace = $1 AND run_id = $2', [namespace, runId]);
+  await writeLater(q, 'DELETE FROM timers WHERE namespace = $1 AND run_id = $2', [namespace, runId]);
 }
 
 /** Locks one due timer that no other server is firing right now. */

@@ -1,5 +1,5 @@
 import type { Failure } from '../protocol/index.js';
-import type { Queryable } from './db.js';
+import { type Queryable, writeLater } from './db.js';
 
 /** The (at most one) workflow task of a run. */
 export interface WorkflowTaskRow {
@@ -33,7 +33,8 @@ export async function insertWorkflowTask(
     lease?: { leaseId: string; leasedAt: number; lastEventIdAtLease: number } | undefined;
   },
 ): Promise<void> {
-  await q.query(
+  await writeLater(
+    q,
     `INSERT INTO workflow_tasks (namespace, run_id, workflow_id, workflow_type, task_queue, visible_at, speculative,
        updates_pending, lease_id, leased_at, last_event_id_at_lease)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, $9, $10)`,
@@ -145,7 +146,7 @@ export async function makeTaskRegular(q: Queryable, namespace: string, runId: st
 }
 
 export async function deleteWorkflowTask(q: Queryable, namespace: string, runId: string): Promise<void> {
-  await q.query('DELETE FROM workflow_tasks WHERE namespace = $1 AND run_id = $2', [namespace, runId]);
+  await writeLater(q, 'DELETE FROM workflow_tasks WHERE namespace = $1 AND run_id = $2', [namespace, runId]);
 }
 
 /** Puts a failed task back, claimable again at `visibleAt`, remembering why it failed. */

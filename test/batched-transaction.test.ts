@@ -1,0 +1,101 @@
+import pg from 'pg';
+import { afterAll, beforeAll, expect, test } from 'vitest';
+import { type Db, openPostgresDb, writeLater } from '../src/store/index.js';
+import { BACKEND, createTestDatabase, skipBackend } from './support/backend.js';
+
+// A PostgreSQL transaction holds back BEGIN and deferred writes and sends
+// them with the next statement or the COMMIT: fewer round trips, the same
+// outcome. These check the outcome is the same, byte for byte and on error.
+let db: Db | undefined;
+let drop: (() => Promise<void>) | undefined;
+let messages = 0;
+
+beforeAll(async () => {
+  if (BACKEND !== 'postgres' || (await skipBackend())) return;
+  const created = await createTestDatabase();
+  drop = created.drop;
+  db = await openPostgresDb({ connectionString: created.url });
+  await db.exec('CREATE TABLE batched (id int PRIMARY KEY, label text, doc jsonb, tags text[], big bigint)');
+  const original = pg.Client.prototype.query as (...args: unknown[]) => unknown;
+  (pg.Client.prototype as unknown as { query: (...args: unknown[]) => unknown }).query = function (...args) {
+    messages++;
+    return original.apply(this, args);
+  };
+});
+afterAll(async () => {
+  await db?.close();
+  await drop?.();
+});
+
+const awkward = ["it's", 'back\\slash', 'quote"d', 'semi;colon', 'dollar $1 $$', 'ünï ✓', '', 'new\nline'];
+
+test('deferred writes store exactly what parameterised ones store, in fewer round trips', async (ctx) => {
+  if (!db) ctx.skip();
+  const before = messages;
+  await db!.transaction(async (tx) => {
+    for (const [i, label] of awkward.entries()) {
+      await writeLater(
+        tx,
+        'INSERT INTO batched (id, label, doc, tags, big) VALUES ($1, $2, $3::jsonb, $4::text[], $5)',
+        [i, label, JSON.stringify({ label, n: i }), [label, 'x'], 1_795_257_041_460 + i],
+      );
+    }
+  });
+  // BEGIN, eight inserts and COMMIT in one message.
+  expect(messages - before).toBe(1);
+  const rows = await db!.query<{ id: number; label: string; doc: unknown; tags: string[]; big: number }>(
+    'SELECT id, label, doc, tags, big FROM batched ORDER BY id',
+  );
+  expect(rows).toEqual(
+    awkward.map((label, i) => ({ id: i, label, doc: { label, n: i }, tags: [label, 'x'], big: 1_795_257_041_460 + i })),
+  );
+});
+
+test('a statement that must answer sees the deferred writes before it', async (ctx) => {
+  if (!db) ctx.skip();
+  const before = messages;
+  const seen = await db!.transaction(async (tx) => {
+    await writeLater(tx, 'UPDATE batched SET label = $2 WHERE id = $1', [0, 'changed']);
+    return tx.query<{ label: string }>('SELECT label FROM batched WHERE id = $1::int', ['0']);
+  });
+  expect(seen).toEqual([{ label: 'changed' }]);
+  expect(messages - before).toBe(2); // BEGIN + update + select; COMMIT
+});
+
+test('a deferred write that fails rolls the whole transaction back and reports its error', async (ctx) => {
+  if (!db) ctx.skip();
+  await expect(
+    db!.transaction(async (tx) => {
+      await writeLater(tx, 'UPDATE batched SET label = $2 WHERE id = $1', [1, 'lost']);
+      await writeLater(tx, 'INSERT INTO batched (id, label) VALUES ($1, $2)', [2, 'duplicate id']);
+    }),
+  ).rejects.toThrow(/duplicate key/);
+  const [row] = await db!.query<{ label: string }>('SELECT label FROM batched WHERE id = 1');
+  expect(row?.label).toBe('back\\slash');
+  // The connection is usable again afterwards.
+  await db!.transaction(async (tx) => {
+    await writeLater(tx, 'UPDATE batched SET label = $2 WHERE id = $1', [1, 'kept']);
+  });
+  const [after] = await db!.query<{ label: string }>('SELECT label FROM batched WHERE id = 1');
+  expect(after?.label).toBe('kept');
+});
+
+test('NOTIFYs go out with the COMMIT, and not at all when the transaction fails', async (ctx) => {
+  if (!db) ctx.skip();
+  const heard: string[] = [];
+  const unlisten = await db!.listen('batched_test', (payload) => heard.push(payload));
+  await db!.transaction(async () => undefined, {
+    notifications: () => ({ channel: 'batched_test', payloads: ["one's", 'two'] }),
+  });
+  await expect(
+    db!.transaction(
+      async (tx) => {
+        await writeLater(tx, 'INSERT INTO batched (id) VALUES ($1)', [0]);
+      },
+      { notifications: () => ({ channel: 'batched_test', payloads: ['never'] }) },
+    ),
+  ).rejects.toThrow(/duplicate key/);
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  expect(heard).toEqual(["one's", 'two']);
+  await unlisten();
+});
