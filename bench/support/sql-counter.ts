@@ -85,7 +85,9 @@ function record(client: object & { database?: string }, sql: string, hasParams: 
   return (result) => {
     // A multi-statement message reports an array of results, one per statement.
     const results = parts.length > 1 && Array.isArray(result) ? result : [result];
-    handlers.forEach((handle, i) => handle(results[i]));
+    handlers.forEach((handle, i) => {
+      handle(results[i]);
+    });
   };
 }
 

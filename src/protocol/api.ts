@@ -16,7 +16,6 @@ import type {
   TaskEventPage,
 } from './task-events.js';
 import type {
-  ActivityTask,
   CompleteActivityTaskRequest,
   CompleteActivityTaskResponse,
   CompleteWorkflowTaskRequest,
@@ -28,7 +27,6 @@ import type {
   PollActivityTaskResponse,
   PollRequest,
   PollWorkflowTaskResponse,
-  WorkflowTask,
 } from './worker-api.js';
 
 /**
