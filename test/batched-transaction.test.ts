@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { type Db, openPostgresDb, writeLater } from '../src/store/index.js';
+import { asTextArray, type Db, openPostgresDb, writeLater } from '../src/store/index.js';
 import { BACKEND, createTestDatabase, skipBackend } from './support/backend.js';
 
 // A PostgreSQL transaction holds back BEGIN and deferred writes and sends
@@ -98,4 +98,16 @@ test('NOTIFYs go out with the COMMIT, and not at all when the transaction fails'
   await new Promise((resolve) => setTimeout(resolve, 200));
   expect(heard).toEqual(["one's", 'two']);
   await unlisten();
+});
+
+test('a text array written as a literal reads back unchanged', async (ctx) => {
+  if (!db) ctx.skip();
+  const [row] = await db!.query<{ a: string[] }>('SELECT $1::text[] AS a', [asTextArray(awkward)]);
+  expect(row?.a).toEqual(awkward);
+  // Inlined into a batched statement too.
+  const rows = await db!.transaction(async (tx) => {
+    await writeLater(tx, 'UPDATE batched SET tags = $2::text[] WHERE id = $1', [3, awkward]);
+    return tx.query<{ tags: string[] }>('SELECT tags FROM batched WHERE id = $1::int', ['3']);
+  });
+  expect(rows[0]?.tags).toEqual(awkward);
 });

@@ -45,7 +45,11 @@ export function spawnScript(file: string, name: string, env: Record<string, stri
     message<T>(tag: string, timeoutMs = 60_000) {
       return new Promise<T>((resolve, reject) => {
         const check = () => {
-          const line = output.split('\n').find((l) => l.startsWith(`${tag} `));
+          // Only whole lines: a long message can arrive in several chunks.
+          const line = output
+            .split('\n')
+            .slice(0, -1)
+            .find((l) => l.startsWith(`${tag} `));
           if (line) {
             done();
             resolve(JSON.parse(line.slice(tag.length + 1)) as T);

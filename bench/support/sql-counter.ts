@@ -65,7 +65,11 @@ function wrote(sql: string, result: unknown): boolean {
 }
 
 function shapeOf(sql: string): string {
-  const flat = sql.replace(/\s+/g, ' ').trim();
+  // Values written into the text as literals (held-back writes) would make every statement its own shape.
+  const flat = sql
+    .replace(/\s+/g, ' ')
+    .replace(/\s?E?'(?:[^']|'')*'/g, ' ?')
+    .trim();
   return flat.length > 90 ? `${flat.slice(0, 90)}…` : flat;
 }
 

@@ -1,5 +1,5 @@
 import type { Failure, Payload, RetryPolicy } from '../protocol/index.js';
-import { type Queryable, writeLater } from './db.js';
+import { asText, asTextArray, type Queryable, writeLater } from './db.js';
 
 /** While leased, an activity is never claimable; its timer row enforces its timeouts. */
 export const NEVER = 8_000_000_000_000_000;
@@ -115,14 +115,15 @@ export async function claimActivityTasks(
   const rows = await q.query<ActivityTaskRow>(
     `WITH candidate AS (
        SELECT namespace, run_id, scheduled_event_id FROM activity_tasks
-       WHERE namespace = $1 AND task_queue = $2 AND visible_at <= $3 AND activity_type = ANY($4::text[])
-       ORDER BY visible_at LIMIT $6 FOR UPDATE SKIP LOCKED
+       WHERE namespace = $1 AND task_queue = $2 AND visible_at <= $3::bigint AND activity_type = ANY($4::text[])
+       ORDER BY visible_at LIMIT $6::int FOR UPDATE SKIP LOCKED
      )
-     UPDATE activity_tasks t SET lease_id = $5, started_at = $3, last_heartbeat_at = NULL, visible_at = ${NEVER}
+     UPDATE activity_tasks t SET lease_id = $5, started_at = $3::bigint, last_heartbeat_at = NULL, visible_at = ${NEVER}
      FROM candidate c
      WHERE t.namespace = c.namespace AND t.run_id = c.run_id AND t.scheduled_event_id = c.scheduled_event_id
      RETURNING ${COLUMNS.replace(/(^|,\s*)(\w+)/g, '$1t.$2')}`,
-    [args.namespace, args.taskQueue, args.now, args.types, args.leaseId, args.limit],
+    // All text, so BEGIN travels with the claim (see asText).
+    [args.namespace, args.taskQueue, asText(args.now), asTextArray(args.types), args.leaseId, asText(args.limit)],
   );
   // RETURNING keeps no order: oldest scheduled first.
   return rows.sort((a, b) => a.scheduledAt - b.scheduledAt);

@@ -1,5 +1,5 @@
 import type { HistoryEvent } from '../protocol/index.js';
-import { type Queryable, writeLater } from './db.js';
+import { asText, type Queryable, writeLater } from './db.js';
 
 /** Appends numbered events in one statement; the primary key rejects a duplicate number. */
 export async function appendEvents(
@@ -35,7 +35,7 @@ export async function readEvents(
 ): Promise<HistoryEvent[]> {
   return q.query<HistoryEvent>(
     `SELECT event_id AS "eventId", type, ts AS "timestamp", attributes FROM history_events
-     WHERE namespace = $1 AND run_id = $2 AND event_id >= $3 ORDER BY event_id LIMIT $4`,
-    [namespace, runId, fromEventId, limit],
+     WHERE namespace = $1 AND run_id = $2 AND event_id >= $3::int ORDER BY event_id LIMIT $4::int`,
+    [namespace, runId, asText(fromEventId), asText(limit)],
   );
 }

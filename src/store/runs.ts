@@ -1,5 +1,5 @@
 import type { Failure, ParentClosePolicy, Payload, WorkflowStatus } from '../protocol/index.js';
-import type { Queryable } from './db.js';
+import { asText, type Queryable } from './db.js';
 
 /** A run row: one execution of a workflow id. */
 export interface RunRow {
@@ -164,24 +164,25 @@ export async function advanceRun(
   change: RunAdvance,
 ): Promise<boolean> {
   const rows = await q.query(
-    `UPDATE runs SET next_event_id = $4,
-       seen_up_to_event_id = COALESCE($5, seen_up_to_event_id),
+    `UPDATE runs SET next_event_id = $4::int,
+       seen_up_to_event_id = COALESCE($5::int, seen_up_to_event_id),
        status = COALESCE($6, status),
-       close_time = COALESCE($7, close_time),
+       close_time = COALESCE($7::bigint, close_time),
        result = COALESCE($8::jsonb, result),
        failure = COALESCE($9::jsonb, failure),
        next_run_id = COALESCE($10, next_run_id),
        buffered_signals = COALESCE($11::jsonb, buffered_signals)
-     WHERE namespace = $1 AND run_id = $2 AND next_event_id = $3
+     WHERE namespace = $1 AND run_id = $2 AND next_event_id = $3::int
      RETURNING run_id`,
+    // All text, so the guard can travel with the writes before it (see asText).
     [
       namespace,
       runId,
-      expectedNextEventId,
-      change.nextEventId,
-      change.seenUpToEventId ?? null,
+      asText(expectedNextEventId),
+      asText(change.nextEventId),
+      asText(change.seenUpToEventId),
       change.status ?? null,
-      change.closeTime ?? null,
+      asText(change.closeTime),
       change.result === undefined ? null : JSON.stringify(change.result),
       change.failure === undefined ? null : JSON.stringify(change.failure),
       change.nextRunId ?? null,

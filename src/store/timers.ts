@@ -1,4 +1,4 @@
-import { type Queryable, writeLater } from './db.js';
+import { asText, type Queryable, writeLater } from './db.js';
 
 /** Kinds of timer rows: a workflow's own durable timer, an activity's timeouts, a workflow's timeout. */
 /** 'child-closed' is an outbox entry: a child's outcome on its way to its parent. */
@@ -40,8 +40,8 @@ export async function deleteRunTimers(q: Queryable, namespace: string, runId: st
 /** Locks one due timer that no other server is firing right now. */
 export async function claimDueTimer(q: Queryable, now: number): Promise<TimerRow | undefined> {
   const rows = await q.query<TimerRow>(
-    `SELECT ${COLUMNS} FROM timers WHERE due_at <= $1 ORDER BY due_at LIMIT 1 FOR UPDATE SKIP LOCKED`,
-    [now],
+    `SELECT ${COLUMNS} FROM timers WHERE due_at <= $1::bigint ORDER BY due_at LIMIT 1 FOR UPDATE SKIP LOCKED`,
+    [asText(now)], // text, so BEGIN travels with it (see asText)
   );
   return rows[0];
 }

@@ -1,5 +1,5 @@
 import type { Failure } from '../protocol/index.js';
-import { type Queryable, writeLater } from './db.js';
+import { asText, asTextArray, type Queryable, writeLater } from './db.js';
 
 /** The (at most one) workflow task of a run. */
 export interface WorkflowTaskRow {
@@ -84,13 +84,13 @@ export async function claimWorkflowTasks(
   const rows = await q.query<WorkflowTaskRow & ClaimedWorkflowTaskExtras>(
     `WITH candidate AS (
        SELECT t.namespace, t.run_id, t.lease_id AS previous_lease FROM workflow_tasks t
-       WHERE t.namespace = $1 AND t.task_queue = $2 AND t.visible_at <= $3 AND t.workflow_type = ANY($4::text[])
-       ORDER BY t.visible_at LIMIT $6 FOR UPDATE SKIP LOCKED
+       WHERE t.namespace = $1 AND t.task_queue = $2 AND t.visible_at <= $3::bigint AND t.workflow_type = ANY($4::text[])
+       ORDER BY t.visible_at LIMIT $6::int FOR UPDATE SKIP LOCKED
      ), claimed AS (
        UPDATE workflow_tasks t SET
          attempt = CASE WHEN t.lease_id IS NULL THEN t.attempt ELSE t.attempt + 1 END,
-         lease_id = $5, leased_at = $3,
-         visible_at = $3 + r.workflow_task_timeout_ms,
+         lease_id = $5, leased_at = $3::bigint,
+         visible_at = $3::bigint + r.workflow_task_timeout_ms,
          last_event_id_at_lease = r.next_event_id - 1
        FROM candidate c, runs r
        WHERE t.namespace = c.namespace AND t.run_id = c.run_id AND r.namespace = t.namespace AND r.run_id = t.run_id
@@ -102,7 +102,8 @@ export async function claimWorkflowTasks(
        updates_pending AS "updatesPending", next_event_id AS "nextEventId", seen_up_to_event_id AS "seenUpToEventId",
        lease_expired AS "leaseExpired"
      FROM claimed`,
-    [args.namespace, args.taskQueue, args.now, args.types, args.leaseId, args.limit],
+    // All text, so BEGIN travels with the claim (see asText).
+    [args.namespace, args.taskQueue, asText(args.now), asTextArray(args.types), args.leaseId, asText(args.limit)],
   );
   // RETURNING keeps no order: oldest first, as they were picked.
   return rows.sort((a, b) => a.visibleAt - b.visibleAt);
