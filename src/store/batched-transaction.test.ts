@@ -19,6 +19,8 @@ test('parameters become escaped literals; placeholders inside quotes are left al
 
 test('what cannot be written out safely is refused (sent as a parameterised statement instead)', () => {
   expect(inlineParameters('SELECT $$x$$, $1', ['a'])).toBeUndefined();
+  expect(inlineParameters("SELECT $1 -- it's a comment", ['a'])).toBeUndefined();
+  expect(inlineParameters('SELECT /* $1 */ $1', ['a'])).toBeUndefined();
   expect(inlineParameters('SELECT $1', [Buffer.from('bytes')])).toBeUndefined();
   expect(inlineParameters('SELECT $2', ['only one'])).toBeUndefined();
   expect(inlineParameters("SELECT 'unterminated $1", ['a'])).toBeUndefined();

@@ -17,7 +17,7 @@ import type { Queryable } from './db.js';
  * sent with their parameters written in as literals: each value is
  * converted exactly as `pg` converts a parameter, then escaped by `pg`.
  * Statements that cannot be written out that way (dollar-quoted text,
- * binary values, a statement that must answer and has non-text values)
+ * comments, binary values, a statement that must answer and has non-text values)
  * are sent on their own, as before, after what was held back.
  */
 export class BatchedTransaction implements Queryable {
@@ -96,7 +96,8 @@ export function inlineParameters(
   options: { onlyText?: boolean } = {},
 ): string | undefined {
   if (!params || params.length === 0) return sql;
-  if (sql.includes('$$')) return undefined;
+  // Dollar quotes and comments (an apostrophe in one) would mislead the scan for placeholders below.
+  if (sql.includes('$$') || sql.includes('--') || sql.includes('/*')) return undefined;
   // A literal is typed by each place it appears, a parameter once for all of them: `$1 + int_col` with a
   // large number is bigint as a parameter but integer (overflow) as a literal. Strings compared with
   // columns resolve alike either way, so any statement may be inlined when all its values are strings;
