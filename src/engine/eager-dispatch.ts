@@ -7,7 +7,7 @@ import {
   type Queryable,
   type RunRow,
 } from '../store/index.js';
-import { startActivityAttempt } from './activity-tasks.js';
+import { startActivityAttempt } from './activity-dispatch.js';
 import { activityTimerKey } from './apply-commands.js';
 
 /**

@@ -10,7 +10,8 @@ import {
   WORKER_PROTOCOL_VERSION,
 } from '../protocol/index.js';
 import { type Db, openDb, type StoreOptions } from '../store/index.js';
-import { completeActivityTask, failActivityTask, heartbeatActivityTask, pollActivityTasks } from './activity-tasks.js';
+import { pollActivityTasks } from './activity-dispatch.js';
+import { completeActivityTask, failActivityTask, heartbeatActivityTask } from './activity-tasks.js';
 import { bulkWorkflowOperation } from './bulk-operations.js';
 import { type Clock, systemClock } from './clock.js';
 import { createContext, type EngineContext } from './context.js';
@@ -26,7 +27,8 @@ import { DEFAULT_OUTPUT_BUDGET, listTaskEvents, type OutputBudget, recordActivit
 import { TimerService } from './timer-service.js';
 import { updateWorkflow } from './updates.js';
 import { describeWorkflow, getWorkflowHistory, getWorkflowResult, listWorkflows } from './visibility.js';
-import { completeWorkflowTask, failWorkflowTask, pollWorkflowTasks } from './workflow-tasks.js';
+import { pollWorkflowTasks } from './workflow-dispatch.js';
+import { completeWorkflowTask, failWorkflowTask } from './workflow-tasks.js';
 
 export const DEFAULT_MAX_PAYLOAD_BYTES = 2 * 1024 * 1024;
 

@@ -1,5 +1,5 @@
 import { getActivityTask, type Queryable } from '../store/index.js';
-import { rescheduleActivityTimer } from './activity-tasks.js';
+import { rescheduleActivityTimer } from './activity-dispatch.js';
 import type { EngineContext } from './context.js';
 import { notifyKeys } from './notifier.js';
 import { decodeTaskToken, type TaskToken } from './task-token.js';

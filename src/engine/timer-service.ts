@@ -10,7 +10,8 @@ import {
   type TimerRow,
 } from '../store/index.js';
 import { isRetryableTimeout, nextActivityDeadline } from './activity-deadline.js';
-import { finishActivity, rescheduleActivityTimer, retryOrFailActivity } from './activity-tasks.js';
+import { rescheduleActivityTimer } from './activity-dispatch.js';
+import { finishActivity, retryOrFailActivity } from './activity-tasks.js';
 import { deliverChildOutcome } from './children.js';
 import { closeRun } from './close-run.js';
 import { deliverToWorkflow, type EngineContext, numberEvents } from './context.js';

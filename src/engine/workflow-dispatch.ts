@@ -1,0 +1,78 @@
+import type { PollRequest, WorkflowTask } from '../protocol/index.js';
+import { claimWorkflowTasks, nextWorkflowTaskVisibleAt } from '../store/index.js';
+import type { EngineContext } from './context.js';
+import { type PollerRegistry, pollTaskQueue } from './long-poll.js';
+import { claimQueryTask } from './queries.js';
+import { startedWorkflowTask } from './started-workflow-task.js';
+import { queueTaskEvent } from './task-events.js';
+
+// How workflow tasks reach workers by polls, in batches (completions hand
+// out the next task themselves: see eager-dispatch.ts). What a completion
+// does is in workflow-tasks.ts.
+
+/**
+ * Hands out the oldest ready workflow tasks of a queue (up to the poll's
+ * `maxTasks`), waiting up to `waitMs` for one. A query waiting for the queue
+ * is handed out alone, before any task.
+ */
+export async function pollWorkflowTasks(
+  ctx: EngineContext,
+  pollers: PollerRegistry,
+  namespace: string,
+  raw: PollRequest,
+  signal?: AbortSignal,
+): Promise<WorkflowTask[]> {
+  const tasks = await pollTaskQueue({
+    ctx,
+    pollers,
+    kind: 'workflow',
+    namespace,
+    raw,
+    signal,
+    claim: (request, now) => claimBatch(ctx, namespace, request, now),
+    nextVisibleAt: (taskQueue, now) => nextWorkflowTaskVisibleAt(ctx.db, namespace, taskQueue, now),
+  });
+  return tasks ?? [];
+}
+
+/** Leases up to `maxTasks` ready tasks in one transaction; undefined when none is ready. */
+async function claimBatch(
+  ctx: EngineContext,
+  namespace: string,
+  request: { taskQueue: string; types: string[]; maxTasks: number },
+  now: number,
+): Promise<WorkflowTask[] | undefined> {
+  const leaseId = ctx.newId();
+  return ctx.transition(async (tx) => {
+    // Queries first: someone is waiting on each, and answering one changes nothing.
+    const query = await claimQueryTask(ctx, tx, namespace, request, now);
+    if (query) return [query];
+    const rows = await claimWorkflowTasks(tx, {
+      namespace,
+      taskQueue: request.taskQueue,
+      types: request.types,
+      now,
+      leaseId,
+      limit: request.maxTasks,
+    });
+    if (rows.length === 0) return undefined;
+    const tasks: WorkflowTask[] = [];
+    for (const row of rows) {
+      if (row.leaseExpired) {
+        queueTaskEvent(
+          tx,
+          row,
+          {
+            source: 'workflow',
+            kind: 'timed-out',
+            attempt: row.attempt - 1,
+            message: 'workflow task timed out: its worker did not complete it in time (crashed, stuck or cut off)',
+          },
+          { now },
+        );
+      }
+      tasks.push(await startedWorkflowTask(tx, row, leaseId, now));
+    }
+    return tasks;
+  });
+}
