@@ -20,17 +20,43 @@ async function doubler(n: number): Promise<number> {
   return await double(n);
 }
 
-/** Counts the tasks each poll response carried. */
+/**
+ * Counts the tasks each poll response carried, and the most workflow tasks
+ * leased to the worker and not yet reported at any moment (polled or handed
+ * back by activity completions, minus completions and failures).
+ */
 function countingConnection(connection: Connection) {
   const api = connection.api;
   const batches: number[] = [];
+  let outstanding = 0;
+  const seen = { maxOutstanding: 0 };
+  const lease = (n: number) => {
+    outstanding += n;
+    seen.maxOutstanding = Math.max(seen.maxOutstanding, outstanding);
+  };
   const counted: TidewayApi = Object.create(api);
   counted.pollWorkflowTask = async (ns, request, signal) => {
     const polled = await api.pollWorkflowTask(ns, request, signal);
-    if (polled.task) batches.push(1 + (polled.moreTasks?.length ?? 0));
+    if (polled.task) {
+      batches.push(1 + (polled.moreTasks?.length ?? 0));
+      lease(1 + (polled.moreTasks?.length ?? 0));
+    }
     return polled;
   };
-  return { connection: { ...connection, api: counted }, batches };
+  counted.completeActivityTask = async (ns, request) => {
+    const response = await api.completeActivityTask(ns, request);
+    if (response.workflowTask) lease(1);
+    return response;
+  };
+  counted.completeWorkflowTask = async (ns, request) => {
+    outstanding--;
+    return api.completeWorkflowTask(ns, request);
+  };
+  counted.failWorkflowTask = async (ns, request) => {
+    outstanding--;
+    return api.failWorkflowTask(ns, request);
+  };
+  return { connection: { ...connection, api: counted }, batches, seen };
 }
 
 describe.each(['in-process', 'http'] as const)('batch polls (%s)', (transport) => {
@@ -98,6 +124,8 @@ describe.each(['in-process', 'http'] as const)('batch polls (%s)', (transport) =
     // The backlog came in batches: fewer polls than tasks, none over the worker's free slots.
     expect(Math.max(...counting.batches)).toBeGreaterThan(1);
     expect(Math.max(...counting.batches)).toBeLessThanOrEqual(8);
+    // Never more workflow tasks leased to the worker than it has slots: none waits with its lease running.
+    expect(counting.seen.maxOutstanding).toBeLessThanOrEqual(8);
     for (const h of handles.slice(0, 5)) {
       const history = await h.fetchHistory();
       expect(history.filter((e) => e.type === 'ActivityTaskScheduled')).toHaveLength(1);

@@ -490,7 +490,10 @@ describe.skipIf(skip)(`store conformance (${BACKEND})`, () => {
       it('claims up to a batch of visible tasks in one statement, oldest first, never one another claim holds', async () => {
         const ns = freshNamespace();
         const runs = [];
-        for (const age of [1, 4, 3, 2]) runs.push(await runWithTask(db, ns, { visibleAt: NOW - age }));
+        // Longer task timeouts for older tasks: the order must be by age, not by when the new leases expire.
+        for (const age of [1, 4, 3, 2]) {
+          runs.push(await runWithTask(db, ns, { visibleAt: NOW - age, workflowTaskTimeoutMs: 10_000 * age }));
+        }
         await runWithTask(db, ns, { visibleAt: NOW + 1000 }); // backing off: not yet
         const batch = await db.transaction((tx) =>
           claimWorkflowTasks(tx, {

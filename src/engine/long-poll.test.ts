@@ -168,3 +168,27 @@ test('a recheck that never reports (its poll failed) lets the others look after 
   expect(hints.knownEmptyUntil('q', generation, expiry)).toBeUndefined();
   expect(hints.knownEmptyUntil('q', generation, expiry + EmptyQueueHints.RECHECK_GRACE_MS)).toBeUndefined();
 });
+
+test('a recheck that finds work wakes the polls waiting for it at once, not after the grace', async () => {
+  const notifier = new Notifier();
+  const ctx = { clock: { now: () => Date.now() }, notifier, closing: new AbortController().signal };
+  const start = Date.now();
+  const visibleAt = start + 200; // two backed-off tasks become visible together
+  let remaining = 2;
+  const poll = () =>
+    longPoll({
+      ctx: ctx as unknown as EngineContext,
+      key: 'queue',
+      waitMs: 10_000,
+      tryClaim: async (now) => {
+        await new Promise((resolve) => setTimeout(resolve, 20)); // a claim takes a while
+        if (now < visibleAt || remaining === 0) return undefined;
+        remaining--;
+        return Date.now() - start;
+      },
+      nextVisibleAt: async (now) => (now < visibleAt ? { at: visibleAt, visibleNow: false } : undefined),
+    });
+  const claimedAt = await Promise.all([poll(), poll()]);
+  // Both are well before the 2 s grace another recheck would have waited for.
+  for (const at of claimedAt) expect(at).toBeLessThan(200 + EmptyQueueHints.RECHECK_GRACE_MS / 2);
+});

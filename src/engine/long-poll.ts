@@ -84,8 +84,8 @@ export async function longPoll<T>(args: {
       if (until === undefined) {
         const task = await args.tryClaim(claimedAt);
         if (task !== undefined) {
-          // Polls waiting out a recheck of this queue look again now: there may be more.
-          hints.forget(hintKey);
+          // Polls waiting out this poll's recheck of the queue look again now: there may be more.
+          if (hints.forget(hintKey)) ctx.notifier.wakeLocal(args.key);
           return task;
         }
         if (ctx.clock.now() >= deadline || signal.aborted) return null;
@@ -93,8 +93,9 @@ export async function longPoll<T>(args: {
         const { at: visibleAt, visibleNow } = typeof next === 'object' ? next : { at: next, visibleNow: false };
         // A visible task this claim did not get is being claimed by another poll (its lease, when it
         // commits, sends no notification) or is of other types: the queue is not known to be empty.
-        if (visibleNow) hints.forget(hintKey);
-        else hints.markEmpty(hintKey, generation, claimedAt, visibleAt);
+        if (visibleNow) {
+          if (hints.forget(hintKey)) ctx.notifier.wakeLocal(args.key);
+        } else hints.markEmpty(hintKey, generation, claimedAt, visibleAt);
         until = visibleAt ?? Number.POSITIVE_INFINITY;
       } else if (claimedAt >= deadline) {
         return null;

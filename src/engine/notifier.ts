@@ -71,7 +71,7 @@ export class QueryHints {
 export class EmptyQueueHints {
   private readonly generations = new Map<string, number>();
   private epoch = 0;
-  private readonly empty = new Map<string, { generation: string; recheckAt: number }>();
+  private readonly empty = new Map<string, { generation: string; recheckAt: number; rechecking?: boolean }>();
 
   static readonly MAX_AGE_MS = 60_000;
   /** How long other polls wait for the one poll that rechecks an expired memory. */
@@ -116,12 +116,19 @@ export class EmptyQueueHints {
     if (!hint || hint.generation !== generation) return undefined;
     if (now < hint.recheckAt) return hint.recheckAt;
     hint.recheckAt = now + EmptyQueueHints.RECHECK_GRACE_MS;
+    hint.rechecking = true;
     return undefined;
   }
 
-  /** A recheck found work (or may have): other polls of the queue should look now, not after the grace. */
-  forget(hintKey: string): void {
+  /**
+   * A claim found work, or saw some visible: the queue is not known empty.
+   * True if other polls were waiting for this poll's recheck: they should
+   * look now, not when the grace runs out.
+   */
+  forget(hintKey: string): boolean {
+    const hint = this.empty.get(hintKey);
     this.empty.delete(hintKey);
+    return hint?.rechecking === true;
   }
 }
 
@@ -200,6 +207,11 @@ export class Notifier {
       woken.push(key);
     }
     for (const key of woken) for (const wake of this.waiters.get(key) ?? []) wake();
+  }
+
+  /** Wakes this process's waiters on `key` only (no notification, no change of generation). */
+  wakeLocal(key: string): void {
+    for (const wake of this.waiters.get(key) ?? []) wake();
   }
 
   subscribe(key: string): Subscription {

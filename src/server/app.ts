@@ -218,6 +218,11 @@ async function releasedForGoneWorker(
   signal: AbortSignal,
 ): Promise<boolean> {
   if (!polled.task || !signal.aborted) return false;
-  for (const task of [polled.task, ...(polled.moreTasks ?? [])]) await engine.releaseTask(namespace, task.taskToken);
+  // Each on its own: one failed release must not leave the others waiting out their leases.
+  const tasks = [polled.task, ...(polled.moreTasks ?? [])];
+  const released = await Promise.allSettled(tasks.map((task) => engine.releaseTask(namespace, task.taskToken)));
+  for (const outcome of released) {
+    if (outcome.status === 'rejected') console.error('[tideway server] could not release a task', outcome.reason);
+  }
   return true;
 }

@@ -21,6 +21,8 @@ test('what cannot be written out safely is refused (sent as a parameterised stat
   expect(inlineParameters('SELECT $$x$$, $1', ['a'])).toBeUndefined();
   expect(inlineParameters("SELECT $1 -- it's a comment", ['a'])).toBeUndefined();
   expect(inlineParameters('SELECT /* $1 */ $1', ['a'])).toBeUndefined();
+  expect(inlineParameters('SELECT $tag$ $1 $tag$, $1', ['a'])).toBeUndefined();
+  expect(inlineParameters("SELECT E'\\' $1', $1", ['a'])).toBeUndefined();
   expect(inlineParameters('SELECT $1', [Buffer.from('bytes')])).toBeUndefined();
   expect(inlineParameters('SELECT $2', ['only one'])).toBeUndefined();
   expect(inlineParameters("SELECT 'unterminated $1", ['a'])).toBeUndefined();

@@ -96,8 +96,9 @@ export function inlineParameters(
   options: { onlyText?: boolean } = {},
 ): string | undefined {
   if (!params || params.length === 0) return sql;
-  // Dollar quotes and comments (an apostrophe in one) would mislead the scan for placeholders below.
-  if (sql.includes('$$') || sql.includes('--') || sql.includes('/*')) return undefined;
+  // Dollar quotes (tagged too), comments (an apostrophe in one) and E'' strings (\' inside) would mislead
+  // the scan for placeholders below.
+  if (/\$([A-Za-z_][A-Za-z0-9_]*)?\$|--|\/\*|\bE'/i.test(sql)) return undefined;
   // A literal is typed by each place it appears, a parameter once for all of them: `$1 + int_col` with a
   // large number is bigint as a parameter but integer (overflow) as a literal. Strings compared with
   // columns resolve alike either way, so any statement may be inlined when all its values are strings;

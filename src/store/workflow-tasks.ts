@@ -81,9 +81,9 @@ export async function claimWorkflowTasks(
   q: Queryable,
   args: { namespace: string; taskQueue: string; types: readonly string[]; now: number; leaseId: string; limit: number },
 ): Promise<(WorkflowTaskRow & ClaimedWorkflowTaskExtras)[]> {
-  const rows = await q.query<WorkflowTaskRow & ClaimedWorkflowTaskExtras>(
+  const rows = await q.query<WorkflowTaskRow & ClaimedWorkflowTaskExtras & { queuedAt: number }>(
     `WITH candidate AS (
-       SELECT t.namespace, t.run_id, t.lease_id AS previous_lease FROM workflow_tasks t
+       SELECT t.namespace, t.run_id, t.lease_id AS previous_lease, t.visible_at AS queued_at FROM workflow_tasks t
        WHERE t.namespace = $1 AND t.task_queue = $2 AND t.visible_at <= $3::bigint AND t.workflow_type = ANY($4::text[])
        ORDER BY t.visible_at LIMIT $6::int FOR UPDATE SKIP LOCKED
      ), claimed AS (
@@ -94,19 +94,20 @@ export async function claimWorkflowTasks(
          last_event_id_at_lease = r.next_event_id - 1
        FROM candidate c, runs r
        WHERE t.namespace = c.namespace AND t.run_id = c.run_id AND r.namespace = t.namespace AND r.run_id = t.run_id
-       RETURNING t.*, r.next_event_id, r.seen_up_to_event_id, c.previous_lease IS NOT NULL AS lease_expired
+       RETURNING t.*, r.next_event_id, r.seen_up_to_event_id, c.previous_lease IS NOT NULL AS lease_expired,
+         c.queued_at
      )
      SELECT namespace, run_id AS "runId", workflow_id AS "workflowId", workflow_type AS "workflowType",
        task_queue AS "taskQueue", attempt, visible_at AS "visibleAt", lease_id AS "leaseId", leased_at AS "leasedAt",
        last_event_id_at_lease AS "lastEventIdAtLease", last_failure AS "lastFailure", speculative,
        updates_pending AS "updatesPending", next_event_id AS "nextEventId", seen_up_to_event_id AS "seenUpToEventId",
-       lease_expired AS "leaseExpired"
+       lease_expired AS "leaseExpired", queued_at AS "queuedAt"
      FROM claimed`,
     // All text, so BEGIN travels with the claim (see asText).
     [args.namespace, args.taskQueue, asText(args.now), asTextArray(args.types), args.leaseId, asText(args.limit)],
   );
-  // RETURNING keeps no order: oldest first, as they were picked.
-  return rows.sort((a, b) => a.visibleAt - b.visibleAt);
+  // RETURNING keeps no order: oldest first, as they were picked (by when they became claimable).
+  return rows.sort((a, b) => a.queuedAt - b.queuedAt).map(({ queuedAt: _, ...row }) => row);
 }
 
 /**

@@ -224,15 +224,11 @@ export class Worker {
   }
 
   /**
-   * Runs a further task of a batch poll: at once if a slot is free, else as
-   * soon as one is (eager dispatch may have taken the slots the poll offered).
-   * It is leased already, so it is never given back by waiting here.
+   * Runs a task a poll carried beyond the slots it held (only a server that
+   * ignored `maxTasks` sends one): as soon as a slot is free. It is leased
+   * already, so it is never given back by waiting here.
    */
   private runWhenSlotFree(kind: 'workflow' | 'activity', task: WorkflowTask | ActivityTask, slots: Slots): void {
-    if (slots.tryAcquire(1) === 1) {
-      this.runTask(kind, task, slots);
-      return;
-    }
     const waiting = slots.acquire(new AbortController().signal).then(() => this.runTask(kind, task, slots));
     this.inFlight.add(waiting);
     void waiting.finally(() => this.inFlight.delete(waiting));
@@ -246,28 +242,33 @@ export class Worker {
       types: [...(kind === 'workflow' ? this.workflows : this.activities).keys()],
     };
     let failures = 0;
+    // How many tasks to ask for next: doubles while polls come back full (a backlog), back to one when
+    // one does not. Every task asked for has a slot held for it, and an idle poll holds only one, so
+    // slots stay free for the tasks completions hand back (eager dispatch).
+    let wanted = 1;
     while (!this.stopPolling.signal.aborted) {
       await slots.acquire(this.stopPolling.signal);
       if (this.stopPolling.signal.aborted) {
         slots.release();
         return;
       }
+      const maxTasks = 1 + slots.tryAcquire(Math.min(wanted, MAX_TASKS_PER_POLL) - 1);
       try {
-        // One slot is held for the poll; the free ones are offered too, so a busy queue hands over a batch.
-        const maxTasks = 1 + Math.min(slots.available, MAX_TASKS_PER_POLL - 1);
         const polled =
           kind === 'workflow'
             ? await api.pollWorkflowTask(this.namespace, { ...request, maxTasks }, this.stopPolling.signal)
             : await api.pollActivityTask(this.namespace, { ...request, maxTasks }, this.stopPolling.signal);
         failures = 0;
-        if (!polled.task) {
-          slots.release();
-          continue;
-        }
-        this.runTask(kind, polled.task, slots);
-        for (const task of polled.moreTasks ?? []) this.runWhenSlotFree(kind, task, slots);
+        const tasks = polled.task ? [polled.task, ...(polled.moreTasks ?? [])] : [];
+        for (let i = tasks.length; i < maxTasks; i++) slots.release();
+        tasks.forEach((task, i) => {
+          if (i < maxTasks) this.runTask(kind, task, slots);
+          else this.runWhenSlotFree(kind, task, slots);
+        });
+        wanted = tasks.length >= maxTasks ? Math.min(2 * maxTasks, MAX_TASKS_PER_POLL) : 1;
       } catch (error) {
-        slots.release();
+        for (let i = 0; i < maxTasks; i++) slots.release();
+        wanted = 1;
         if (this.stopPolling.signal.aborted) return;
         failures++;
         const delay = Math.min(10_000, 250 * 2 ** Math.min(failures, 6));
@@ -282,11 +283,6 @@ export class Worker {
 
 /** A counting semaphore: a poller only asks for a task when it has room to run one. */
 class Slots {
-  /** Slots free right now. */
-  get available(): number {
-    return this.free;
-  }
-
   /** Takes up to `n` free slots without waiting; returns how many it took. */
   tryAcquire(n: number): number {
     const taken = Math.max(0, Math.min(n, this.free));
