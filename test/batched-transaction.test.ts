@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { asTextArray, type Db, openPostgresDb, writeLater } from '../src/store/index.js';
+import { asTextArray, type Db, openPostgresDb, queryEach, readLater, writeLater } from '../src/store/index.js';
 import { BACKEND, createTestDatabase, skipBackend } from './support/backend.js';
 
 // A PostgreSQL transaction holds back BEGIN and deferred writes and sends
@@ -9,16 +9,20 @@ import { BACKEND, createTestDatabase, skipBackend } from './support/backend.js';
 let db: Db | undefined;
 let drop: (() => Promise<void>) | undefined;
 let messages = 0;
+let url = '';
+/** Connections of the tests' own whose messages are not counted. */
+const uncounted = new WeakSet<object>();
 
 beforeAll(async () => {
   if (BACKEND !== 'postgres' || (await skipBackend())) return;
   const created = await createTestDatabase();
   drop = created.drop;
+  url = created.url;
   db = await openPostgresDb({ connectionString: created.url });
   await db.exec('CREATE TABLE batched (id int PRIMARY KEY, label text, doc jsonb, tags text[], big bigint)');
   const original = pg.Client.prototype.query as (...args: unknown[]) => unknown;
   (pg.Client.prototype as unknown as { query: (...args: unknown[]) => unknown }).query = function (...args) {
-    messages++;
+    if (!uncounted.has(this)) messages++;
     return original.apply(this, args);
   };
 });
@@ -110,4 +114,54 @@ test('a text array written as a literal reads back unchanged', async (ctx) => {
     return tx.query<{ tags: string[] }>('SELECT tags FROM batched WHERE id = $1::int', ['3']);
   });
   expect(rows[0]?.tags).toEqual(awkward);
+});
+
+test('statements that must all answer go in one message, and each sees what committed while the one before it waited', async (ctx) => {
+  if (!db) ctx.skip();
+  await db!.exec("INSERT INTO batched (id, label) VALUES (100, 'lock me')");
+  // Another transaction holds the row's lock and, before releasing it, commits a row the reader asks for next.
+  const holder = new pg.Client({ connectionString: url });
+  uncounted.add(holder);
+  await holder.connect();
+  await holder.query('BEGIN');
+  await holder.query('SELECT 1 FROM batched WHERE id = 100 FOR UPDATE');
+  const before = messages;
+  const reading = db!.transaction(async (tx) => {
+    await writeLater(tx, 'UPDATE batched SET label = $2 WHERE id = $1', [0, 'sent first']);
+    return queryEach(tx, [
+      { sql: 'SELECT label FROM batched WHERE id = $1::int FOR UPDATE', params: ['100'] },
+      { sql: 'SELECT label FROM batched WHERE id = $1::int', params: ['101'] },
+      { sql: 'SELECT label FROM batched WHERE id = $1::int', params: ['0'] },
+    ]);
+  });
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  await holder.query("INSERT INTO batched (id, label) VALUES (101, 'committed while waiting')");
+  await holder.query('COMMIT');
+  await holder.end();
+  expect(await reading).toEqual([
+    [{ label: 'lock me' }],
+    [{ label: 'committed while waiting' }],
+    [{ label: 'sent first' }],
+  ]);
+  expect(messages - before).toBe(2); // BEGIN, the update and the three reads; COMMIT
+});
+
+test('a read held back until the COMMIT sees the writes before it, and fails with a transaction that fails', async (ctx) => {
+  if (!db) ctx.skip();
+  const before = messages;
+  const read = await db!.transaction(async (tx) => {
+    await writeLater(tx, 'UPDATE batched SET label = $2 WHERE id = $1', [4, 'written before the read']);
+    return readLater<{ label: string }>(tx, { sql: 'SELECT label FROM batched WHERE id = $1::int', params: ['4'] });
+  });
+  expect(messages - before).toBe(1); // BEGIN, the update, the read and COMMIT
+  expect(await read()).toEqual([{ label: 'written before the read' }]);
+
+  let failedRead: (() => Promise<unknown>) | undefined;
+  await expect(
+    db!.transaction(async (tx) => {
+      failedRead = await readLater(tx, { sql: 'SELECT label FROM batched WHERE id = $1::int', params: ['4'] });
+      await writeLater(tx, 'INSERT INTO batched (id) VALUES ($1)', [4]);
+    }),
+  ).rejects.toThrow(/duplicate key/);
+  await expect(failedRead!()).rejects.toThrow(/duplicate key/);
 });

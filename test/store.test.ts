@@ -5,7 +5,8 @@ import {
   advanceRun,
   appendEvents,
   claimActivityTasks,
-  claimDueTimer,
+  claimDueTimers,
+  claimTimer,
   claimWorkflowTasks,
   type Db,
   deleteTimer,
@@ -15,6 +16,7 @@ import {
   insertActivityTasks,
   insertRun,
   insertWorkflowTask,
+  isRunMovedConcurrently,
   isUniqueViolation,
   listMigrations,
   listRuns,
@@ -359,49 +361,75 @@ describe.skipIf(skip)(`store conformance (${BACKEND})`, () => {
     });
 
     describe('runs', () => {
-      it('advanceRun with a stale next event id returns false and changes nothing', async () => {
+      it('advanceRun with a stale next event id fails with RUN_MOVED_CONCURRENTLY and changes nothing', async () => {
         const ns = freshNamespace();
         const run = runRow(ns, { nextEventId: 5, seenUpToEventId: 2 });
         await insertRun(db, run);
         const before = await findRun(db, ns, run.workflowId, run.runId);
         expect(before).toEqual(run);
 
-        expect(
-          await advanceRun(db, ns, run.runId, 4, {
+        const stale = await rejectionOf(
+          advanceRun(db, ns, run.runId, 4, {
             nextEventId: 9,
             seenUpToEventId: 4,
             status: 'completed',
             closeTime: NOW + 1,
             result: { encoding: 'json/plain', data: 'stale' },
           }),
-        ).toBe(false);
+        );
+        expect(isRunMovedConcurrently(stale)).toBe(true);
+        expect((stale as Error).message).toContain(`run ${run.runId} changed concurrently`);
         expect(await findRun(db, ns, run.workflowId, run.runId)).toEqual(before);
-        expect(await advanceRun(db, ns, 'no-such-run', 5, { nextEventId: 6 })).toBe(false);
+        expect(
+          isRunMovedConcurrently(await rejectionOf(advanceRun(db, ns, 'no-such-run', 5, { nextEventId: 6 }))),
+        ).toBe(true);
+      });
+
+      it('a stale advanceRun held back in a transaction fails it whole, whatever was sent with it', async () => {
+        const scheduled = (eventId: number): HistoryEvent => ({
+          eventId,
+          type: 'WorkflowTaskScheduled',
+          timestamp: NOW,
+          attributes: { taskQueue: 'q' },
+        });
+        const ns = freshNamespace();
+        const run = runRow(ns, { nextEventId: 5 });
+        await insertRun(db, run);
+        const failed = await rejectionOf(
+          db.transaction(async (tx) => {
+            await appendEvents(tx, ns, run.runId, [scheduled(5)]);
+            await advanceRun(tx, ns, run.runId, 3, { nextEventId: 6 });
+            await appendEvents(tx, ns, run.runId, [scheduled(6)]);
+          }),
+        );
+        expect(isRunMovedConcurrently(failed)).toBe(true);
+        expect(await readEvents(db, ns, run.runId, 1, 100)).toEqual([]);
+        expect((await findRun(db, ns, run.workflowId, run.runId))?.nextEventId).toBe(5);
       });
 
       it('advanceRun with the current next event id moves the run and keeps what it does not change', async () => {
         const ns = freshNamespace();
         const run = runRow(ns, { nextEventId: 5, seenUpToEventId: 2 });
         await insertRun(db, run);
-        expect(await advanceRun(db, ns, run.runId, 5, { nextEventId: 7 })).toBe(true);
+        await advanceRun(db, ns, run.runId, 5, { nextEventId: 7 });
         expect(await findRun(db, ns, run.workflowId)).toMatchObject({ nextEventId: 7, seenUpToEventId: 2 });
         // The same expectation again is stale now.
-        expect(await advanceRun(db, ns, run.runId, 5, { nextEventId: 8 })).toBe(false);
+        expect(isRunMovedConcurrently(await rejectionOf(advanceRun(db, ns, run.runId, 5, { nextEventId: 8 })))).toBe(
+          true,
+        );
 
         const failure = {
           message: 'failed',
           type: 'Boom',
           details: [{ encoding: 'json/plain', data: [1, { a: null }] }],
         };
-        expect(
-          await advanceRun(db, ns, run.runId, 7, {
-            nextEventId: 9,
-            seenUpToEventId: 6,
-            status: 'failed',
-            closeTime: NOW + 100,
-            failure,
-          }),
-        ).toBe(true);
+        await advanceRun(db, ns, run.runId, 7, {
+          nextEventId: 9,
+          seenUpToEventId: 6,
+          status: 'failed',
+          closeTime: NOW + 100,
+          failure,
+        });
         expect(await findRun(db, ns, run.workflowId, run.runId)).toEqual({
           ...run,
           nextEventId: 9,
@@ -423,9 +451,7 @@ describe.skipIf(skip)(`store conformance (${BACKEND})`, () => {
         await insertRun(db, runRow(freshNamespace(), { workflowId: 'order-1' }));
         await insertRun(db, runRow(ns, { workflowId: 'order-1', status: 'failed', startTime: NOW - 10 }));
 
-        expect(await advanceRun(db, ns, first.runId, first.nextEventId, { nextEventId: 4, status: 'completed' })).toBe(
-          true,
-        );
+        await advanceRun(db, ns, first.runId, first.nextEventId, { nextEventId: 4, status: 'completed' });
         await insertRun(db, second);
         expect((await findRun(db, ns, 'order-1'))?.runId).toBe(second.runId);
         const third = runRow(ns, { workflowId: 'order-1', startTime: NOW + 20 });
@@ -764,7 +790,7 @@ describe.skipIf(skip)(`store conformance (${BACKEND})`, () => {
   });
 
   describe('timers', () => {
-    // claimDueTimer and nextTimerDueAt look across all namespaces, so these cases get a database of their own.
+    // claimDueTimers and nextTimerDueAt look across all namespaces, so these cases get a database of their own.
     let db: Db;
     let close: () => Promise<void>;
     beforeAll(async () => {
@@ -774,6 +800,7 @@ describe.skipIf(skip)(`store conformance (${BACKEND})`, () => {
       await close?.();
     });
 
+    const claimDueTimer = async (q: Queryable, now: number) => (await claimDueTimers(q, now, 1))[0];
     const timer = (overrides: Partial<TimerRow>): TimerRow => ({
       namespace: 'ns',
       runId: 'run-1',
@@ -819,6 +846,24 @@ describe.skipIf(skip)(`store conformance (${BACKEND})`, () => {
       expect(await claimDueTimer(db, NOW + 50)).toEqual(timer({ dueAt: NOW + 50, data: { moved: true } }));
       await deleteTimer(db, 'ns', 'run-1', 'timer/1');
       expect(await nextTimerDueAt(db)).toBeUndefined();
+    });
+
+    it('claims due timers in batches of at most the limit, earliest first, and one by its key while due', async () => {
+      const due = [3, 1, 4, 2].map((i) => timer({ timerKey: `timer/${i}`, dueAt: NOW - 10 + i }));
+      const later = timer({ timerKey: 'timer/later', dueAt: NOW + 1 });
+      for (const t of [...due, later]) await upsertTimer(db, t);
+      const batch = await db.transaction((tx) => claimDueTimers(tx, NOW, 3));
+      expect(batch.map((t) => t.timerKey)).toEqual(['timer/1', 'timer/2', 'timer/3']);
+      expect((await claimDueTimers(db, NOW, 10)).map((t) => t.timerKey)).toEqual([
+        'timer/1',
+        'timer/2',
+        'timer/3',
+        'timer/4',
+      ]);
+      expect(await claimTimer(db, later, NOW)).toBeUndefined(); // not due yet
+      expect(await claimTimer(db, later, NOW + 1)).toEqual(later);
+      for (const t of [...due, later]) await deleteTimer(db, t.namespace, t.runId, t.timerKey);
+      expect(await claimTimer(db, later, NOW + 1)).toBeUndefined(); // gone
     });
 
     it.skipIf(BACKEND !== 'postgres')('lets two servers fire different due timers at once', async () => {

@@ -17,7 +17,14 @@ export interface ChildScript {
 export function spawnScript(file: string, name: string, env: Record<string, string>): ChildScript {
   const child: ChildProcess = spawn(
     process.execPath,
-    ['--import', 'tsx', '--conditions=source', fileURLToPath(new URL(file, import.meta.url))],
+    [
+      // BENCH_CPU_PROF=<dir>: each spawned process writes a CPU profile there when it exits.
+      ...(process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : []),
+      '--import',
+      'tsx',
+      '--conditions=source',
+      fileURLToPath(new URL(file, import.meta.url)),
+    ],
     { cwd: REPO_ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let output = '';

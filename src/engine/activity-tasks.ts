@@ -15,24 +15,34 @@ import {
 } from '../protocol/index.js';
 import {
   type ActivityTaskRow,
+  activityTaskStatement,
   deleteActivityTask,
   deleteTimer,
   findActivityTaskById,
-  getActivityTask,
-  lockRun,
+  lockRunStatement,
   markActivityCancelRequested,
   type Queryable,
+  queryEach,
   type RunRow,
   recordHeartbeat,
   retryActivityTask,
+  type WorkflowTaskRow,
+  workflowTaskStatement,
 } from '../store/index.js';
 import { activityEventFields, rescheduleActivityTimer } from './activity-dispatch.js';
 import { activityTimerKey } from './apply-commands.js';
-import { checkNamespace, checkPayloadSize, deliverToWorkflow, type EngineContext, requireRunning } from './context.js';
+import {
+  checkNamespace,
+  checkPayloadSize,
+  type DeliveryOptions,
+  deliverToWorkflow,
+  type EngineContext,
+  requireRunning,
+} from './context.js';
 import { notifyKeys } from './notifier.js';
 import { parseRequest } from './parse.js';
 import { decideRetry } from './retry.js';
-import { startedWorkflowTask } from './started-workflow-task.js';
+import { startWorkflowTasks } from './started-workflow-task.js';
 import { queueTaskEvent } from './task-events.js';
 import { decodeTaskToken } from './task-token.js';
 
@@ -40,10 +50,17 @@ async function lockLeasedActivity(
   tx: Queryable,
   namespace: string,
   taskToken: string,
-): Promise<{ run: RunRow; activity: ActivityTaskRow }> {
+): Promise<{ run: RunRow; activity: ActivityTaskRow; workflowTask: WorkflowTaskRow | null }> {
   const token = decodeTaskToken(taskToken, 'activity', namespace);
-  const run = requireRunning(await lockRun(tx, namespace, token.runId), 'activity task');
-  const activity = await getActivityTask(tx, namespace, token.runId, token.scheduledEventId, true);
+  // The run's lock, then the activity's, then the run's workflow task (an outcome is delivered through it),
+  // in one round trip (see queryEach).
+  const [runs, activities, workflowTasks] = (await queryEach(tx, [
+    lockRunStatement(namespace, token.runId),
+    activityTaskStatement(namespace, token.runId, token.scheduledEventId, true),
+    workflowTaskStatement(namespace, token.runId),
+  ])) as [RunRow[], ActivityTaskRow[], WorkflowTaskRow[]];
+  const run = requireRunning(runs[0], 'activity task');
+  const activity = activities[0];
   if (!activity) {
     throw new TidewayApiError(
       'NotFound',
@@ -59,7 +76,7 @@ async function lockLeasedActivity(
         'this report was not recorded',
     );
   }
-  return { run, activity };
+  return { run, activity, workflowTask: workflowTasks[0] ?? null };
 }
 
 /** Records an activity's result exactly once and wakes its workflow. */
@@ -71,8 +88,8 @@ export async function completeActivityTask(
   checkNamespace(namespace);
   const request = parseRequest(CompleteActivityTaskRequestSchema, raw, 'activity task completion');
   checkPayloadSize(ctx, request.result, 'the activity result');
-  return ctx.transition(async (tx, notify): Promise<CompleteActivityTaskResponse> => {
-    const { run, activity } = await lockLeasedActivity(tx, namespace, request.taskToken);
+  const { finishEagerTask } = await ctx.transition(async (tx, notify) => {
+    const { run, activity, workflowTask: existingTask } = await lockLeasedActivity(tx, namespace, request.taskToken);
     // Eager dispatch: the reporting worker runs this workflow on this queue, so the task this result
     // creates is leased to it here and returned, instead of waiting in the queue for a poll.
     const eagerLease =
@@ -95,17 +112,20 @@ export async function completeActivityTask(
           identity: request.identity,
         },
       },
-      eagerLease,
+      { leaseNewTaskAs: eagerLease, existingTask },
     );
-    if (!leasedNewTask || !eagerLease) return { ok: true };
-    const workflowTask = await startedWorkflowTask(
-      tx,
-      { ...run, attempt: 1, updatesPending: false, seenUpToEventId },
-      eagerLease,
-      ctx.clock.now(),
-    );
-    return { ok: true, workflowTask };
+    if (!leasedNewTask || !eagerLease) return { finishEagerTask: undefined };
+    return {
+      finishEagerTask: await startWorkflowTasks(
+        tx,
+        [{ ...run, attempt: 1, updatesPending: false, seenUpToEventId }],
+        eagerLease,
+        ctx.clock.now(),
+      ),
+    };
   });
+  const workflowTask = (await finishEagerTask?.())?.[0];
+  return workflowTask ? { ok: true, workflowTask } : { ok: true };
 }
 
 /** Ends an activity for good: its final event goes to history and its rows go away. */
@@ -116,11 +136,11 @@ export async function finishActivity(
   activity: ActivityTaskRow,
   notify: (key: string) => void,
   event: NewEvent,
-  leaseNewWorkflowTaskAs?: string,
+  delivery: DeliveryOptions = {},
 ): Promise<{ leasedNewTask: boolean }> {
   await deleteActivityTask(tx, run.namespace, run.runId, activity.scheduledEventId);
   await deleteTimer(tx, run.namespace, run.runId, activityTimerKey(activity.scheduledEventId));
-  const delivered = await deliverToWorkflow(ctx, tx, run, [event], notify, { leaseNewTaskAs: leaseNewWorkflowTaskAs });
+  const delivered = await deliverToWorkflow(ctx, tx, run, [event], notify, delivery);
   const outcome = ACTIVITY_OUTCOME_EVENT[event.type as keyof typeof ACTIVITY_OUTCOME_EVENT];
   if (outcome) {
     const failure = (event.attributes as { failure?: Failure }).failure;

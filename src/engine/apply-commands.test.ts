@@ -187,6 +187,17 @@ describe('applyWorkflowTaskCompletion', () => {
     });
   });
 
+  it('StartTimer counts from when the completion arrived, not from when its transaction ran', () => {
+    // The completion waited 40 ms for a connection and the run's lock: the timer must not be 40 ms late.
+    const out = complete([{ type: 'StartTimer', timerId: 't1', durationMs: 1000 }], { receivedAt: NOW - 40 });
+    expect(out.events[1]).toMatchObject({ timestamp: NOW, attributes: { fireAt: NOW - 40 + 1000 } });
+    expect(out.timers[0]?.dueAt).toBe(NOW - 40 + 1000);
+    // A receipt time after the transaction's own (clocks of two servers) never moves the timer later.
+    expect(
+      complete([{ type: 'StartTimer', timerId: 't1', durationMs: 1000 }], { receivedAt: NOW + 5 }).timers[0]?.dueAt,
+    ).toBe(NOW + 1000);
+  });
+
   it('StartTimer records TimerStarted and a user timer due at now + duration', () => {
     const out = complete([{ type: 'StartTimer', timerId: 't1', durationMs: 90_000 }]);
     expect(out.events[1]).toEqual({

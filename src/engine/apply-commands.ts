@@ -32,6 +32,12 @@ export interface CompletionInput {
   };
   commands: readonly Command[];
   now: number;
+  /**
+   * When the completion reached the engine, before it waited for a connection
+   * and the run's lock: a timer counts from here, so time spent queueing
+   * behind other transitions does not make it late. Defaults to `now`.
+   */
+  receivedAt?: number;
   /** The last event the worker had seen (the history's last event when the task was leased). */
   seenUpToEventId: number;
   taskTime: number;
@@ -167,8 +173,8 @@ const handlers: { [K in CommandType]: CommandHandler<K> } = {
     ctx.out.timers = ctx.out.timers.filter((t) => t.timerKey !== timerKey);
   },
   StartTimer(command, ctx) {
-    const { run, now } = ctx.input;
-    const fireAt = now + command.durationMs;
+    const { run, now, receivedAt } = ctx.input;
+    const fireAt = Math.min(receivedAt ?? now, now) + command.durationMs;
     const eventId = ctx.append({
       type: 'TimerStarted',
       attributes: { timerId: command.timerId, durationMs: command.durationMs, fireAt },

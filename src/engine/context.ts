@@ -6,10 +6,12 @@ import {
   type Db,
   getWorkflowTask,
   insertWorkflowTask,
+  isRunMovedConcurrently,
   makeTaskRegular,
   type Queryable,
   type RunAdvance,
   type RunRow,
+  type WorkflowTaskRow,
 } from '../store/index.js';
 import type { Clock } from './clock.js';
 import { NOTIFY_CHANNEL, type Notifier, notifyKeys } from './notifier.js';
@@ -47,25 +49,38 @@ export function createContext(args: {
     registeredTypes: new RegisteredTypes(),
     async transition(fn) {
       const keys = new Set<string>();
-      const result = await db.transaction(
-        async (tx) => {
-          let value: Awaited<ReturnType<typeof fn>>;
-          try {
-            value = await fn(tx, (key) => keys.add(key));
-          } catch (error) {
-            discardTaskEvents(tx);
-            throw error;
-          }
-          await flushTaskEvents(tx, (key) => keys.add(key));
-          return value;
-        },
-        // On PostgreSQL, delivered to every listening replica (this one included) when the transaction commits.
-        { notifications: () => ({ channel: NOTIFY_CHANNEL, payloads: [...keys] }) },
-      );
+      const result = await runTransaction(db, fn, keys);
       if (db.kind === 'pglite') notifier.emit(keys);
       return result;
     },
   };
+}
+
+async function runTransaction<T>(
+  db: Db,
+  fn: (tx: Queryable, notify: (key: string) => void) => Promise<T>,
+  keys: Set<string>,
+): Promise<T> {
+  try {
+    return await db.transaction(
+      async (tx) => {
+        let value: Awaited<ReturnType<typeof fn>>;
+        try {
+          value = await fn(tx, (key) => keys.add(key));
+        } catch (error) {
+          discardTaskEvents(tx);
+          throw error;
+        }
+        await flushTaskEvents(tx, (key) => keys.add(key));
+        return value;
+      },
+      // On PostgreSQL, delivered to every listening replica (this one included) when the transaction commits.
+      { notifications: () => ({ channel: NOTIFY_CHANNEL, payloads: [...keys] }) },
+    );
+  } catch (error) {
+    if (isRunMovedConcurrently(error)) throw new TidewayApiError('FailedPrecondition', (error as Error).message);
+    throw error;
+  }
 }
 
 /** Numbers new events from the run's next event id. */
@@ -84,12 +99,17 @@ export async function appendToRun(
   change: Omit<RunAdvance, 'nextEventId'> = {},
 ): Promise<void> {
   const nextEventId = run.nextEventId + events.length;
-  const moved = await advanceRun(tx, run.namespace, run.runId, run.nextEventId, { ...change, nextEventId });
-  if (!moved) {
-    throw new TidewayApiError('FailedPrecondition', `run ${run.runId} changed concurrently; retry the request`);
-  }
+  // Guarded: if another transition moved the run first, the transaction fails (see `transition`).
+  await advanceRun(tx, run.namespace, run.runId, run.nextEventId, { ...change, nextEventId });
   await appendEvents(tx, run.namespace, run.runId, events);
   run.nextEventId = nextEventId;
+}
+
+export interface DeliveryOptions {
+  /** Lease a new workflow task to this lease id (eager dispatch) instead of queueing it. */
+  leaseNewTaskAs?: string | undefined;
+  /** The run's workflow task, already read under the run's lock (null: it has none). */
+  existingTask?: WorkflowTaskRow | null;
 }
 
 /**
@@ -103,10 +123,13 @@ export async function deliverToWorkflow(
   run: RunRow,
   newEvents: readonly NewEvent[],
   notify: (key: string) => void,
-  options: { leaseNewTaskAs?: string | undefined } = {},
+  options: DeliveryOptions = {},
 ): Promise<{ leasedNewTask: boolean }> {
   const now = ctx.clock.now();
-  const existing = await getWorkflowTask(tx, run.namespace, run.runId);
+  const existing =
+    options.existingTask === undefined
+      ? await getWorkflowTask(tx, run.namespace, run.runId)
+      : (options.existingTask ?? undefined);
   const all: NewEvent[] = [...newEvents];
   let leasedNewTask = false;
   if (!existing) {

@@ -1,6 +1,7 @@
 import type { Failure } from '../protocol/index.js';
 import {
-  claimDueTimer,
+  claimDueTimers,
+  claimTimer,
   deleteTimer,
   getActivityTask,
   isLockNotAvailable,
@@ -14,12 +15,15 @@ import { rescheduleActivityTimer } from './activity-dispatch.js';
 import { finishActivity, retryOrFailActivity } from './activity-tasks.js';
 import { deliverChildOutcome } from './children.js';
 import { closeRun } from './close-run.js';
-import { deliverToWorkflow, type EngineContext, numberEvents } from './context.js';
+import { type EngineContext, numberEvents } from './context.js';
+import { fireUserTimers } from './fire-user-timers.js';
 import { notifyKeys } from './notifier.js';
 
 /** Longest the service sleeps without re-reading the next due time (covers a missed notification). */
 const MAX_IDLE_MS = 60_000;
-/** Timers fired at once by one server; SKIP LOCKED lets other replicas fire the rest. */
+/** Due timers claimed per round; SKIP LOCKED lets other replicas claim the rest. */
+const BATCH_SIZE = 64;
+/** Timeouts and child outcomes fired at once by one server, each in its own transaction. */
 const CONCURRENCY = 4;
 /** How soon a timer whose run another transition had locked is tried again. */
 const BUSY_RETRY_MS = 10;
@@ -27,7 +31,7 @@ const BUSY_RETRY_MS = 10;
 /**
  * Fires timers and timeouts. Sleeps until the nearest due time (or until a
  * transition adds a timer due before that: see `TimerHints`), then fires
- * every due row, each in its own transaction. Overdue timers fire at start, so a server that was down
+ * every due row (see `fireDue`). Overdue timers fire at start, so a server that was down
  * catches up. A timer never fires before its due time.
  */
 export class TimerService {
@@ -82,25 +86,50 @@ export class TimerService {
   }
 
   /**
-   * Fires every due timer. One claim looks first: most wake-ups find one
-   * timer or none (a deadline that was deleted in time), and only a burst
-   * of due timers is worth several transactions in parallel.
+   * Fires every due timer. One statement claims a batch; workflow timers in
+   * it fire together in that transaction (see `fireUserTimers`), so a burst
+   * of timers falling due at once costs a few statements each round, and a
+   * lone timer needs no extra look for more. Other kinds (timeouts, child
+   * outcomes) each get a transaction of their own, a few in parallel.
    */
   private async fireDue(): Promise<void> {
-    if (this.stopped || !(await this.fireOne())) return;
-    const workers = Array.from({ length: CONCURRENCY }, async () => {
-      while (!this.stopped && (await this.fireOne())) {
-        /* keep firing until none is due */
-      }
-    });
-    await Promise.all(workers);
+    while (!this.stopped) {
+      const round = await this.fireBatch();
+      let fired = round.fired;
+      const queue = [...round.others];
+      const workers = Array.from({ length: Math.min(CONCURRENCY, queue.length) }, async () => {
+        for (let key = queue.shift(); key && !this.stopped; key = queue.shift()) {
+          if (await this.fireOne(key)) fired++;
+        }
+      });
+      await Promise.all(workers);
+      // A short batch was all that was due; a full one may have left more, unless nothing in it could fire.
+      if (round.claimed < BATCH_SIZE || fired === 0) return;
+    }
   }
 
-  /** Fires one due timer; false when none is due, or when its run is busy (it is tried again shortly). */
-  private async fireOne(): Promise<boolean> {
+  private async fireBatch(): Promise<{ claimed: number; fired: number; others: TimerRow[] }> {
     try {
       return await this.ctx.transition(async (tx, notify) => {
-        const timer = await claimDueTimer(tx, this.ctx.clock.now());
+        const timers = await claimDueTimers(tx, this.ctx.clock.now(), BATCH_SIZE);
+        const userTimers = timers.filter((t) => t.kind === 'user-timer');
+        const others = timers.filter((t) => t.kind !== 'user-timer');
+        const { fired, busy } = await fireUserTimers(this.ctx, tx, userTimers, notify);
+        if (busy) this.busy = true;
+        return { claimed: timers.length, fired, others };
+      });
+    } catch (error) {
+      if (!isLockNotAvailable(error)) throw error;
+      this.busy = true;
+      return { claimed: 0, fired: 0, others: [] };
+    }
+  }
+
+  /** Fires one timer claimed by a batch if it is still due; false when it is gone, or its run is busy (tried again shortly). */
+  private async fireOne(key: TimerRow): Promise<boolean> {
+    try {
+      return await this.ctx.transition(async (tx, notify) => {
+        const timer = await claimTimer(tx, key, this.ctx.clock.now());
         if (!timer) return false;
         await fireTimer(this.ctx, tx, timer, notify);
         return true;
@@ -148,22 +177,6 @@ async function fireTimer(
           info: { timeoutType },
         },
       },
-      notify,
-    );
-    return;
-  }
-  if (timer.kind === 'user-timer') {
-    await deleteTimer(tx, timer.namespace, timer.runId, timer.timerKey);
-    await deliverToWorkflow(
-      ctx,
-      tx,
-      run,
-      [
-        {
-          type: 'TimerFired',
-          attributes: { timerId: String(timer.data.timerId), startedEventId: Number(timer.data.startedEventId) },
-        },
-      ],
       notify,
     );
     return;

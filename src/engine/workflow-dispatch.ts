@@ -3,7 +3,7 @@ import { claimWorkflowTasks, nextWorkflowTaskVisibleAt } from '../store/index.js
 import type { EngineContext } from './context.js';
 import { type PollerRegistry, pollTaskQueue } from './long-poll.js';
 import { claimQueryTask } from './queries.js';
-import { startedWorkflowTask } from './started-workflow-task.js';
+import { startWorkflowTasks } from './started-workflow-task.js';
 import { queueTaskEvent } from './task-events.js';
 
 // How workflow tasks reach workers by polls, in batches (completions hand
@@ -43,10 +43,10 @@ async function claimBatch(
   now: number,
 ): Promise<WorkflowTask[] | undefined> {
   const leaseId = ctx.newId();
-  return ctx.transition(async (tx) => {
+  const finish = await ctx.transition(async (tx): Promise<(() => Promise<WorkflowTask[]>) | undefined> => {
     // Queries first: someone is waiting on each, and answering one changes nothing.
     const query = await claimQueryTask(ctx, tx, namespace, request, now);
-    if (query) return [query];
+    if (query) return async () => [query];
     const rows = await claimWorkflowTasks(tx, {
       namespace,
       taskQueue: request.taskQueue,
@@ -56,7 +56,6 @@ async function claimBatch(
       limit: request.maxTasks,
     });
     if (rows.length === 0) return undefined;
-    const tasks: WorkflowTask[] = [];
     for (const row of rows) {
       if (row.leaseExpired) {
         queueTaskEvent(
@@ -71,8 +70,8 @@ async function claimBatch(
           { now },
         );
       }
-      tasks.push(await startedWorkflowTask(tx, row, leaseId, now));
     }
-    return tasks;
+    return startWorkflowTasks(tx, rows, leaseId, now);
   });
+  return finish?.();
 }

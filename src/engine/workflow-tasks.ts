@@ -11,15 +11,16 @@ import {
 import {
   deleteTimer,
   deleteWorkflowTask,
-  getWorkflowTask,
   insertActivityTasks,
   insertWorkflowTask,
-  lockRun,
+  lockRunStatement,
   type Queryable,
+  queryEach,
   type RunRow,
   readEvents,
   retryWorkflowTask,
   type WorkflowTaskRow,
+  workflowTaskStatement,
 } from '../store/index.js';
 import { requestActivityCancellations } from './activity-tasks.js';
 import { applyWorkflowTaskCompletion, type ContinuedRun } from './apply-commands.js';
@@ -47,8 +48,13 @@ import { recordUpdateOutcomes, scheduleTaskForWaitingUpdates } from './updates.j
 /** Loads the run and its leased workflow task for a completion, rejecting stale or foreign leases. */
 async function lockLeasedTask(tx: Queryable, namespace: string, taskToken: string) {
   const token = decodeTaskToken(taskToken, 'workflow', namespace);
-  const run = requireRunning(await lockRun(tx, namespace, token.runId), 'workflow task');
-  const task = await getWorkflowTask(tx, namespace, token.runId);
+  // The run's lock, then its task as committed once the lock is held, in one round trip (see queryEach).
+  const [runs, tasks] = (await queryEach(tx, [
+    lockRunStatement(namespace, token.runId),
+    workflowTaskStatement(namespace, token.runId),
+  ])) as [RunRow[], WorkflowTaskRow[]];
+  const run = requireRunning(runs[0], 'workflow task');
+  const task = tasks[0];
   if (!task || task.leaseId !== token.leaseId || task.lastEventIdAtLease === null || task.leasedAt === null) {
     throw new TidewayApiError(
       'NotFound',
@@ -72,6 +78,7 @@ export async function completeWorkflowTask(
   request.commands.forEach((command, i) => {
     checkPayloadSize(ctx, command, `command ${i} (${command.type})`);
   });
+  const receivedAt = ctx.clock.now();
   return ctx.transition(async (tx, notify): Promise<CompleteWorkflowTaskResponse> => {
     const { run, task } = await lockLeasedTask(tx, namespace, request.taskToken);
     const now = ctx.clock.now();
@@ -96,6 +103,7 @@ export async function completeWorkflowTask(
       run,
       commands: request.commands,
       now,
+      receivedAt,
       seenUpToEventId: task.lastEventIdAtLease,
       taskTime: task.leasedAt,
       identity: request.identity,

@@ -1,5 +1,5 @@
 import type { Failure, Payload, RetryPolicy } from '../protocol/index.js';
-import { asText, asTextArray, type Queryable, writeLater } from './db.js';
+import { asText, asTextArray, type Queryable, type Statement, writeLater } from './db.js';
 
 /** While leased, an activity is never claimable; its timer row enforces its timeouts. */
 export const NEVER = 8_000_000_000_000_000;
@@ -92,12 +92,23 @@ export async function getActivityTask(
   scheduledEventId: number,
   forUpdate: boolean | 'nowait' = false,
 ): Promise<ActivityTaskRow | undefined> {
-  const rows = await q.query<ActivityTaskRow>(
-    `SELECT ${COLUMNS} FROM activity_tasks WHERE namespace = $1 AND run_id = $2 AND scheduled_event_id = $3
+  const { sql, params } = activityTaskStatement(namespace, runId, scheduledEventId, forUpdate);
+  return (await q.query<ActivityTaskRow>(sql, params))[0];
+}
+
+/** `getActivityTask`'s statement, to send with the run's lock (see `queryEach`); its rows are `ActivityTaskRow`s. */
+export function activityTaskStatement(
+  namespace: string,
+  runId: string,
+  scheduledEventId: number,
+  forUpdate: boolean | 'nowait' = false,
+): Statement {
+  return {
+    sql: `SELECT ${COLUMNS} FROM activity_tasks WHERE namespace = $1 AND run_id = $2 AND scheduled_event_id = $3::int
      ${forUpdate === 'nowait' ? 'FOR UPDATE NOWAIT' : forUpdate ? 'FOR UPDATE' : ''}`,
-    [namespace, runId, scheduledEventId],
-  );
-  return rows[0];
+    // Text, so the statement can be written out with others in one message (see asText).
+    params: [namespace, runId, asText(scheduledEventId)],
+  };
 }
 
 export async function listRunActivityTasks(q: Queryable, namespace: string, runId: string): Promise<ActivityTaskRow[]> {

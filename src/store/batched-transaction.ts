@@ -1,5 +1,5 @@
 import pg from 'pg';
-import type { Queryable } from './db.js';
+import type { Queryable, Statement } from './db.js';
 
 /**
  * A PostgreSQL transaction that sends fewer round trips. `pg` waits for
@@ -20,8 +20,14 @@ import type { Queryable } from './db.js';
  * comments, binary values, a statement that must answer and has non-text values)
  * are sent on their own, as before, after what was held back.
  */
+/** A statement held back; a read's answer goes to whoever asked for it once the statement has been sent. */
+interface Held {
+  sql: string;
+  read?: { resolve(rows: unknown[]): void; reject(error: unknown): void };
+}
+
 export class BatchedTransaction implements Queryable {
-  private pending: string[] = ['BEGIN'];
+  private pending: Held[] = [{ sql: 'BEGIN' }];
 
   constructor(private readonly client: pg.PoolClient) {}
 
@@ -32,7 +38,33 @@ export class BatchedTransaction implements Queryable {
       await this.flush();
       return (await this.client.query(sql, params as unknown[])).rows as R[];
     }
-    return this.send([...this.take(), inlined]) as Promise<R[]>;
+    return (await this.send([...this.take(), { sql: inlined }])).at(-1) as R[];
+  }
+
+  /** Statements that must all answer, in one message with what is held back when all can be written out. */
+  async queryEach(statements: readonly Statement[]): Promise<unknown[][]> {
+    const inlined = statements.map((s) => inlineParameters(s.sql, s.params, { onlyText: true }));
+    if (inlined.some((sql) => sql === undefined)) {
+      const results: unknown[][] = [];
+      for (const s of statements) results.push(await this.query(s.sql, s.params));
+      return results;
+    }
+    const results = await this.send([...this.take(), ...(inlined as string[]).map((sql) => ({ sql }))]);
+    return results.slice(-statements.length);
+  }
+
+  /**
+   * A read whose answer is not needed before the transaction ends: held back
+   * like a deferred write and sent with the next statement that must answer,
+   * or with the COMMIT. The promise settles when it has been sent; it sees
+   * every write issued before it.
+   */
+  readLater(sql: string, params?: readonly unknown[]): Promise<unknown[]> {
+    const inlined = inlineParameters(sql, params, { onlyText: true });
+    if (inlined === undefined) return this.query(sql, params);
+    return new Promise((resolve, reject) => {
+      this.pending.push({ sql: inlined, read: { resolve, reject } });
+    });
   }
 
   async exec(sql: string): Promise<void> {
@@ -44,7 +76,7 @@ export class BatchedTransaction implements Queryable {
   async defer(sql: string, params?: readonly unknown[]): Promise<void> {
     const inlined = inlineParameters(sql, params);
     if (inlined === undefined) await this.query(sql, params);
-    else this.pending.push(inlined);
+    else this.pending.push({ sql: inlined });
   }
 
   /** Sends what is held back, the notifications and COMMIT, in one message. */
@@ -53,32 +85,46 @@ export class BatchedTransaction implements Queryable {
     if (notifications && notifications.payloads.length > 0) {
       const channel = pg.escapeLiteral(notifications.channel);
       const calls = notifications.payloads.map((payload) => `pg_notify(${channel}, ${pg.escapeLiteral(payload)})`);
-      statements.push(`SELECT ${calls.join(', ')}`);
+      statements.push({ sql: `SELECT ${calls.join(', ')}` });
     }
-    statements.push('COMMIT');
+    statements.push({ sql: 'COMMIT' });
     await this.send(statements);
+  }
+
+  /** The transaction ended without committing: reads still held back will never be answered. */
+  abandon(error: unknown): void {
+    for (const held of this.take()) held.read?.reject(error);
   }
 
   /** True if BEGIN was never sent: nothing to roll back. */
   get unstarted(): boolean {
-    return this.pending[0] === 'BEGIN';
+    return this.pending[0]?.sql === 'BEGIN';
   }
 
   private async flush(): Promise<void> {
     if (this.pending.length > 0) await this.send(this.take());
   }
 
-  private take(): string[] {
+  private take(): Held[] {
     const statements = this.pending;
     this.pending = [];
     return statements;
   }
 
-  /** One message, several statements; the rows of the last one. */
-  private async send(statements: string[]): Promise<unknown[]> {
-    const result = (await this.client.query(statements.join(';\n'))) as pg.QueryResult | pg.QueryResult[];
-    const last = Array.isArray(result) ? result[result.length - 1] : result;
-    return last?.rows ?? [];
+  /** One message, several statements; the rows of each, also handed to the reads among them. */
+  private async send(statements: Held[]): Promise<unknown[][]> {
+    let results: unknown[][];
+    try {
+      const result = (await this.client.query(statements.map((s) => s.sql).join(';\n'))) as
+        | pg.QueryResult
+        | pg.QueryResult[];
+      results = (Array.isArray(result) ? result : [result]).map((r) => r.rows ?? []);
+    } catch (error) {
+      for (const held of statements) held.read?.reject(error);
+      throw error;
+    }
+    for (const [i, held] of statements.entries()) held.read?.resolve(results[i] ?? []);
+    return results;
   }
 }
 

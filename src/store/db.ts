@@ -13,6 +13,48 @@ export interface Queryable {
    * where there is nothing to gain: use `writeLater`.
    */
   defer?(sql: string, params?: readonly unknown[]): Promise<void>;
+  /** A read answered when the transaction next sends; absent where there is nothing to gain: use `readLater`. */
+  readLater?(sql: string, params?: readonly unknown[]): Promise<unknown[]>;
+  /** Several statements in order, each one's rows; absent where there is nothing to gain: use `queryEach`. */
+  queryEach?(statements: readonly Statement[]): Promise<unknown[][]>;
+}
+
+/**
+ * A read whose answer is needed only once the transaction has ended (what
+ * a transition hands back to its caller): on a PostgreSQL transaction it is
+ * sent with the COMMIT or the next statement that must answer, saving a
+ * round trip. Call the returned function after the transaction resolved;
+ * elsewhere the read runs at once. It sees every write issued before it.
+ */
+export async function readLater<T>(q: Queryable, statement: Statement): Promise<() => Promise<T[]>> {
+  if (!q.readLater) {
+    const rows = await q.query<T>(statement.sql, statement.params);
+    return async () => rows;
+  }
+  const rows = q.readLater(statement.sql, statement.params) as Promise<T[]>;
+  rows.catch(() => {}); // a transaction that fails reports its own error; nobody may ask for these rows
+  return () => rows;
+}
+
+/** A statement and its parameters. */
+export interface Statement {
+  sql: string;
+  params?: readonly unknown[];
+}
+
+/**
+ * Runs statements one after another and returns each one's rows. A
+ * PostgreSQL transaction sends them in one message when it can (see
+ * `BatchedTransaction`). Each statement still sees what committed before it
+ * started, exactly as if sent alone (READ COMMITTED takes a snapshot per
+ * statement, in one message too), so a read after a lock sees the rows
+ * committed while the lock was waited for.
+ */
+export async function queryEach(q: Queryable, statements: readonly Statement[]): Promise<unknown[][]> {
+  if (q.queryEach) return q.queryEach(statements);
+  const results: unknown[][] = [];
+  for (const s of statements) results.push(await q.query(s.sql, s.params));
+  return results;
 }
 
 /** Runs a write whose result is not needed, as late as the transaction allows. */
@@ -44,6 +86,13 @@ export interface Db extends Queryable {
 
 /** Postgres error code for a unique-constraint violation. */
 export const UNIQUE_VIOLATION = '23505';
+
+/** Error code raised by a guarded run update that matched no row (migration 011). */
+export const RUN_MOVED_CONCURRENTLY = 'TWRUN';
+
+export function isRunMovedConcurrently(error: unknown): boolean {
+  return typeof error === 'object' && error !== null && (error as { code?: unknown }).code === RUN_MOVED_CONCURRENTLY;
+}
 
 /** Postgres error code for a `NOWAIT` lock that another transaction holds. */
 export const LOCK_NOT_AVAILABLE = '55P03';

@@ -1,5 +1,5 @@
 import type { HistoryEvent } from '../protocol/index.js';
-import { asText, type Queryable, writeLater } from './db.js';
+import { asText, type Queryable, type Statement, writeLater } from './db.js';
 
 /** Appends numbered events in one statement; the primary key rejects a duplicate number. */
 export async function appendEvents(
@@ -33,9 +33,15 @@ export async function readEvents(
   fromEventId: number,
   limit: number,
 ): Promise<HistoryEvent[]> {
-  return q.query<HistoryEvent>(
-    `SELECT event_id AS "eventId", type, ts AS "timestamp", attributes FROM history_events
+  const { sql, params } = readEventsStatement(namespace, runId, fromEventId, limit);
+  return q.query<HistoryEvent>(sql, params);
+}
+
+/** `readEvents`'s statement, to read several runs' events in one round trip (see `queryEach`). */
+export function readEventsStatement(namespace: string, runId: string, fromEventId: number, limit: number): Statement {
+  return {
+    sql: `SELECT event_id AS "eventId", type, ts AS "timestamp", attributes FROM history_events
      WHERE namespace = $1 AND run_id = $2 AND event_id >= $3::int ORDER BY event_id LIMIT $4::int`,
-    [namespace, runId, asText(fromEventId), asText(limit)],
-  );
+    params: [namespace, runId, asText(fromEventId), asText(limit)],
+  };
 }

@@ -75,6 +75,7 @@ export async function openPostgresDb(options: PostgresDbOptions): Promise<Db> {
         return value;
       } catch (error) {
         if (!tx.unstarted) await client.query('ROLLBACK').catch(() => {});
+        tx.abandon(error);
         throw error;
       } finally {
         client.release();

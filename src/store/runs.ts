@@ -1,5 +1,5 @@
 import type { Failure, ParentClosePolicy, Payload, WorkflowStatus } from '../protocol/index.js';
-import { asText, type Queryable } from './db.js';
+import { asText, asTextArray, type Queryable, type Statement, writeLater } from './db.js';
 
 /** A run row: one execution of a workflow id. */
 export interface RunRow {
@@ -39,7 +39,10 @@ const COLUMNS = `namespace, run_id AS "runId", workflow_id AS "workflowId", work
   buffered_signals AS "bufferedSignals", has_children AS "hasChildren", has_updates AS "hasUpdates"`;
 
 export async function insertRun(q: Queryable, run: RunRow): Promise<void> {
-  await q.query(
+  // Held back: a second running run of the id (unique violation) fails the transaction at commit, which
+  // is where every start already handles it.
+  await writeLater(
+    q,
     `INSERT INTO runs (namespace, run_id, workflow_id, workflow_type, task_queue, status, request_id, next_event_id,
        seen_up_to_event_id, workflow_task_timeout_ms, start_time, execution_deadline, parent_run_id,
        parent_initiated_event_id, parent_close_policy)
@@ -75,11 +78,49 @@ export async function lockRun(
   runId: string,
   options: { nowait?: boolean } = {},
 ): Promise<RunRow | undefined> {
-  const rows = await q.query<RunRow>(
-    `SELECT ${COLUMNS} FROM runs WHERE namespace = $1 AND run_id = $2 FOR UPDATE${options.nowait ? ' NOWAIT' : ''}`,
-    [namespace, runId],
+  const { sql, params } = lockRunStatement(namespace, runId, options);
+  return (await q.query<RunRow>(sql, params))[0];
+}
+
+/** `lockRun`'s statement, to send with the reads that follow it (see `queryEach`); its rows are `RunRow`s. */
+export function lockRunStatement(namespace: string, runId: string, options: { nowait?: boolean } = {}): Statement {
+  return {
+    sql: `SELECT ${COLUMNS} FROM runs WHERE namespace = $1 AND run_id = $2 FOR UPDATE${options.nowait ? ' NOWAIT' : ''}`,
+    params: [namespace, runId],
+  };
+}
+
+/** A run by its key. */
+export interface RunKey {
+  namespace: string;
+  runId: string;
+}
+
+/**
+ * Locks the given runs that no other transition holds, in one statement, and
+ * returns them; a run another transaction has locked (or that does not exist)
+ * is left out. For callers that fire many runs' timers at once and must not
+ * wait: a skipped run is tried again shortly.
+ */
+export async function lockRunsSkipLocked(q: Queryable, keys: readonly RunKey[]): Promise<RunRow[]> {
+  if (keys.length === 0) return [];
+  return q.query<RunRow>(
+    `SELECT ${COLUMNS} FROM runs
+     WHERE (namespace, run_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))
+     FOR UPDATE SKIP LOCKED`,
+    // Text arrays, so the statement can travel with the writes held back before it (see asText).
+    [asTextArray(keys.map((k) => k.namespace)), asTextArray(keys.map((k) => k.runId))],
   );
-  return rows[0];
+}
+
+/** Which of the given runs exist, without locking them. */
+export async function existingRuns(q: Queryable, keys: readonly RunKey[]): Promise<RunKey[]> {
+  if (keys.length === 0) return [];
+  return q.query<RunKey>(
+    `SELECT namespace, run_id AS "runId" FROM runs
+     WHERE (namespace, run_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))`,
+    [asTextArray(keys.map((k) => k.namespace)), asTextArray(keys.map((k) => k.runId))],
+  );
 }
 
 /** The given run of a workflow id, or its latest run when runId is omitted. */
@@ -162,19 +203,23 @@ export async function advanceRun(
   runId: string,
   expectedNextEventId: number,
   change: RunAdvance,
-): Promise<boolean> {
-  const rows = await q.query(
-    `UPDATE runs SET next_event_id = $4::int,
-       seen_up_to_event_id = COALESCE($5::int, seen_up_to_event_id),
-       status = COALESCE($6, status),
-       close_time = COALESCE($7::bigint, close_time),
-       result = COALESCE($8::jsonb, result),
-       failure = COALESCE($9::jsonb, failure),
-       next_run_id = COALESCE($10, next_run_id),
-       buffered_signals = COALESCE($11::jsonb, buffered_signals)
-     WHERE namespace = $1 AND run_id = $2 AND next_event_id = $3::int
-     RETURNING run_id`,
-    // All text, so the guard can travel with the writes before it (see asText).
+): Promise<void> {
+  // Nothing waits for the answer: a run another transition moved first raises RUN_MOVED_CONCURRENTLY
+  // (migration 011), which fails the transaction wherever the statement is sent.
+  await writeLater(
+    q,
+    `WITH moved AS (
+       UPDATE runs SET next_event_id = $4::int,
+         seen_up_to_event_id = COALESCE($5::int, seen_up_to_event_id),
+         status = COALESCE($6, status),
+         close_time = COALESCE($7::bigint, close_time),
+         result = COALESCE($8::jsonb, result),
+         failure = COALESCE($9::jsonb, failure),
+         next_run_id = COALESCE($10, next_run_id),
+         buffered_signals = COALESCE($11::jsonb, buffered_signals)
+       WHERE namespace = $1 AND run_id = $2 AND next_event_id = $3::int
+       RETURNING 1)
+     SELECT tideway_expect_run_moved(count(*), $2) FROM moved`,
     [
       namespace,
       runId,
@@ -189,7 +234,6 @@ export async function advanceRun(
       change.bufferedSignals === undefined ? null : JSON.stringify(change.bufferedSignals),
     ],
   );
-  return rows.length === 1;
 }
 
 /** Remembers that a run started children or received updates (see RunRow). */

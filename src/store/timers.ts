@@ -37,11 +37,27 @@ export async function deleteRunTimers(q: Queryable, namespace: string, runId: st
   await writeLater(q, 'DELETE FROM timers WHERE namespace = $1 AND run_id = $2', [namespace, runId]);
 }
 
-/** Locks one due timer that no other server is firing right now. */
-export async function claimDueTimer(q: Queryable, now: number): Promise<TimerRow | undefined> {
+/**
+ * Locks up to `limit` due timers that no other server is firing right now,
+ * the earliest first: one statement for a burst of timers falling due together.
+ */
+export async function claimDueTimers(q: Queryable, now: number, limit: number): Promise<TimerRow[]> {
+  return q.query<TimerRow>(
+    `SELECT ${COLUMNS} FROM timers WHERE due_at <= $1::bigint ORDER BY due_at LIMIT $2::int FOR UPDATE SKIP LOCKED`,
+    [asText(now), asText(limit)], // text, so BEGIN travels with it (see asText)
+  );
+}
+
+/** Locks one timer by its key if it is still there, due, and no other server is firing it. */
+export async function claimTimer(
+  q: Queryable,
+  key: Pick<TimerRow, 'namespace' | 'runId' | 'timerKey'>,
+  now: number,
+): Promise<TimerRow | undefined> {
   const rows = await q.query<TimerRow>(
-    `SELECT ${COLUMNS} FROM timers WHERE due_at <= $1::bigint ORDER BY due_at LIMIT 1 FOR UPDATE SKIP LOCKED`,
-    [asText(now)], // text, so BEGIN travels with it (see asText)
+    `SELECT ${COLUMNS} FROM timers WHERE namespace = $1 AND run_id = $2 AND timer_key = $3 AND due_at <= $4::bigint
+     FOR UPDATE SKIP LOCKED`,
+    [key.namespace, key.runId, key.timerKey, asText(now)],
   );
   return rows[0];
 }

@@ -1,5 +1,5 @@
 import type { Failure } from '../protocol/index.js';
-import { asText, asTextArray, type Queryable, writeLater } from './db.js';
+import { asText, asTextArray, type Queryable, type Statement, writeLater } from './db.js';
 
 /** The (at most one) workflow task of a run. */
 export interface WorkflowTaskRow {
@@ -58,11 +58,29 @@ export async function getWorkflowTask(
   namespace: string,
   runId: string,
 ): Promise<WorkflowTaskRow | undefined> {
-  const rows = await q.query<WorkflowTaskRow>(
-    `SELECT ${COLUMNS} FROM workflow_tasks WHERE namespace = $1 AND run_id = $2`,
-    [namespace, runId],
+  const { sql, params } = workflowTaskStatement(namespace, runId);
+  return (await q.query<WorkflowTaskRow>(sql, params))[0];
+}
+
+/** `getWorkflowTask`'s statement, to send with the lock before it (see `queryEach`); its rows are `WorkflowTaskRow`s. */
+export function workflowTaskStatement(namespace: string, runId: string): Statement {
+  return {
+    sql: `SELECT ${COLUMNS} FROM workflow_tasks WHERE namespace = $1 AND run_id = $2`,
+    params: [namespace, runId],
+  };
+}
+
+/** The workflow tasks of the given runs (a run has at most one), in one statement. */
+export async function getWorkflowTasks(
+  q: Queryable,
+  keys: readonly { namespace: string; runId: string }[],
+): Promise<WorkflowTaskRow[]> {
+  if (keys.length === 0) return [];
+  return q.query<WorkflowTaskRow>(
+    `SELECT ${COLUMNS} FROM workflow_tasks
+     WHERE (namespace, run_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))`,
+    [asTextArray(keys.map((k) => k.namespace)), asTextArray(keys.map((k) => k.runId))],
   );
-  return rows[0];
 }
 
 /**

@@ -21,6 +21,8 @@ export interface TestTideway {
   clock: OffsetClock;
   env: TestWorkflowEnvironment;
   server?: RunningServer;
+  /** The test's own PostgreSQL database, when on PostgreSQL (for tests that hold locks beside the engine). */
+  databaseUrl?: string;
   /** Creates and runs a worker; it is shut down by teardown(). */
   startWorker(options: Omit<WorkerOptions, 'connection'>): Promise<Worker>;
   skipTime(ms: number | string): void;
@@ -57,6 +59,7 @@ export async function createTideway(
     clock: env.clock,
     env,
     ...(server ? { server } : {}),
+    ...(db ? { databaseUrl: db.url } : {}),
     async startWorker(options) {
       const worker = await Worker.create({
         handleSignals: false,
