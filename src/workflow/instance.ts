@@ -127,13 +127,17 @@ export class WorkflowInstance {
         if (seed) this.random = seededRandom(seed);
       }
       if (event.type === 'WorkflowTaskCompleted') {
-        // Replays the activation that task ran, with the events it had seen, at its time.
-        this.now = event.attributes.taskTime;
-        this.markers.replayingTask(events, index);
-        await this.deliver((e) => e.eventId <= event.attributes.seenUpToEventId);
-        this.updates.replayAccepted(events, index);
-        await this.settle();
-        this.markers.doneReplayingTask();
+        // Once this instance has run a task live (it came from the cache), every task it consumes is one it
+        // ran itself: its updates were accepted and its events delivered then, and must not run twice.
+        if (this.replaying) {
+          // Replays the activation that task ran, with the events it had seen, at its time.
+          this.now = event.attributes.taskTime;
+          this.markers.replayingTask(events, index);
+          await this.deliver((e) => e.eventId <= event.attributes.seenUpToEventId);
+          this.updates.replayAccepted(events, index);
+          await this.settle();
+          this.markers.doneReplayingTask();
+        }
         this.commands.startTaskCommands();
         continue;
       }
