@@ -197,7 +197,11 @@ describe.skipIf(skip)(`crash (${BACKEND}, real processes, SIGKILL)`, () => {
   test('a worker killed while stuck inside a workflow task: the task is handed out again and replayed elsewhere', async () => {
     const t0 = Date.now();
     const server = await startServerProcess();
-    const workerA = await startWorkerProcess('worker-a', server.url, { CRASH_HANG_AT: 'after-step-1' });
+    // Results recorded before the workflow code runs: the hang is inside the leased workflow task.
+    const workerA = await startWorkerProcess('worker-a', server.url, {
+      CRASH_HANG_AT: 'after-step-1',
+      CRASH_RUN_AHEAD: 'off',
+    });
     const client = await Client.connect({ address: server.url });
     const handle = await client.workflow.start(hangAfterFirstStep, {
       id: 'hang-after-first-step',
@@ -240,6 +244,35 @@ describe.skipIf(skip)(`crash (${BACKEND}, real processes, SIGKILL)`, () => {
     console.log(
       `[crash] workflow-task kill: recovered ${recoveredIn} ms after SIGKILL; test took ${Date.now() - t0} ms`,
     );
+  }, 30_000);
+
+  test('a worker killed while running the next task ahead with a result: nothing was recorded, the attempt is retried and recorded once', async () => {
+    const t0 = Date.now();
+    const server = await startServerProcess();
+    // Worker A runs the workflow on from its cache when step 1 finishes, and hangs there, before reporting.
+    const workerA = await startWorkerProcess('worker-a', server.url, { CRASH_HANG_AT: 'after-step-1' });
+    const client = await Client.connect({ address: server.url });
+    const handle = await client.workflow.start(hangAfterFirstStep, { id: 'hang-running-ahead', taskQueue: TASK_QUEUE });
+    await waitUntil('worker A stuck running ahead', async () =>
+      (await logLines()).some((l) => l.startsWith('hang after-step-1')),
+    );
+    // Step 1 finished on A, but its result travels with the decision A never made: none is recorded.
+    expect(await logLines()).toContain(`done step-1 attempt-1 pid-${workerA.process.pid}`);
+    expect(eventsOf(await handle.fetchHistory(), 'ActivityTaskCompleted')).toHaveLength(0);
+    await workerA.process.kill9();
+    const killedAt = Date.now();
+
+    const workerB = await startWorkerProcess('worker-b', server.url);
+    expect(await handle.result()).toEqual(['step-1', 'step-2']);
+    const recoveredIn = Date.now() - killedAt;
+    // A's attempt timed out like any attempt whose worker died, and B ran step 1 again: recorded once.
+    expect((await logLines()).filter((l) => l.startsWith('done step-1'))).toHaveLength(2);
+    const history = await handle.fetchHistory();
+    expect(expectEachResultRecordedOnce(history)).toEqual(['step-1', 'step-2']);
+    const first = eventsOf(history, 'ActivityTaskCompleted')[0]!;
+    expect(first.attributes).toMatchObject({ attempt: 2, identity: workerB.identity });
+    expectNoServerErrors(server.process);
+    console.log(`[crash] run-ahead kill: recovered ${recoveredIn} ms after SIGKILL; test took ${Date.now() - t0} ms`);
   }, 30_000);
 
   test('a worker frozen mid-activity and resumed after its lease expired: its late result is rejected while the retry runs', async () => {

@@ -5,12 +5,7 @@ import {
   type FailActivityTaskRequest,
   FailActivityTaskRequestSchema,
   type Failure,
-  type HeartbeatActivityTaskRequest,
-  HeartbeatActivityTaskRequestSchema,
-  type HeartbeatActivityTaskResponse,
-  JSON_ENCODING,
   type NewEvent,
-  type Payload,
   TidewayApiError,
 } from '../protocol/index.js';
 import {
@@ -24,13 +19,13 @@ import {
   type Queryable,
   queryEach,
   type RunRow,
-  recordHeartbeat,
   retryActivityTask,
   type WorkflowTaskRow,
   workflowTaskStatement,
 } from '../store/index.js';
 import { activityEventFields, rescheduleActivityTimer } from './activity-dispatch.js';
 import { activityTimerKey } from './apply-commands.js';
+import { isRecordable, recordResultWithNextTask, sawWholeHistory } from './chained-workflow-task.js';
 import {
   checkNamespace,
   checkPayloadSize,
@@ -79,7 +74,11 @@ async function lockLeasedActivity(
   return { run, activity, workflowTask: workflowTasks[0] ?? null };
 }
 
-/** Records an activity's result exactly once and wakes its workflow. */
+/**
+ * Records an activity's result exactly once and wakes its workflow; with
+ * `nextWorkflowTask`, also the completion of the workflow task it creates,
+ * when that completion saw the whole history (see chained-workflow-task.ts).
+ */
 export async function completeActivityTask(
   ctx: EngineContext,
   namespace: string,
@@ -88,8 +87,23 @@ export async function completeActivityTask(
   checkNamespace(namespace);
   const request = parseRequest(CompleteActivityTaskRequestSchema, raw, 'activity task completion');
   checkPayloadSize(ctx, request.result, 'the activity result');
-  const { finishEagerTask } = await ctx.transition(async (tx, notify) => {
+  const receivedAt = ctx.clock.now();
+  const ahead =
+    request.nextWorkflowTask && isRecordable(ctx, request.nextWorkflowTask) ? request.nextWorkflowTask : undefined;
+  const { finishEagerTask, chained } = await ctx.transition(async (tx, notify) => {
     const { run, activity, workflowTask: existingTask } = await lockLeasedActivity(tx, namespace, request.taskToken);
+    if (ahead && sawWholeHistory(run, activity, existingTask, ahead, ctx.clock.now())) {
+      await dropActivity(tx, run, activity);
+      const recorded = await recordResultWithNextTask(
+        ctx,
+        tx,
+        run,
+        activity,
+        { result: request.result, identity: request.identity, next: ahead, receivedAt },
+        notify,
+      );
+      return { finishEagerTask: undefined, chained: recorded };
+    }
     // Eager dispatch: the reporting worker runs this workflow on this queue, so the task this result
     // creates is leased to it here and returned, instead of waiting in the queue for a poll.
     const eagerLease =
@@ -114,7 +128,7 @@ export async function completeActivityTask(
       },
       { leaseNewTaskAs: eagerLease, existingTask },
     );
-    if (!leasedNewTask || !eagerLease) return { finishEagerTask: undefined };
+    if (!leasedNewTask || !eagerLease) return { finishEagerTask: undefined, chained: undefined };
     return {
       finishEagerTask: await startWorkflowTasks(
         tx,
@@ -122,10 +136,32 @@ export async function completeActivityTask(
         eagerLease,
         ctx.clock.now(),
       ),
+      chained: undefined,
     };
   });
+  if (chained) {
+    const { activityTasks, newEvents } = chained;
+    return {
+      ok: true,
+      nextWorkflowTask: {
+        applied: true,
+        ...(newEvents.length > 0 ? { newEvents } : {}),
+        ...(activityTasks.length > 0 ? { activityTasks } : {}),
+      },
+    };
+  }
   const workflowTask = (await finishEagerTask?.())?.[0];
-  return workflowTask ? { ok: true, workflowTask } : { ok: true };
+  return {
+    ok: true,
+    ...(workflowTask ? { workflowTask } : {}),
+    ...(request.nextWorkflowTask ? { nextWorkflowTask: { applied: false } } : {}),
+  };
+}
+
+/** An activity's rows go away: its task and its timeout timer. */
+async function dropActivity(tx: Queryable, run: RunRow, activity: ActivityTaskRow): Promise<void> {
+  await deleteActivityTask(tx, run.namespace, run.runId, activity.scheduledEventId);
+  await deleteTimer(tx, run.namespace, run.runId, activityTimerKey(activity.scheduledEventId));
 }
 
 /** Ends an activity for good: its final event goes to history and its rows go away. */
@@ -138,8 +174,7 @@ export async function finishActivity(
   event: NewEvent,
   delivery: DeliveryOptions = {},
 ): Promise<{ leasedNewTask: boolean }> {
-  await deleteActivityTask(tx, run.namespace, run.runId, activity.scheduledEventId);
-  await deleteTimer(tx, run.namespace, run.runId, activityTimerKey(activity.scheduledEventId));
+  await dropActivity(tx, run, activity);
   const delivered = await deliverToWorkflow(ctx, tx, run, [event], notify, delivery);
   const outcome = ACTIVITY_OUTCOME_EVENT[event.type as keyof typeof ACTIVITY_OUTCOME_EVENT];
   if (outcome) {
@@ -293,68 +328,6 @@ export async function requestActivityCancellations(
       await markActivityCancelRequested(tx, run.namespace, run.runId, activity.scheduledEventId);
       continue;
     }
-    await deleteActivityTask(tx, run.namespace, run.runId, activity.scheduledEventId);
-    await deleteTimer(tx, run.namespace, run.runId, activityTimerKey(activity.scheduledEventId));
+    await dropActivity(tx, run, activity);
   }
-}
-
-/** Records progress and keeps the heartbeat timeout from firing. */
-export async function heartbeatActivityTask(
-  ctx: EngineContext,
-  ns: string,
-  raw: HeartbeatActivityTaskRequest,
-): Promise<HeartbeatActivityTaskResponse> {
-  checkNamespace(ns);
-  const request = parseRequest(HeartbeatActivityTaskRequestSchema, raw, 'heartbeat');
-  checkPayloadSize(ctx, request.details, 'the heartbeat details');
-  const token = decodeTaskToken(request.taskToken, 'activity', ns);
-  const now = ctx.clock.now();
-  return ctx.transition(async (tx) => {
-    const held = await recordHeartbeat(tx, {
-      namespace: ns,
-      runId: token.runId,
-      scheduledEventId: token.scheduledEventId,
-      leaseId: token.leaseId,
-      now,
-      details: request.details,
-    });
-    if (!held) {
-      throw new TidewayApiError(
-        'NotFound',
-        'activity task is no longer leased by this worker (it finished, timed out and was retried, or its workflow ' +
-          'closed); stop working on it',
-      );
-    }
-    // Heartbeats keep the attempt alive as often as they come, but watchers get at most one per second:
-    // a caller heartbeating in a tight loop over HTTP must not fill the event table.
-    const previous = held.previousHeartbeatAt === null ? undefined : Number(held.previousHeartbeatAt);
-    if (previous !== undefined && now - previous < HEARTBEAT_EVENT_INTERVAL_MS)
-      return { cancelRequested: held.cancelRequested };
-    queueTaskEvent(
-      tx,
-      { namespace: ns, runId: token.runId, workflowId: held.workflowId },
-      {
-        source: 'activity',
-        kind: 'heartbeat',
-        activityId: held.activityId,
-        activityType: held.activityType,
-        attempt: held.attempt,
-        ...(request.details ? { data: displayPayload(request.details) } : {}),
-      },
-      { now },
-    );
-    return { cancelRequested: held.cancelRequested };
-  });
-}
-
-/** Watchers see at most one heartbeat event per attempt per this interval. */
-const HEARTBEAT_EVENT_INTERVAL_MS = 1000;
-/** Heartbeat details larger than this are summarised in the event (the details themselves are kept in full). */
-const HEARTBEAT_EVENT_DATA_BYTES = 4096;
-
-/** Heartbeat details as people watching should see them: the value (if small), unless a codec encoded it. */
-function displayPayload(payload: Payload): unknown {
-  if (payload.encoding !== JSON_ENCODING) return { encoding: payload.encoding };
-  const bytes = Buffer.byteLength(JSON.stringify(payload.data) ?? '');
-  return bytes <= HEARTBEAT_EVENT_DATA_BYTES ? payload.data : { omitted: `${bytes} bytes of heartbeat details` };
 }

@@ -328,7 +328,7 @@ export function applyWorkflowTaskCompletion(input: CompletionInput): CompletionO
   return out;
 }
 
-function validateCommands(commands: readonly Command[]): void {
+export function validateCommands(commands: readonly Command[]): void {
   const activityIds = new Set<string>();
   const timerIds = new Set<string>();
   commands.forEach((command, index) => {

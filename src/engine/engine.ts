@@ -11,7 +11,8 @@ import {
 } from '../protocol/index.js';
 import { type Db, openDb, type StoreOptions } from '../store/index.js';
 import { pollActivityTasks } from './activity-dispatch.js';
-import { completeActivityTask, failActivityTask, heartbeatActivityTask } from './activity-tasks.js';
+import { heartbeatActivityTask } from './activity-heartbeats.js';
+import { completeActivityTask, failActivityTask } from './activity-tasks.js';
 import { bulkWorkflowOperation } from './bulk-operations.js';
 import { type Clock, systemClock } from './clock.js';
 import { createContext, type EngineContext } from './context.js';

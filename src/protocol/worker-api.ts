@@ -94,6 +94,16 @@ export const ActivityTaskSchema = z
   .meta({ id: 'ActivityTask' });
 export type ActivityTask = z.infer<typeof ActivityTaskSchema>;
 
+/**
+ * Eager dispatch: the worker also runs these activity types on the workflow's task queue and has `max`
+ * free slots, so activities the task schedules there may be handed to it in the response (already
+ * started) instead of going through the queue.
+ */
+const EagerActivitiesSchema = z.object({
+  max: z.number().int().min(0).max(100),
+  types: z.array(z.string().min(1).max(1000)).max(10_000),
+});
+
 export const CompleteWorkflowTaskRequestSchema = z
   .object({
     taskToken: z.string().min(1),
@@ -103,22 +113,29 @@ export const CompleteWorkflowTaskRequestSchema = z
     bufferedSignals: z.array(z.string().max(1000)).max(10_000).optional(),
     /** Milestones the workflow code emitted in this task (not on replay); they go to the run's task events. */
     taskEvents: z.array(ReportedTaskEventSchema).max(TASK_EVENT_LIMITS.maxEventsPerReport).optional(),
+    /** Eager dispatch of the activities this task schedules (see EagerActivitiesSchema). */
+    eagerActivities: EagerActivitiesSchema.optional(),
     /**
-     * Eager dispatch: this worker also runs these activity types on the workflow's task queue and has
-     * `max` free slots, so activities the task schedules there may be handed to it in the response
-     * (already started) instead of going through the queue.
+     * The worker keeps the run in memory: send back the events this completion appends (`newEvents`),
+     * so its copy of the history stays whole and its next activity result can carry the following
+     * workflow task's completion (`nextWorkflowTask` of CompleteActivityTaskRequest).
      */
-    eagerActivities: z
-      .object({ max: z.number().int().min(0).max(100), types: z.array(z.string().min(1).max(1000)).max(10_000) })
-      .optional(),
+    returnNewEvents: z.boolean().optional(),
   })
   .meta({ id: 'CompleteWorkflowTaskRequest' });
 export type CompleteWorkflowTaskRequest = z.input<typeof CompleteWorkflowTaskRequestSchema>;
 
 export const CompleteWorkflowTaskResponseSchema = z
-  .object({ ok: z.literal(true), activityTasks: z.array(ActivityTaskSchema).optional() })
+  .object({
+    ok: z.literal(true),
+    activityTasks: z.array(ActivityTaskSchema).optional(),
+    /** With `returnNewEvents`, unless the run closed: the events the completion appended, in order. */
+    newEvents: z.array(HistoryEventSchema).optional(),
+  })
   .meta({ id: 'CompleteWorkflowTaskResponse' });
-export type CompleteWorkflowTaskResponse = z.infer<typeof CompleteWorkflowTaskResponseSchema>;
+export type CompleteWorkflowTaskResponse = Omit<z.infer<typeof CompleteWorkflowTaskResponseSchema>, 'newEvents'> & {
+  newEvents?: HistoryEvent[];
+};
 
 export const FailWorkflowTaskRequestSchema = z
   .object({
@@ -138,6 +155,21 @@ export const PollActivityTaskResponseSchema = z.object({
 });
 export type PollActivityTaskResponse = z.infer<typeof PollActivityTaskResponseSchema>;
 
+/** A workflow task's completion, worked out ahead with an activity result (see `nextWorkflowTask` below). */
+export const NextWorkflowTaskSchema = z
+  .object({
+    /** The last event of the worker's copy of the history, before this result. */
+    afterEventId: z.number().int().min(1),
+    /** Workflow time the worker ran the task at (ms since epoch). */
+    taskTime: z.number(),
+    commands: z.array(CommandSchema),
+    bufferedSignals: z.array(z.string().max(1000)).max(10_000).optional(),
+    taskEvents: z.array(ReportedTaskEventSchema).max(TASK_EVENT_LIMITS.maxEventsPerReport).optional(),
+    eagerActivities: EagerActivitiesSchema.optional(),
+  })
+  .meta({ id: 'NextWorkflowTask' });
+export type NextWorkflowTask = z.infer<typeof NextWorkflowTaskSchema>;
+
 export const CompleteActivityTaskRequestSchema = z
   .object({
     taskToken: z.string().min(1),
@@ -148,14 +180,40 @@ export const CompleteActivityTaskRequestSchema = z
      * workflow slot, so the workflow task this result creates may be handed to it in the response.
      */
     eagerWorkflowTypes: z.array(z.string().min(1).max(1000)).max(10_000).optional(),
+    /**
+     * The completion of the workflow task this result creates, worked out ahead by a worker that holds
+     * the run in memory: it delivered the result to the workflow at `taskTime` and got these commands.
+     * Recorded in the same transaction as the result if the run's history still ends at
+     * `afterEventId` and no other workflow task is pending; otherwise ignored (the result is recorded
+     * alone, and its workflow task goes through the queue or `eagerWorkflowTypes` as usual).
+     */
+    nextWorkflowTask: NextWorkflowTaskSchema.optional(),
   })
   .meta({ id: 'CompleteActivityTaskRequest' });
 export type CompleteActivityTaskRequest = z.input<typeof CompleteActivityTaskRequestSchema>;
 
 export const CompleteActivityTaskResponseSchema = z
-  .object({ ok: z.literal(true), workflowTask: WorkflowTaskSchema.optional() })
+  .object({
+    ok: z.literal(true),
+    workflowTask: WorkflowTaskSchema.optional(),
+    /**
+     * Whether `nextWorkflowTask` was recorded; if so, the events its completion appended (unless the
+     * run closed) and the activities handed to the worker (eager dispatch).
+     */
+    nextWorkflowTask: z
+      .object({
+        applied: z.boolean(),
+        newEvents: z.array(HistoryEventSchema).optional(),
+        activityTasks: z.array(ActivityTaskSchema).optional(),
+      })
+      .optional(),
+  })
   .meta({ id: 'CompleteActivityTaskResponse' });
-export type CompleteActivityTaskResponse = { ok: true; workflowTask?: WorkflowTask };
+export type CompleteActivityTaskResponse = {
+  ok: true;
+  workflowTask?: WorkflowTask;
+  nextWorkflowTask?: { applied: boolean; newEvents?: HistoryEvent[]; activityTasks?: ActivityTask[] };
+};
 
 export const FailActivityTaskRequestSchema = z
   .object({ taskToken: z.string().min(1), identity: z.string().max(1000).default('unknown'), failure: FailureSchema })

@@ -100,7 +100,10 @@ export class ActivityExecutor {
     try {
       if ('result' in outcome) {
         try {
+          // A workflow slot for the task this result creates: run ahead from the cached run and reported
+          // with the result, or handed back by the engine (eager dispatch).
           const offer = this.eager?.offerWorkflowTask(task.workflowType, task.taskQueue);
+          const ahead = offer ? await this.eager?.runAhead(task, outcome.result) : undefined;
           let response: Awaited<ReturnType<TidewayApi['completeActivityTask']>>;
           try {
             response = await this.api.completeActivityTask(this.namespace, {
@@ -108,11 +111,14 @@ export class ActivityExecutor {
               identity: this.identity,
               result: outcome.result,
               ...(offer ? { eagerWorkflowTypes: [task.workflowType] } : {}),
+              ...(ahead ? { nextWorkflowTask: ahead.next } : {}),
             });
           } catch (error) {
             offer?.release();
+            await ahead?.settle(undefined);
             throw error;
           }
+          await ahead?.settle(response?.nextWorkflowTask);
           if (response?.workflowTask && offer) this.eager?.runWorkflowTask(response.workflowTask);
           else offer?.release();
         } catch (error) {

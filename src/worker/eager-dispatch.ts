@@ -1,4 +1,5 @@
-import type { ActivityTask, Command, WorkflowTask } from '../protocol/index.js';
+import type { ActivityTask, Command, Payload, WorkflowTask } from '../protocol/index.js';
+import type { RunAhead } from './workflow-executor.js';
 
 /**
  * The worker's side of eager dispatch: before a completion, reserve free
@@ -20,4 +21,9 @@ export interface EagerDispatch {
   offerWorkflowTask(workflowType: string, taskQueue: string): { release(): void } | undefined;
   /** Runs a workflow task handed back by an activity completion, in the reserved slot. */
   runWorkflowTask(task: WorkflowTask): void;
+  /**
+   * Runs the workflow task an activity result creates ahead of reporting it, from the cached run,
+   * so the result carries that task's completion (in a workflow slot reserved with `offerWorkflowTask`).
+   */
+  runAhead(activity: ActivityTask, result: Payload): Promise<RunAhead | undefined>;
 }

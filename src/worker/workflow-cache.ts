@@ -27,6 +27,11 @@ export class WorkflowCache {
     }
   }
 
+  /** False when the capacity is 0: nothing is kept. */
+  get enabled(): boolean {
+    return this.capacity > 0;
+  }
+
   get size(): number {
     return this.entries.size;
   }

@@ -1,18 +1,29 @@
 import {
+  type ActivityTask,
+  type CompleteActivityTaskResponse,
   errorToFailure,
   type Failure,
   fromPayloads,
   type HistoryEvent,
+  type NextWorkflowTask,
   type Payload,
   type TidewayApi,
   toPayload,
   type WorkflowTask,
 } from '../protocol/index.js';
+import { realDateNow } from '../workflow/determinism.js';
 import { DeterminismViolationError, NonDeterminismError } from '../workflow/errors.js';
 import { type WorkflowFunction, WorkflowInstance } from '../workflow/instance.js';
 import type { EagerDispatch } from './eager-dispatch.js';
 import type { FunctionMap } from './registry.js';
 import type { WorkflowCache } from './workflow-cache.js';
+
+/** A workflow task run ahead with an activity result: its completion, and what to do with the engine's answer. */
+export interface RunAhead {
+  next: NextWorkflowTask;
+  /** Takes the engine's answer: a recorded completion keeps the run cached and runs the activities handed back. */
+  settle(outcome: CompleteActivityTaskResponse['nextWorkflowTask']): Promise<void>;
+}
 
 /** How the worker reports a task outcome; the cause names the kind of failure. */
 export type WorkflowTaskOutcome = 'completed' | 'failed';
@@ -23,6 +34,9 @@ export type WorkflowTaskOutcome = 'completed' | 'failed';
  * activates it at the task's time and sends back its commands.
  */
 export class WorkflowExecutor {
+  /** Cached runs whose copy ends at the history's last event, as far as this worker knows. */
+  private readonly wholeHistory = new WeakSet<WorkflowInstance>();
+
   constructor(
     private readonly api: TidewayApi,
     private readonly namespace: string,
@@ -62,12 +76,13 @@ export class WorkflowExecutor {
           bufferedSignals: instance.handlers.pendingSignalNames,
           ...(taskEvents.length > 0 ? { taskEvents } : {}),
           ...(offer ? { eagerActivities: { max: offer.max, types: offer.types } } : {}),
+          ...(this.cache.enabled ? { returnNewEvents: true } : {}),
         });
       } catch (error) {
         offer?.release(offer.max);
         throw error;
       }
-      if (!instance.completed) this.cache.put(task.runId, instance);
+      await this.keep(task.runId, instance, response?.newEvents);
       if (offer) {
         const handed = response?.activityTasks ?? [];
         offer.release(offer.max - handed.length);
@@ -127,10 +142,104 @@ export class WorkflowExecutor {
     );
   }
 
+  /**
+   * Keeps a run in the cache after a completion. With the events the
+   * completion appended, its copy of the history is whole, so its next
+   * activity result may carry the following task (see `runAhead`).
+   */
+  private async keep(runId: string, instance: WorkflowInstance, newEvents: HistoryEvent[] | undefined): Promise<void> {
+    this.wholeHistory.delete(instance);
+    if (instance.completed) return;
+    if (newEvents) {
+      try {
+        await instance.consume(newEvents);
+      } catch {
+        return; // Not a history this copy can follow: the next task replays it in full.
+      }
+      this.wholeHistory.add(instance);
+    }
+    this.cache.put(runId, instance);
+  }
+
+  /**
+   * An activity of a cached run finished: delivers the result to the cached
+   * workflow and runs it on, here and now, as the workflow task the result
+   * would create. The completion goes with the result; the engine records it
+   * only if no other event reached the run meanwhile. Undefined when the run
+   * is not cached whole, or the code fails here (the regular task then
+   * replays and reports it).
+   */
+  async runAhead(activity: ActivityTask, result: Payload): Promise<RunAhead | undefined> {
+    if (!this.workflows.has(activity.workflowType)) return undefined;
+    const instance = this.cache.take(activity.runId);
+    if (!instance) return undefined;
+    const scheduledEventId = instance.pendingActivityEventId(activity.activityId);
+    if (!this.wholeHistory.has(instance) || scheduledEventId === undefined) {
+      this.cache.put(activity.runId, instance);
+      return undefined;
+    }
+    // From here the instance moves past what history records; it is cached again only if the engine agrees.
+    this.wholeHistory.delete(instance);
+    const afterEventId = instance.lastEventId;
+    const now = realDateNow();
+    let next: NextWorkflowTask;
+    let offer: ReturnType<EagerDispatch['offerActivities']>;
+    try {
+      await instance.consume([
+        {
+          eventId: afterEventId + 1,
+          type: 'ActivityTaskCompleted',
+          timestamp: now,
+          attributes: { scheduledEventId, result, attempt: activity.attempt, identity: this.identity },
+        },
+        {
+          eventId: afterEventId + 2,
+          type: 'WorkflowTaskScheduled',
+          timestamp: now,
+          attributes: { taskQueue: activity.taskQueue },
+        },
+      ]);
+      // Workflow time never goes back, whatever this machine's clock does.
+      const taskTime = Math.max(now, instance.now);
+      const commands = await instance.activate(taskTime);
+      const taskEvents = instance.taskEvents.splice(0);
+      offer = this.eager?.offerActivities(activity.taskQueue, commands);
+      next = {
+        afterEventId,
+        taskTime,
+        commands,
+        bufferedSignals: instance.handlers.pendingSignalNames,
+        ...(taskEvents.length > 0 ? { taskEvents } : {}),
+        ...(offer ? { eagerActivities: { max: offer.max, types: offer.types } } : {}),
+      };
+    } catch {
+      return undefined;
+    }
+    return {
+      next,
+      settle: async (outcome) => {
+        if (!outcome?.applied) {
+          offer?.release(offer.max);
+          return;
+        }
+        await this.keep(activity.runId, instance, outcome.newEvents);
+        const handed = outcome.activityTasks ?? [];
+        offer?.release(offer.max - handed.length);
+        this.eager?.runActivities(handed);
+      },
+    };
+  }
+
   private async prepare(task: WorkflowTask, fn: WorkflowFunction): Promise<WorkflowInstance> {
     const cached = this.cache.take(task.runId);
-    if (cached && task.eventsComplete && cached.lastEventId === task.previousSeenUpToEventId) {
-      await cached.consume(task.events);
+    // A cached copy may already hold the start of the task's events (those its last completion appended).
+    if (
+      cached &&
+      task.eventsComplete &&
+      cached.lastEventId >= task.previousSeenUpToEventId &&
+      cached.lastEventId <= task.lastEventId
+    ) {
+      await cached.consume(task.events.filter((e) => e.eventId > cached.lastEventId));
       return cached;
     }
     const instance = this.newInstance(task, fn);

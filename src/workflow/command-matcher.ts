@@ -35,6 +35,8 @@ export class CommandMatcher {
   private checking = false;
   /** Activity ids by the event id that scheduled them, learnt while matching. */
   readonly activityIdsByEventId = new Map<number, string>();
+  /** The other way round: the event that scheduled each activity. */
+  readonly eventIdsByActivityId = new Map<string, number>();
 
   get pendingCount(): number {
     return this.unmatched.length;
@@ -73,6 +75,7 @@ export class CommandMatcher {
         );
       }
       this.activityIdsByEventId.set(event.eventId, cmd.activityId);
+      this.eventIdsByActivityId.set(cmd.activityId, event.eventId);
     }
   }
 

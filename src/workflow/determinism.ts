@@ -16,6 +16,9 @@ const originals = {
   fetch: globalThis.fetch,
 };
 
+/** The real clock, for the runtime's own use wherever it runs. */
+export const realDateNow = (): number => originals.Date.now();
+
 /** The real `setImmediate`, for the runtime's own scheduling. */
 export const realSetImmediate = originals.setImmediate;
 

@@ -237,6 +237,11 @@ export class WorkflowInstance {
     this.commands.add(command);
   }
 
+  /** The event that scheduled an activity the workflow still awaits, once history has recorded it. */
+  pendingActivityEventId(activityId: string): number | undefined {
+    return this.activities.has(activityId) ? this.commands.eventIdsByActivityId.get(activityId) : undefined;
+  }
+
   private settleActivity(scheduledEventId: number, settle: (pending: Pending<unknown>) => void): void {
     const activityId = this.commands.activityIdsByEventId.get(scheduledEventId);
     const pending = activityId === undefined ? undefined : this.activities.get(activityId);
