@@ -42,12 +42,23 @@ async function listening(): Promise<{ afterFirst: string[]; afterSecond: string[
 
 const workflows = { fiveSteps, listening };
 
-/** Counts how workflow tasks reached the worker, and lets a test act just before a result is reported. */
+/** Counts how workflow tasks reached the worker and history fetches; lets a test act just before a report. */
 function countingConnection(api: TidewayApi) {
+  const counted: TidewayApi = Object.create(api);
   const counts = { polledWorkflowTasks: 0, eagerWorkflowTasks: 0, ranAhead: 0, ranAheadRecorded: 0 };
   let answered = 0;
-  const hooks: { beforeResultWithTask?: () => Promise<void> } = {};
-  const counted: TidewayApi = Object.create(api);
+  const hooks: { beforeResultWithTask?: () => Promise<void>; beforeTaskCompletion?: () => Promise<void> } = {};
+  let historyFetches = 0;
+  counted.getWorkflowHistory = async (ns, request) => {
+    historyFetches++;
+    return api.getWorkflowHistory(ns, request);
+  };
+  counted.completeWorkflowTask = async (ns, request) => {
+    const hook = hooks.beforeTaskCompletion;
+    hooks.beforeTaskCompletion = undefined;
+    await hook?.();
+    return api.completeWorkflowTask(ns, request);
+  };
   counted.pollWorkflowTask = async (ns, request, signal) => {
     const polled = await api.pollWorkflowTask(ns, request, signal);
     if (polled.task && !polled.task.query) counts.polledWorkflowTasks += 1 + (polled.moreTasks?.length ?? 0);
@@ -69,7 +80,7 @@ function countingConnection(api: TidewayApi) {
   const connection: Connection = { api: counted, target: 'counting' };
   // A run's result can reach its caller before the worker has the engine's answer to the report that closed it.
   const settled = () => waitFor(async () => answered === counts.ranAhead, { what: 'answers to every report' });
-  return { connection, counts, hooks, settled };
+  return { connection, counts, hooks, settled, historyFetches: () => historyFetches };
 }
 
 const quiet = { debug() {}, info() {}, warn() {}, error: console.error };
@@ -157,6 +168,22 @@ describe.skipIf(skip).each(TRANSPORTS)('workflow tasks run ahead with activity r
     const problems = await replayAllRuns(t.client, new Map<string, WorkflowFunction>(Object.entries(workflows)));
     expect(problems).toEqual([]);
   });
+
+  test('a signal that lands while a workflow task runs: the worker keeps the run and needs no history', async () => {
+    const { connection, hooks, settled, historyFetches } = countingConnection(t.connection.api);
+    await startWorker({ connection, taskQueue: `during-${transport}` });
+    const handle = await t.client.workflow.start(listening, {
+      taskQueue: `during-${transport}`,
+      id: `during-${transport}`,
+    });
+    // The first task's completion reaches the engine after a signal: the signal's task follows it.
+    hooks.beforeTaskCompletion = () => handle.signal(nudge, 'early');
+    expect(await handle.result()).toEqual({ afterFirst: ['early'], afterSecond: ['early'] });
+    await settled();
+    expect(historyFetches()).toBe(0);
+    const types = (await handle.fetchHistory()).map((e) => e.type);
+    expect(types).not.toContain('WorkflowTaskFailed');
+  });
 });
 
 describe.skipIf(skip)('the engine records a completion sent with a result only if it saw the whole history', () => {
@@ -219,6 +246,7 @@ describe.skipIf(skip)('the engine records a completion sent with a result only i
     const cases: [string, (lastEventId: number) => Record<string, unknown>][] = [
       ['stale', (last) => ({ afterEventId: last - 1, taskTime: t.clock.now(), commands: finish(2) })],
       ['future', (last) => ({ afterEventId: last, taskTime: t.clock.now() + 60_000, commands: finish(2) })],
+      ['past', (last) => ({ afterEventId: last, taskTime: t.clock.now() - 60_000, commands: finish(2) })],
       ['invalid', (last) => ({ afterEventId: last, taskTime: t.clock.now(), commands: [...finish(2), ...finish(3)] })],
       [
         'oversized',

@@ -20,8 +20,13 @@ import { queueTaskEvent } from './task-events.js';
  * the result alone, and its workflow task runs as usual.
  */
 
-/** How far ahead of the engine's clock a worker's task time may be (clock skew between machines). */
-const MAX_TASK_TIME_AHEAD_MS = 5_000;
+/**
+ * How far a worker's task time may be from the engine's clock: ahead by the
+ * clock skew between machines (more would let the next regular task move
+ * workflow time back), behind by that plus the time the code took to run.
+ */
+const MAX_TASK_TIME_AHEAD_MS = 1_000;
+const MAX_TASK_TIME_BEHIND_MS = 5_000;
 
 /**
  * Whether a completion worked out ahead can be recorded at all, whatever the
@@ -50,7 +55,8 @@ export function sawWholeHistory(
     pendingTask === null &&
     run.nextEventId - 1 === next.afterEventId &&
     run.taskQueue === activity.taskQueue &&
-    next.taskTime <= now + MAX_TASK_TIME_AHEAD_MS
+    next.taskTime <= now + MAX_TASK_TIME_AHEAD_MS &&
+    next.taskTime >= now - MAX_TASK_TIME_BEHIND_MS
   );
 }
 

@@ -160,8 +160,8 @@ export const NextWorkflowTaskSchema = z
   .object({
     /** The last event of the worker's copy of the history, before this result. */
     afterEventId: z.number().int().min(1),
-    /** Workflow time the worker ran the task at (ms since epoch). */
-    taskTime: z.number(),
+    /** Workflow time the worker ran the task at (ms since epoch); within a second or so of the server's clock. */
+    taskTime: z.number().int().min(0),
     commands: z.array(CommandSchema),
     bufferedSignals: z.array(z.string().max(1000)).max(10_000).optional(),
     taskEvents: z.array(ReportedTaskEventSchema).max(TASK_EVENT_LIMITS.maxEventsPerReport).optional(),

@@ -7,6 +7,7 @@ import {
   errorToFailure,
   fromPayload,
   fromPayloads,
+  type Payload,
   type TidewayApi,
   TidewayApiError,
   toPayload,
@@ -100,27 +101,7 @@ export class ActivityExecutor {
     try {
       if ('result' in outcome) {
         try {
-          // A workflow slot for the task this result creates: run ahead from the cached run and reported
-          // with the result, or handed back by the engine (eager dispatch).
-          const offer = this.eager?.offerWorkflowTask(task.workflowType, task.taskQueue);
-          const ahead = offer ? await this.eager?.runAhead(task, outcome.result) : undefined;
-          let response: Awaited<ReturnType<TidewayApi['completeActivityTask']>>;
-          try {
-            response = await this.api.completeActivityTask(this.namespace, {
-              taskToken: task.taskToken,
-              identity: this.identity,
-              result: outcome.result,
-              ...(offer ? { eagerWorkflowTypes: [task.workflowType] } : {}),
-              ...(ahead ? { nextWorkflowTask: ahead.next } : {}),
-            });
-          } catch (error) {
-            offer?.release();
-            await ahead?.settle(undefined);
-            throw error;
-          }
-          await ahead?.settle(response?.nextWorkflowTask);
-          if (response?.workflowTask && offer) this.eager?.runWorkflowTask(response.workflowTask);
-          else offer?.release();
+          await this.reportResult(task, outcome.result, true);
         } catch (error) {
           if (!(error instanceof TidewayApiError) || error.code !== 'PayloadTooLarge') throw error;
           // Retrying would produce the same oversized result: fail for good, saying why.
@@ -144,5 +125,36 @@ export class ActivityExecutor {
         error: (error as Error).message,
       });
     }
+  }
+
+  /**
+   * Reports a result. A workflow slot is held for the task it creates: run
+   * ahead from the cached run and reported with the result, or handed back by
+   * the engine (eager dispatch). A request the task run ahead made too large
+   * is sent again with the result alone.
+   */
+  private async reportResult(task: ActivityTask, result: Payload, mayRunAhead: boolean): Promise<void> {
+    const offer = this.eager?.offerWorkflowTask(task.workflowType, task.taskQueue);
+    const ahead = offer && mayRunAhead ? await this.eager?.runAhead(task, result) : undefined;
+    let response: Awaited<ReturnType<TidewayApi['completeActivityTask']>>;
+    try {
+      response = await this.api.completeActivityTask(this.namespace, {
+        taskToken: task.taskToken,
+        identity: this.identity,
+        result,
+        ...(offer ? { eagerWorkflowTypes: [task.workflowType] } : {}),
+        ...(ahead ? { nextWorkflowTask: ahead.next } : {}),
+      });
+    } catch (error) {
+      offer?.release();
+      await ahead?.settle(undefined);
+      if (ahead && error instanceof TidewayApiError && error.code === 'PayloadTooLarge') {
+        return this.reportResult(task, result, false);
+      }
+      throw error;
+    }
+    await ahead?.settle(response?.nextWorkflowTask);
+    if (response?.workflowTask && offer) this.eager?.runWorkflowTask(response.workflowTask);
+    else offer?.release();
   }
 }

@@ -27,6 +27,16 @@ export class WorkflowCache {
     }
   }
 
+  /**
+   * Puts a run back unless the cache already holds a copy further along
+   * (another task of the run finished while this copy was out).
+   */
+  putUnlessNewer(runId: string, instance: WorkflowInstance): void {
+    const held = this.entries.get(runId);
+    if (held && held !== instance && held.lastEventId > instance.lastEventId) return;
+    this.put(runId, instance);
+  }
+
   /** False when the capacity is 0: nothing is kept. */
   get enabled(): boolean {
     return this.capacity > 0;

@@ -36,6 +36,12 @@ export type WorkflowTaskOutcome = 'completed' | 'failed';
 export class WorkflowExecutor {
   /** Cached runs whose copy ends at the history's last event, as far as this worker knows. */
   private readonly wholeHistory = new WeakSet<WorkflowInstance>();
+  /**
+   * The engine's clock minus this machine's, as the last task handed out
+   * showed it: a task run ahead takes the engine's time, as a polled one does
+   * (which also keeps a test environment's skipped time).
+   */
+  private engineClockOffset = 0;
 
   constructor(
     private readonly api: TidewayApi,
@@ -61,6 +67,7 @@ export class WorkflowExecutor {
       await this.answerQuery(task, task.query, fn);
       return 'completed';
     }
+    this.engineClockOffset = task.taskTime - realDateNow();
     let instance: WorkflowInstance | undefined;
     try {
       instance = await this.prepare(task, fn);
@@ -150,7 +157,9 @@ export class WorkflowExecutor {
   private async keep(runId: string, instance: WorkflowInstance, newEvents: HistoryEvent[] | undefined): Promise<void> {
     this.wholeHistory.delete(instance);
     if (instance.completed) return;
-    if (newEvents) {
+    // Events that arrived during the task come before the completion's own: then the copy stays where
+    // it is, and the next task brings everything after it.
+    if (newEvents && newEvents[0]?.eventId === instance.lastEventId + 1) {
       try {
         await instance.consume(newEvents);
       } catch {
@@ -158,7 +167,7 @@ export class WorkflowExecutor {
       }
       this.wholeHistory.add(instance);
     }
-    this.cache.put(runId, instance);
+    this.cache.putUnlessNewer(runId, instance);
   }
 
   /**
@@ -181,7 +190,7 @@ export class WorkflowExecutor {
     // From here the instance moves past what history records; it is cached again only if the engine agrees.
     this.wholeHistory.delete(instance);
     const afterEventId = instance.lastEventId;
-    const now = realDateNow();
+    const now = realDateNow() + this.engineClockOffset;
     let next: NextWorkflowTask;
     let offer: ReturnType<EagerDispatch['offerActivities']>;
     try {
@@ -232,13 +241,7 @@ export class WorkflowExecutor {
 
   private async prepare(task: WorkflowTask, fn: WorkflowFunction): Promise<WorkflowInstance> {
     const cached = this.cache.take(task.runId);
-    // A cached copy may already hold the start of the task's events (those its last completion appended).
-    if (
-      cached &&
-      task.eventsComplete &&
-      cached.lastEventId >= task.previousSeenUpToEventId &&
-      cached.lastEventId <= task.lastEventId
-    ) {
+    if (cached && task.eventsComplete && this.canContinue(cached, task)) {
       await cached.consume(task.events.filter((e) => e.eventId > cached.lastEventId));
       return cached;
     }
@@ -247,6 +250,21 @@ export class WorkflowExecutor {
       task.eventsComplete && task.previousSeenUpToEventId === 0 ? task.events : await this.fetchHistory(task);
     await instance.consume(history);
     return instance;
+  }
+
+  /**
+   * Whether a cached copy can take the task's new events. A copy ends where
+   * its last task started, or (whole) after the events that task appended.
+   * A whole copy must not meet a task completed elsewhere since (an update's
+   * task another worker ran): that task's decisions were never its own.
+   */
+  private canContinue(cached: WorkflowInstance, task: WorkflowTask): boolean {
+    if (!this.wholeHistory.has(cached)) return cached.lastEventId === task.previousSeenUpToEventId;
+    return (
+      cached.lastEventId >= task.previousSeenUpToEventId &&
+      cached.lastEventId <= task.lastEventId &&
+      !task.events.some((e) => e.eventId > cached.lastEventId && e.type === 'WorkflowTaskCompleted')
+    );
   }
 
   /** The run's history up to the task's last event, page by page. */
