@@ -5,9 +5,11 @@ import {
   advanceRun,
   appendEvents,
   claimActivityTasks,
+  claimActivityTasksAndLook,
   claimDueTimers,
   claimTimer,
   claimWorkflowTasks,
+  claimWorkflowTasksAndLook,
   type Db,
   deleteTimer,
   findRun,
@@ -609,6 +611,30 @@ describe.skipIf(skip)(`store conformance (${BACKEND})`, () => {
         });
       });
 
+      it('a claim that looks at the queue after itself sees its own leases and what it left', async () => {
+        const ns = freshNamespace();
+        const first = await runWithTask(db, ns, { visibleAt: NOW - 2 });
+        await runWithTask(db, ns, { visibleAt: NOW - 1 });
+        const claimAndLook = (limit: number) =>
+          db.transaction((tx) =>
+            claimWorkflowTasksAndLook(tx, {
+              namespace: ns,
+              taskQueue: 'q',
+              types: ['orderWorkflow'],
+              now: NOW,
+              leaseId: randomUUID(),
+              limit,
+            }),
+          );
+        const leaseEnds = NOW + first.workflowTaskTimeoutMs;
+        const one = await claimAndLook(1);
+        expect(one.rows.map((r) => r.runId)).toEqual([first.runId]);
+        expect(one.queueAfter).toEqual({ at: leaseEnds, visibleNow: true });
+        const rest = await claimAndLook(5);
+        expect(rest.rows).toHaveLength(1);
+        expect(rest.queueAfter).toEqual({ at: leaseEnds, visibleNow: false });
+      });
+
       it('hands out a task again when its lease expired, as a new attempt', async () => {
         const ns = freshNamespace();
         const run = await runWithTask(db, ns, { workflowTaskTimeoutMs: 5000 });
@@ -682,6 +708,33 @@ describe.skipIf(skip)(`store conformance (${BACKEND})`, () => {
     describe('activity tasks', () => {
       const claim = (q: Queryable, ns: string, now: number, types = ['charge']) =>
         claimActivityTask(q, { namespace: ns, taskQueue: 'q', types, now, leaseId: randomUUID() });
+
+      it('a claim that looks at the queue after itself sees what it left (leased attempts never come back by time)', async () => {
+        const ns = freshNamespace();
+        const run = runRow(ns);
+        await insertRun(db, run);
+        await insertActivityTasks(db, [
+          activityTask(run, 5, { scheduledAt: NOW - 2 }),
+          activityTask(run, 6, { scheduledAt: NOW - 1 }),
+        ]);
+        const claimAndLook = (limit: number) =>
+          db.transaction((tx) =>
+            claimActivityTasksAndLook(tx, {
+              namespace: ns,
+              taskQueue: 'q',
+              types: ['charge'],
+              now: NOW,
+              leaseId: randomUUID(),
+              limit,
+            }),
+          );
+        const one = await claimAndLook(1);
+        expect(one.rows).toHaveLength(1);
+        expect(one.queueAfter).toEqual({ at: undefined, visibleNow: true });
+        const rest = await claimAndLook(5);
+        expect(rest.rows).toHaveLength(1);
+        expect(rest.queueAfter).toEqual({ at: undefined, visibleNow: false });
+      });
 
       it('claims a batch of visible activities of registered types, oldest scheduled first', async () => {
         const ns = freshNamespace();

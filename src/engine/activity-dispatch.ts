@@ -1,8 +1,9 @@
 import type { ActivityTask, PollRequest } from '../protocol/index.js';
 import {
   type ActivityTaskRow,
-  claimActivityTasks,
+  claimActivityTasksAndLook,
   deleteTimer,
+  type NextVisibleTask,
   nextActivityTaskVisibleAt,
   type Queryable,
 } from '../store/index.js';
@@ -36,7 +37,7 @@ export async function pollActivityTasks(
     namespace,
     raw,
     signal,
-    claim: (request, now) => claimBatch(ctx, namespace, request, now),
+    claim: (request, now, sawQueue) => claimBatch(ctx, namespace, request, now, sawQueue),
     nextVisibleAt: (taskQueue, now) => nextActivityTaskVisibleAt(ctx.db, namespace, taskQueue, now),
   });
   return tasks ?? [];
@@ -48,10 +49,11 @@ async function claimBatch(
   namespace: string,
   request: { taskQueue: string; types: string[]; maxTasks: number },
   now: number,
+  sawQueue: (after: NextVisibleTask) => void,
 ): Promise<ActivityTask[] | undefined> {
   const leaseId = ctx.newId();
   return ctx.transition(async (tx, notify) => {
-    const rows = await claimActivityTasks(tx, {
+    const { rows, queueAfter } = await claimActivityTasksAndLook(tx, {
       namespace,
       taskQueue: request.taskQueue,
       types: request.types,
@@ -59,6 +61,7 @@ async function claimBatch(
       leaseId,
       limit: request.maxTasks,
     });
+    sawQueue(queueAfter);
     if (rows.length === 0) return undefined;
     const tasks: ActivityTask[] = [];
     for (const row of rows) tasks.push(await startActivityAttempt(tx, row, leaseId, now, notify));

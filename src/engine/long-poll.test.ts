@@ -192,3 +192,47 @@ test('a recheck that finds work wakes the polls waiting for it at once, not afte
   // Both are well before the 2 s grace another recheck would have waited for.
   for (const at of claimedAt) expect(at).toBeLessThan(200 + EmptyQueueHints.RECHECK_GRACE_MS / 2);
 });
+
+test('a claim that took everything it saw marks the queue empty: the next poll waits for a notification', async () => {
+  const notifier = new Notifier();
+  const ctx = { clock: { now: () => Date.now() }, notifier, closing: new AbortController().signal };
+  let claims = 0;
+  let lookups = 0;
+  let tasks = 1;
+  // The claim reports how it left the queue: nothing else claimable (or, with `left`, something still is).
+  let left = false;
+  const poll = (waitMs: number) =>
+    longPoll({
+      ctx: ctx as unknown as EngineContext,
+      key: 'a:ns:q',
+      waitMs,
+      tryClaim: async (_now, sawQueue) => {
+        claims++;
+        const task = tasks > 0 ? `task-${tasks--}` : undefined;
+        sawQueue({ at: undefined, visibleNow: left });
+        return task;
+      },
+      nextVisibleAt: async () => {
+        lookups++;
+        return undefined;
+      },
+    });
+  expect(await poll(1000)).toBe('task-1');
+  // The worker polls again at once: no claim, no look, until the queue is notified.
+  expect(await poll(30)).toBeNull();
+  expect(claims).toBe(1);
+  tasks = 2;
+  const waiting = poll(5000);
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  expect(claims).toBe(1);
+  left = true;
+  notifier.emit(['a:ns:q']);
+  expect(await waiting).toBe('task-2');
+  // This claim saw another task still claimable: the next poll claims again, and gets it.
+  expect(await poll(0)).toBe('task-1');
+  expect(claims).toBe(3);
+  // An empty claim's own look answers for the look-ahead.
+  left = false;
+  expect(await poll(30)).toBeNull();
+  expect(lookups).toBe(0);
+});

@@ -23,7 +23,7 @@ export async function pollTaskQueue<T>(args: {
   namespace: string;
   raw: PollRequest;
   signal?: AbortSignal | undefined;
-  claim: (request: ParsedPoll, now: number) => Promise<T | undefined>;
+  claim: (request: ParsedPoll, now: number, sawQueue: (after: NextVisible) => void) => Promise<T | undefined>;
   nextVisibleAt: (taskQueue: string, now: number) => Promise<NextVisible>;
 }): Promise<T | null> {
   checkNamespace(args.namespace);
@@ -36,7 +36,7 @@ export async function pollTaskQueue<T>(args: {
     hintKey: `${key(args.namespace, request.taskQueue)}\u0000${[...request.types].sort().join('\u0000')}`,
     waitMs: request.waitMs,
     signal: args.signal,
-    tryClaim: (now) => args.claim(request, now),
+    tryClaim: (now, sawQueue) => args.claim(request, now, sawQueue),
     nextVisibleAt: (now) => args.nextVisibleAt(request.taskQueue, now),
   });
 }
@@ -55,8 +55,13 @@ export async function longPoll<T>(args: {
   hintKey?: string;
   waitMs: number;
   signal?: AbortSignal | undefined;
-  /** Claims a task visible at `now`. */
-  tryClaim: (now: number) => Promise<T | undefined>;
+  /**
+   * Claims a task visible at `now`. A claim that can also tell how it left
+   * the queue says so through `sawQueue` (what `nextVisibleAt` would answer
+   * right after it): then a claim that took everything visible marks the
+   * queue empty, and an empty one needs no second look.
+   */
+  tryClaim: (now: number, sawQueue: (after: NextVisible) => void) => Promise<T | undefined>;
   /**
    * The earliest time after `now` a task becomes visible; with `visibleNow`, also whether some task
    * is visible already (one a concurrent claim holds locked, or of another type).
@@ -82,14 +87,23 @@ export async function longPoll<T>(args: {
       const claimedAt = ctx.clock.now();
       let until = hints.knownEmptyUntil(hintKey, generation, claimedAt);
       if (until === undefined) {
-        const task = await args.tryClaim(claimedAt);
+        let after: NextVisible | undefined;
+        const task = await args.tryClaim(claimedAt, (seen) => {
+          after = seen;
+        });
         if (task !== undefined) {
-          // Polls waiting out this poll's recheck of the queue look again now: there may be more.
-          if (hints.forget(hintKey)) ctx.notifier.wakeLocal(args.key);
+          if (after && !after.visibleNow) {
+            // This claim took everything claimable: the worker's next poll waits for a notification
+            // instead of claiming again (and polls waiting on a recheck find the queue known empty).
+            hints.markEmpty(hintKey, generation, claimedAt, after.at);
+          } else if (hints.forget(hintKey)) {
+            // Polls waiting out this poll's recheck of the queue look again now: there may be more.
+            ctx.notifier.wakeLocal(args.key);
+          }
           return task;
         }
         if (ctx.clock.now() >= deadline || signal.aborted) return null;
-        const next = await args.nextVisibleAt(claimedAt);
+        const next = after ?? (await args.nextVisibleAt(claimedAt));
         const { at: visibleAt, visibleNow } = typeof next === 'object' ? next : { at: next, visibleNow: false };
         // A visible task this claim did not get is being claimed by another poll (its lease, when it
         // commits, sends no notification) or is of other types: the queue is not known to be empty.

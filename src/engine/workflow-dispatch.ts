@@ -1,5 +1,5 @@
 import type { PollRequest, WorkflowTask } from '../protocol/index.js';
-import { claimWorkflowTasks, nextWorkflowTaskVisibleAt } from '../store/index.js';
+import { claimWorkflowTasksAndLook, type NextVisibleTask, nextWorkflowTaskVisibleAt } from '../store/index.js';
 import type { EngineContext } from './context.js';
 import { type PollerRegistry, pollTaskQueue } from './long-poll.js';
 import { claimQueryTask } from './queries.js';
@@ -29,7 +29,7 @@ export async function pollWorkflowTasks(
     namespace,
     raw,
     signal,
-    claim: (request, now) => claimBatch(ctx, namespace, request, now),
+    claim: (request, now, sawQueue) => claimBatch(ctx, namespace, request, now, sawQueue),
     nextVisibleAt: (taskQueue, now) => nextWorkflowTaskVisibleAt(ctx.db, namespace, taskQueue, now),
   });
   return tasks ?? [];
@@ -41,13 +41,14 @@ async function claimBatch(
   namespace: string,
   request: { taskQueue: string; types: string[]; maxTasks: number },
   now: number,
+  sawQueue: (after: NextVisibleTask) => void,
 ): Promise<WorkflowTask[] | undefined> {
   const leaseId = ctx.newId();
   const finish = await ctx.transition(async (tx): Promise<(() => Promise<WorkflowTask[]>) | undefined> => {
     // Queries first: someone is waiting on each, and answering one changes nothing.
     const query = await claimQueryTask(ctx, tx, namespace, request, now);
     if (query) return async () => [query];
-    const rows = await claimWorkflowTasks(tx, {
+    const { rows, queueAfter } = await claimWorkflowTasksAndLook(tx, {
       namespace,
       taskQueue: request.taskQueue,
       types: request.types,
@@ -55,6 +56,7 @@ async function claimBatch(
       leaseId,
       limit: request.maxTasks,
     });
+    sawQueue(queueAfter);
     if (rows.length === 0) return undefined;
     for (const row of rows) {
       if (row.leaseExpired) {

@@ -1,5 +1,6 @@
 import type { Failure, Payload, RetryPolicy } from '../protocol/index.js';
-import { asText, asTextArray, type Queryable, type Statement, writeLater } from './db.js';
+import { asText, asTextArray, type Queryable, queryEach, type Statement, writeLater } from './db.js';
+import { type NextVisibleRow, type NextVisibleTask, toNextVisible } from './next-visible.js';
 
 /** While leased, an activity is never claimable; its timer row enforces its timeouts. */
 export const NEVER = 8_000_000_000_000_000;
@@ -118,13 +119,18 @@ export async function listRunActivityTasks(q: Queryable, namespace: string, runI
   );
 }
 
-/** Claims the oldest visible activity of a queue whose type the poller has registered. */
-export async function claimActivityTasks(
-  q: Queryable,
-  args: { namespace: string; taskQueue: string; types: readonly string[]; now: number; leaseId: string; limit: number },
-): Promise<ActivityTaskRow[]> {
-  const rows = await q.query<ActivityTaskRow>(
-    `WITH candidate AS (
+type ClaimArgs = {
+  namespace: string;
+  taskQueue: string;
+  types: readonly string[];
+  now: number;
+  leaseId: string;
+  limit: number;
+};
+
+function claimActivityTasksStatement(args: ClaimArgs): Statement {
+  return {
+    sql: `WITH candidate AS (
        SELECT namespace, run_id, scheduled_event_id FROM activity_tasks
        WHERE namespace = $1 AND task_queue = $2 AND visible_at <= $3::bigint AND activity_type = ANY($4::text[])
        ORDER BY visible_at LIMIT $6::int FOR UPDATE SKIP LOCKED
@@ -134,10 +140,51 @@ export async function claimActivityTasks(
      WHERE t.namespace = c.namespace AND t.run_id = c.run_id AND t.scheduled_event_id = c.scheduled_event_id
      RETURNING ${COLUMNS.replace(/(^|,\s*)(\w+)/g, '$1t.$2')}`,
     // All text, so BEGIN travels with the claim (see asText).
-    [args.namespace, args.taskQueue, asText(args.now), asTextArray(args.types), args.leaseId, asText(args.limit)],
-  );
-  // RETURNING keeps no order: oldest scheduled first.
+    params: [
+      args.namespace,
+      args.taskQueue,
+      asText(args.now),
+      asTextArray(args.types),
+      args.leaseId,
+      asText(args.limit),
+    ],
+  };
+}
+
+/** RETURNING keeps no order: oldest scheduled first. */
+function inClaimOrder(rows: ActivityTaskRow[]): ActivityTaskRow[] {
   return rows.sort((a, b) => a.scheduledAt - b.scheduledAt);
+}
+
+/** Claims the oldest visible activities of a queue whose types the poller has registered. */
+export async function claimActivityTasks(q: Queryable, args: ClaimArgs): Promise<ActivityTaskRow[]> {
+  const { sql, params } = claimActivityTasksStatement(args);
+  return inClaimOrder(await q.query<ActivityTaskRow>(sql, params));
+}
+
+/**
+ * Claims as `claimActivityTasks` does and, in the same message, looks at the
+ * queue as the claim left it (see `claimWorkflowTasksAndLook`).
+ */
+export async function claimActivityTasksAndLook(
+  q: Queryable,
+  args: ClaimArgs,
+): Promise<{ rows: ActivityTaskRow[]; queueAfter: NextVisibleTask }> {
+  const [claimed, next] = (await queryEach(q, [
+    claimActivityTasksStatement(args),
+    nextActivityTaskVisibleStatement(args.namespace, args.taskQueue, args.now),
+  ])) as [ActivityTaskRow[], NextVisibleRow[]];
+  return { rows: inClaimOrder(claimed), queueAfter: toNextVisible(next) };
+}
+
+function nextActivityTaskVisibleStatement(namespace: string, taskQueue: string, now: number): Statement {
+  return {
+    sql: `SELECT (SELECT min(visible_at) FROM activity_tasks
+             WHERE namespace = $1 AND task_queue = $2 AND visible_at > $3::bigint AND visible_at < ${NEVER}) AS at,
+            EXISTS (SELECT 1 FROM activity_tasks
+                    WHERE namespace = $1 AND task_queue = $2 AND visible_at <= $3::bigint) AS "visibleNow"`,
+    params: [namespace, taskQueue, asText(now)],
+  };
 }
 
 export async function nextActivityTaskVisibleAt(
@@ -145,16 +192,9 @@ export async function nextActivityTaskVisibleAt(
   namespace: string,
   taskQueue: string,
   now: number,
-): Promise<{ at: number | undefined; visibleNow: boolean }> {
-  const rows = await q.query<{ at: string | number | null; visibleNow: boolean }>(
-    `SELECT (SELECT min(visible_at) FROM activity_tasks
-             WHERE namespace = $1 AND task_queue = $2 AND visible_at > $3 AND visible_at < ${NEVER}) AS at,
-            EXISTS (SELECT 1 FROM activity_tasks
-                    WHERE namespace = $1 AND task_queue = $2 AND visible_at <= $3) AS "visibleNow"`,
-    [namespace, taskQueue, now],
-  );
-  const at = rows[0]?.at;
-  return { at: at === null || at === undefined ? undefined : Number(at), visibleNow: rows[0]?.visibleNow ?? false };
+): Promise<NextVisibleTask> {
+  const { sql, params } = nextActivityTaskVisibleStatement(namespace, taskQueue, now);
+  return toNextVisible(await q.query<NextVisibleRow>(sql, params));
 }
 
 export async function deleteActivityTask(

@@ -11,6 +11,7 @@ export * from './activity-tasks.js';
 export * from './db.js';
 export * from './history.js';
 export { listMigrations, migrate } from './migrate.js';
+export * from './next-visible.js';
 export { openPgliteDb } from './pglite-db.js';
 export * from './pollers.js';
 export { openPostgresDb } from './postgres-db.js';

@@ -1,5 +1,6 @@
 import type { Failure } from '../protocol/index.js';
-import { asText, asTextArray, type Queryable, type Statement, writeLater } from './db.js';
+import { asText, asTextArray, type Queryable, queryEach, type Statement, writeLater } from './db.js';
+import { type NextVisibleRow, type NextVisibleTask, toNextVisible } from './next-visible.js';
 
 /** The (at most one) workflow task of a run. */
 export interface WorkflowTaskRow {
@@ -95,12 +96,19 @@ export interface ClaimedWorkflowTaskExtras {
   leaseExpired: boolean;
 }
 
-export async function claimWorkflowTasks(
-  q: Queryable,
-  args: { namespace: string; taskQueue: string; types: readonly string[]; now: number; leaseId: string; limit: number },
-): Promise<(WorkflowTaskRow & ClaimedWorkflowTaskExtras)[]> {
-  const rows = await q.query<WorkflowTaskRow & ClaimedWorkflowTaskExtras & { queuedAt: number }>(
-    `WITH candidate AS (
+type ClaimArgs = {
+  namespace: string;
+  taskQueue: string;
+  types: readonly string[];
+  now: number;
+  leaseId: string;
+  limit: number;
+};
+type ClaimedRow = WorkflowTaskRow & ClaimedWorkflowTaskExtras & { queuedAt: number };
+
+function claimWorkflowTasksStatement(args: ClaimArgs): Statement {
+  return {
+    sql: `WITH candidate AS (
        SELECT t.namespace, t.run_id, t.lease_id AS previous_lease, t.visible_at AS queued_at FROM workflow_tasks t
        WHERE t.namespace = $1 AND t.task_queue = $2 AND t.visible_at <= $3::bigint AND t.workflow_type = ANY($4::text[])
        ORDER BY t.visible_at LIMIT $6::int FOR UPDATE SKIP LOCKED
@@ -122,10 +130,55 @@ export async function claimWorkflowTasks(
        lease_expired AS "leaseExpired", queued_at AS "queuedAt"
      FROM claimed`,
     // All text, so BEGIN travels with the claim (see asText).
-    [args.namespace, args.taskQueue, asText(args.now), asTextArray(args.types), args.leaseId, asText(args.limit)],
-  );
-  // RETURNING keeps no order: oldest first, as they were picked (by when they became claimable).
+    params: [
+      args.namespace,
+      args.taskQueue,
+      asText(args.now),
+      asTextArray(args.types),
+      args.leaseId,
+      asText(args.limit),
+    ],
+  };
+}
+
+/** RETURNING keeps no order: oldest first, as they were picked (by when they became claimable). */
+function inClaimOrder(rows: ClaimedRow[]): (WorkflowTaskRow & ClaimedWorkflowTaskExtras)[] {
   return rows.sort((a, b) => a.queuedAt - b.queuedAt).map(({ queuedAt: _, ...row }) => row);
+}
+
+export async function claimWorkflowTasks(
+  q: Queryable,
+  args: ClaimArgs,
+): Promise<(WorkflowTaskRow & ClaimedWorkflowTaskExtras)[]> {
+  const { sql, params } = claimWorkflowTasksStatement(args);
+  return inClaimOrder(await q.query<ClaimedRow>(sql, params));
+}
+
+/**
+ * Claims as `claimWorkflowTasks` does and, in the same message, looks at the
+ * queue as the claim left it (`nextWorkflowTaskVisibleAt` at the same time,
+ * seeing this claim's leases): a poll that took everything visible knows the
+ * queue is empty without asking again.
+ */
+export async function claimWorkflowTasksAndLook(
+  q: Queryable,
+  args: ClaimArgs,
+): Promise<{ rows: (WorkflowTaskRow & ClaimedWorkflowTaskExtras)[]; queueAfter: NextVisibleTask }> {
+  const [claimed, next] = (await queryEach(q, [
+    claimWorkflowTasksStatement(args),
+    nextWorkflowTaskVisibleStatement(args.namespace, args.taskQueue, args.now),
+  ])) as [ClaimedRow[], NextVisibleRow[]];
+  return { rows: inClaimOrder(claimed), queueAfter: toNextVisible(next) };
+}
+
+function nextWorkflowTaskVisibleStatement(namespace: string, taskQueue: string, now: number): Statement {
+  return {
+    sql: `SELECT (SELECT min(visible_at) FROM workflow_tasks
+             WHERE namespace = $1 AND task_queue = $2 AND visible_at > $3::bigint) AS at,
+            EXISTS (SELECT 1 FROM workflow_tasks
+                    WHERE namespace = $1 AND task_queue = $2 AND visible_at <= $3::bigint) AS "visibleNow"`,
+    params: [namespace, taskQueue, asText(now)],
+  };
 }
 
 /**
@@ -137,16 +190,9 @@ export async function nextWorkflowTaskVisibleAt(
   namespace: string,
   taskQueue: string,
   now: number,
-): Promise<{ at: number | undefined; visibleNow: boolean }> {
-  const rows = await q.query<{ at: string | number | null; visibleNow: boolean }>(
-    `SELECT (SELECT min(visible_at) FROM workflow_tasks
-             WHERE namespace = $1 AND task_queue = $2 AND visible_at > $3) AS at,
-            EXISTS (SELECT 1 FROM workflow_tasks
-                    WHERE namespace = $1 AND task_queue = $2 AND visible_at <= $3) AS "visibleNow"`,
-    [namespace, taskQueue, now],
-  );
-  const at = rows[0]?.at;
-  return { at: at === null || at === undefined ? undefined : Number(at), visibleNow: rows[0]?.visibleNow ?? false };
+): Promise<NextVisibleTask> {
+  const { sql, params } = nextWorkflowTaskVisibleStatement(namespace, taskQueue, now);
+  return toNextVisible(await q.query<NextVisibleRow>(sql, params));
 }
 
 /** An update was requested: the run's task must look for updates when it is claimed and completed. */
