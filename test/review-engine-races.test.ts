@@ -129,20 +129,23 @@ describe.skipIf(skip || BACKEND !== 'postgres')('on PostgreSQL', () => {
       exec: (sql) => inner.exec(sql),
       listen: (c, h) => inner.listen(c, h),
       close: () => inner.close(),
-      transaction: (fn) =>
-        inner.transaction((tx) =>
-          fn({
-            exec: (sql) => tx.exec(sql),
-            async query(sql, params) {
-              const rows = await tx.query(sql, params);
-              if (afterClaim && sql.includes('last_event_id_at_lease = r.next_event_id - 1')) {
-                const hook = afterClaim;
-                afterClaim = undefined;
-                await hook();
-              }
-              return rows as never;
-            },
-          }),
+      // The options carry the transaction's notifications: polls rely on them to learn of new tasks.
+      transaction: (fn, options) =>
+        inner.transaction(
+          (tx) =>
+            fn({
+              exec: (sql) => tx.exec(sql),
+              async query(sql, params) {
+                const rows = await tx.query(sql, params);
+                if (afterClaim && sql.includes('last_event_id_at_lease = r.next_event_id - 1')) {
+                  const hook = afterClaim;
+                  afterClaim = undefined;
+                  await hook();
+                }
+                return rows as never;
+              },
+            }),
+          options,
         ),
     };
     const engine = await Engine.fromDb(db, {});

@@ -51,6 +51,10 @@ export function createContext(args: {
       const keys = new Set<string>();
       const result = await runTransaction(db, fn, keys);
       if (db.kind === 'pglite') notifier.emit(keys);
+      // On PostgreSQL the notification comes back through LISTEN a moment later and wakes the waiters;
+      // until then, this replica's memory of queues a claim emptied must not hide what this transition
+      // queued from a poll that asks meanwhile.
+      else notifier.committedLocally(keys);
       return result;
     },
   };

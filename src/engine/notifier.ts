@@ -209,6 +209,18 @@ export class Notifier {
     for (const key of woken) for (const wake of this.waiters.get(key) ?? []) wake();
   }
 
+  /**
+   * A transition of this process committed with these keys; their
+   * notification is on its way through the database. Queues it touched are
+   * no longer known empty (a poll asking before the notification arrives
+   * claims); waking is left to the notification.
+   */
+  committedLocally(keys: Iterable<string>): void {
+    for (const key of keys) {
+      if (!key.startsWith('qn:') && !key.startsWith(TIMER_DUE_PREFIX)) this.emptyQueues.notified(key);
+    }
+  }
+
   /** Wakes this process's waiters on `key` only (no notification, no change of generation). */
   wakeLocal(key: string): void {
     for (const wake of this.waiters.get(key) ?? []) wake();
