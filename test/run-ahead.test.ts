@@ -40,7 +40,23 @@ async function listening(): Promise<{ afterFirst: string[]; afterSecond: string[
   return { afterFirst, afterSecond: [...received] };
 }
 
-const workflows = { fiveSteps, listening };
+const bigActivities = {
+  async blob(kib: number): Promise<string> {
+    return 'x'.repeat(kib * 1024);
+  },
+  async measure(text: string): Promise<number> {
+    return text.length;
+  },
+};
+const { blob, measure } = proxyActivities<typeof bigActivities>({ startToCloseTimeout: '10s' });
+
+/** Passes one large result on to seven activities at once: the next decision is larger than the result. */
+async function fanOut(kib: number): Promise<number[]> {
+  const text = await blob(kib);
+  return Promise.all(Array.from({ length: 7 }, () => measure(text)));
+}
+
+const workflows = { fiveSteps, listening, fanOut };
 
 /** Counts how workflow tasks reached the worker and history fetches; lets a test act just before a report. */
 function countingConnection(api: TidewayApi) {
@@ -71,7 +87,13 @@ function countingConnection(api: TidewayApi) {
       hooks.beforeResultWithTask = undefined;
       await hook?.();
     }
-    const response = await api.completeActivityTask(ns, request);
+    let response: Awaited<ReturnType<TidewayApi['completeActivityTask']>>;
+    try {
+      response = await api.completeActivityTask(ns, request);
+    } catch (error) {
+      if (request.nextWorkflowTask) answered++;
+      throw error;
+    }
     if (response?.workflowTask) counts.eagerWorkflowTasks++;
     if (response?.nextWorkflowTask?.applied) counts.ranAheadRecorded++;
     if (request.nextWorkflowTask) answered++;
@@ -183,6 +205,43 @@ describe.skipIf(skip).each(TRANSPORTS)('workflow tasks run ahead with activity r
     expect(historyFetches()).toBe(0);
     const types = (await handle.fetchHistory()).map((e) => e.type);
     expect(types).not.toContain('WorkflowTaskFailed');
+  });
+});
+
+describe.skipIf(skip)('a report that running ahead made too large for the server', () => {
+  let t: TestTideway;
+  let worker: { worker: Worker; running: Promise<void> } | undefined;
+  // Bodies up to 4 × 20 KiB + 64 KiB: a 19 KiB result fits, and so do seven commands that pass it on,
+  // but not both in one request.
+  beforeAll(async () => {
+    t = await createTideway('http', { maxPayloadBytes: 20 * 1024 });
+  });
+  afterAll(async () => {
+    await worker?.worker.shutdown();
+    await worker?.running;
+    await t?.teardown();
+  });
+
+  test('is sent again with the result alone, and the workflow carries on as usual', async () => {
+    const { connection, counts, settled } = countingConnection(t.connection.api);
+    const created = await Worker.create({
+      connection,
+      taskQueue: 'too-large',
+      workflows,
+      activities: bigActivities,
+      handleSignals: false,
+      logger: quiet,
+    });
+    worker = { worker: created, running: created.run() };
+    const handle = await t.client.workflow.start(fanOut, { taskQueue: 'too-large', id: 'too-large', args: [19] });
+    expect(await handle.result()).toEqual(Array.from({ length: 7 }, () => 19 * 1024));
+    await settled();
+    // The 413 was not taken for an oversized result: blob completed once and nothing failed.
+    const types = (await handle.fetchHistory()).map((e) => e.type);
+    expect(types).not.toContain('ActivityTaskFailed');
+    expect(types.filter((type) => type === 'ActivityTaskCompleted')).toHaveLength(8);
+    // The report that ran ahead was refused by the server, then sent again without the task.
+    expect(counts.ranAhead).toBeGreaterThan(counts.ranAheadRecorded);
   });
 });
 
