@@ -2,22 +2,12 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { Connection } from '../src/client/index.js';
 import type { TidewayApi } from '../src/protocol/index.js';
 import { Worker, type WorkerOptions } from '../src/worker/index.js';
-import { executeActivity, proxyActivities } from '../src/workflow/index.js';
+import { executeActivity } from '../src/workflow/index.js';
+import { addOneActivities, fiveSteps } from './fixtures/five-steps.js';
 import { skipBackend } from './support/backend.js';
 import { createTideway, type TestTideway } from './support/env.js';
 
-const activities = {
-  async addOne(n: number): Promise<number> {
-    return n + 1;
-  },
-};
-const { addOne } = proxyActivities<typeof activities>({ startToCloseTimeout: '10s' });
-
-async function fiveSteps(start: number): Promise<number> {
-  let n = start;
-  for (let i = 0; i < 5; i++) n = await addOne(n);
-  return n;
-}
+const activities = addOneActivities;
 
 /** The same steps, on another task queue: only that queue's worker may run them. */
 async function elsewhere(start: number): Promise<number> {

@@ -3,6 +3,7 @@ import type { Connection } from '../src/client/index.js';
 import { type HistoryEvent, type TidewayApi, toPayload } from '../src/protocol/index.js';
 import { Worker, type WorkerOptions } from '../src/worker/index.js';
 import { defineSignal, proxyActivities, setHandler, type WorkflowFunction } from '../src/workflow/index.js';
+import { addOne, addOneActivities, fiveSteps } from './fixtures/five-steps.js';
 import { skipBackend } from './support/backend.js';
 import { createTideway, type TestTideway, TRANSPORTS } from './support/env.js';
 import { replayAllRuns } from './support/replay-check.js';
@@ -13,18 +14,7 @@ import { waitFor } from './support/wait.js';
 // the workflow task it creates: one transaction per step. The engine records
 // that completion only if the workflow saw the whole history.
 
-const activities = {
-  async addOne(n: number): Promise<number> {
-    return n + 1;
-  },
-};
-const { addOne } = proxyActivities<typeof activities>({ startToCloseTimeout: '10s' });
-
-async function fiveSteps(start: number): Promise<number> {
-  let n = start;
-  for (let i = 0; i < 5; i++) n = await addOne(n);
-  return n;
-}
+const activities = addOneActivities;
 
 const nudge = defineSignal<[string]>('nudge');
 

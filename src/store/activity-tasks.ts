@@ -1,6 +1,12 @@
 import type { Failure, Payload, RetryPolicy } from '../protocol/index.js';
-import { asText, asTextArray, type Queryable, queryEach, type Statement, writeLater } from './db.js';
-import { type NextVisibleRow, type NextVisibleTask, toNextVisible } from './next-visible.js';
+import { asText, asTextArray, type Queryable, type Statement, writeLater } from './db.js';
+import {
+  claimAndLook,
+  type NextVisibleRow,
+  type NextVisibleTask,
+  type QueueClaim,
+  toNextVisible,
+} from './next-visible.js';
 
 /** While leased, an activity is never claimable; its timer row enforces its timeouts. */
 export const NEVER = 8_000_000_000_000_000;
@@ -119,16 +125,7 @@ export async function listRunActivityTasks(q: Queryable, namespace: string, runI
   );
 }
 
-type ClaimArgs = {
-  namespace: string;
-  taskQueue: string;
-  types: readonly string[];
-  now: number;
-  leaseId: string;
-  limit: number;
-};
-
-function claimActivityTasksStatement(args: ClaimArgs): Statement {
+function claimActivityTasksStatement(args: QueueClaim): Statement {
   return {
     sql: `WITH candidate AS (
        SELECT namespace, run_id, scheduled_event_id FROM activity_tasks
@@ -157,24 +154,22 @@ function inClaimOrder(rows: ActivityTaskRow[]): ActivityTaskRow[] {
 }
 
 /** Claims the oldest visible activities of a queue whose types the poller has registered. */
-export async function claimActivityTasks(q: Queryable, args: ClaimArgs): Promise<ActivityTaskRow[]> {
+export async function claimActivityTasks(q: Queryable, args: QueueClaim): Promise<ActivityTaskRow[]> {
   const { sql, params } = claimActivityTasksStatement(args);
   return inClaimOrder(await q.query<ActivityTaskRow>(sql, params));
 }
 
-/**
- * Claims as `claimActivityTasks` does and, in the same message, looks at the
- * queue as the claim left it (see `claimWorkflowTasksAndLook`).
- */
+/** Claims as `claimActivityTasks` does, and looks at the queue it leaves (see `claimAndLook`). */
 export async function claimActivityTasksAndLook(
   q: Queryable,
-  args: ClaimArgs,
+  args: QueueClaim,
 ): Promise<{ rows: ActivityTaskRow[]; queueAfter: NextVisibleTask }> {
-  const [claimed, next] = (await queryEach(q, [
+  const { claimed, queueAfter } = await claimAndLook<ActivityTaskRow>(
+    q,
     claimActivityTasksStatement(args),
     nextActivityTaskVisibleStatement(args.namespace, args.taskQueue, args.now),
-  ])) as [ActivityTaskRow[], NextVisibleRow[]];
-  return { rows: inClaimOrder(claimed), queueAfter: toNextVisible(next) };
+  );
+  return { rows: inClaimOrder(claimed), queueAfter };
 }
 
 function nextActivityTaskVisibleStatement(namespace: string, taskQueue: string, now: number): Statement {

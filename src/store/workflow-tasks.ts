@@ -1,6 +1,12 @@
 import type { Failure } from '../protocol/index.js';
-import { asText, asTextArray, type Queryable, queryEach, type Statement, writeLater } from './db.js';
-import { type NextVisibleRow, type NextVisibleTask, toNextVisible } from './next-visible.js';
+import { asText, asTextArray, type Queryable, type Statement, writeLater } from './db.js';
+import {
+  claimAndLook,
+  type NextVisibleRow,
+  type NextVisibleTask,
+  type QueueClaim,
+  toNextVisible,
+} from './next-visible.js';
 
 /** The (at most one) workflow task of a run. */
 export interface WorkflowTaskRow {
@@ -96,17 +102,9 @@ export interface ClaimedWorkflowTaskExtras {
   leaseExpired: boolean;
 }
 
-type ClaimArgs = {
-  namespace: string;
-  taskQueue: string;
-  types: readonly string[];
-  now: number;
-  leaseId: string;
-  limit: number;
-};
 type ClaimedRow = WorkflowTaskRow & ClaimedWorkflowTaskExtras & { queuedAt: number };
 
-function claimWorkflowTasksStatement(args: ClaimArgs): Statement {
+function claimWorkflowTasksStatement(args: QueueClaim): Statement {
   return {
     sql: `WITH candidate AS (
        SELECT t.namespace, t.run_id, t.lease_id AS previous_lease, t.visible_at AS queued_at FROM workflow_tasks t
@@ -148,27 +146,23 @@ function inClaimOrder(rows: ClaimedRow[]): (WorkflowTaskRow & ClaimedWorkflowTas
 
 export async function claimWorkflowTasks(
   q: Queryable,
-  args: ClaimArgs,
+  args: QueueClaim,
 ): Promise<(WorkflowTaskRow & ClaimedWorkflowTaskExtras)[]> {
   const { sql, params } = claimWorkflowTasksStatement(args);
   return inClaimOrder(await q.query<ClaimedRow>(sql, params));
 }
 
-/**
- * Claims as `claimWorkflowTasks` does and, in the same message, looks at the
- * queue as the claim left it (`nextWorkflowTaskVisibleAt` at the same time,
- * seeing this claim's leases): a poll that took everything visible knows the
- * queue is empty without asking again.
- */
+/** Claims as `claimWorkflowTasks` does, and looks at the queue it leaves (see `claimAndLook`). */
 export async function claimWorkflowTasksAndLook(
   q: Queryable,
-  args: ClaimArgs,
+  args: QueueClaim,
 ): Promise<{ rows: (WorkflowTaskRow & ClaimedWorkflowTaskExtras)[]; queueAfter: NextVisibleTask }> {
-  const [claimed, next] = (await queryEach(q, [
+  const { claimed, queueAfter } = await claimAndLook<ClaimedRow>(
+    q,
     claimWorkflowTasksStatement(args),
     nextWorkflowTaskVisibleStatement(args.namespace, args.taskQueue, args.now),
-  ])) as [ClaimedRow[], NextVisibleRow[]];
-  return { rows: inClaimOrder(claimed), queueAfter: toNextVisible(next) };
+  );
+  return { rows: inClaimOrder(claimed), queueAfter };
 }
 
 function nextWorkflowTaskVisibleStatement(namespace: string, taskQueue: string, now: number): Statement {
