@@ -40,12 +40,24 @@ const openBlocks = new WeakMap<object, Block>();
 const skipped = new WeakSet<object>();
 let installed = false;
 
-function textOf(arg: unknown): string | undefined {
-  if (typeof arg === 'string') return arg;
-  if (arg && typeof arg === 'object' && typeof (arg as { text?: unknown }).text === 'string') {
-    return (arg as { text: string }).text;
+/**
+ * The statements one `query()` call sends: a string or query config (with
+ * parameters one statement, without possibly several separated by
+ * semicolons), or Tideway's pipelined message (`texts`: one per statement).
+ */
+function statementsOf(args: unknown[]): string[] | undefined {
+  const [arg, values] = args;
+  if (arg && typeof arg === 'object' && Array.isArray((arg as { texts?: unknown }).texts)) {
+    return [...(arg as { texts: string[] }).texts];
   }
-  return undefined;
+  const sql =
+    typeof arg === 'string'
+      ? arg
+      : arg && typeof arg === 'object' && typeof (arg as { text?: unknown }).text === 'string'
+        ? (arg as { text: string }).text
+        : undefined;
+  if (sql === undefined) return undefined;
+  return Array.isArray(values) && values.length > 0 ? [sql] : splitStatements(sql);
 }
 
 function countsFor(database: string): Required<SqlCounts> {
@@ -76,15 +88,14 @@ function shapeOf(sql: string): string {
 /**
  * Classifies one message when it is sent, and returns what to do with its
  * result once it arrives (pg runs a client's queries in order, so a block's
- * statements have all reported by the time its COMMIT does). A message
- * without parameters may carry several statements (Tideway sends a
- * transition's NOTIFYs and its COMMIT together): each counts as a statement,
- * the message as one round trip.
+ * statements have all reported by the time its COMMIT does). A message may
+ * carry several statements (Tideway sends a transition's statements, its
+ * NOTIFYs and its COMMIT together): each counts as a statement, the message
+ * as one round trip.
  */
-function record(client: object & { database?: string }, sql: string, hasParams: boolean): (result: unknown) => void {
+function record(client: object & { database?: string }, parts: string[]): (result: unknown) => void {
   const counts = countsFor(client.database ?? '?');
   counts.roundTrips++;
-  const parts = hasParams ? [sql] : splitStatements(sql);
   const handlers = parts.map((part) => recordStatement(client, counts, part));
   return (result) => {
     // A multi-statement message reports an array of results, one per statement.
@@ -153,9 +164,9 @@ export function installSqlCounter(): void {
     this: object,
     ...args: unknown[]
   ) {
-    const sql = textOf(args[0]);
-    if (sql === undefined || skipped.has(this)) return original.apply(this, args);
-    const onResult = record(this, sql, Array.isArray(args[1]) && args[1].length > 0);
+    const parts = statementsOf(args);
+    if (parts === undefined || skipped.has(this)) return original.apply(this, args);
+    const onResult = record(this, parts);
     const last = args.length - 1;
     const callback = args[last];
     if (typeof callback === 'function') {

@@ -1,5 +1,5 @@
 import type { Failure, Payload, RetryPolicy } from '../protocol/index.js';
-import { asText, asTextArray, type Queryable, type Statement, writeLater } from './db.js';
+import { type Queryable, type Statement, writeLater } from './db.js';
 import {
   claimAndLook,
   type NextVisibleRow,
@@ -113,8 +113,7 @@ export function activityTaskStatement(
   return {
     sql: `SELECT ${COLUMNS} FROM activity_tasks WHERE namespace = $1 AND run_id = $2 AND scheduled_event_id = $3::int
      ${forUpdate === 'nowait' ? 'FOR UPDATE NOWAIT' : forUpdate ? 'FOR UPDATE' : ''}`,
-    // Text, so the statement can be written out with others in one message (see asText).
-    params: [namespace, runId, asText(scheduledEventId)],
+    params: [namespace, runId, scheduledEventId],
   };
 }
 
@@ -136,15 +135,7 @@ function claimActivityTasksStatement(args: QueueClaim): Statement {
      FROM candidate c
      WHERE t.namespace = c.namespace AND t.run_id = c.run_id AND t.scheduled_event_id = c.scheduled_event_id
      RETURNING ${COLUMNS.replace(/(^|,\s*)(\w+)/g, '$1t.$2')}`,
-    // All text, so BEGIN travels with the claim (see asText).
-    params: [
-      args.namespace,
-      args.taskQueue,
-      asText(args.now),
-      asTextArray(args.types),
-      args.leaseId,
-      asText(args.limit),
-    ],
+    params: [args.namespace, args.taskQueue, args.now, args.types, args.leaseId, args.limit],
   };
 }
 
@@ -178,7 +169,7 @@ function nextActivityTaskVisibleStatement(namespace: string, taskQueue: string, 
              WHERE namespace = $1 AND task_queue = $2 AND visible_at > $3::bigint AND visible_at < ${NEVER}) AS at,
             EXISTS (SELECT 1 FROM activity_tasks
                     WHERE namespace = $1 AND task_queue = $2 AND visible_at <= $3::bigint) AS "visibleNow"`,
-    params: [namespace, taskQueue, asText(now)],
+    params: [namespace, taskQueue, now],
   };
 }
 

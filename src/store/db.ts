@@ -104,18 +104,3 @@ export function isLockNotAvailable(error: unknown): boolean {
 export function isUniqueViolation(error: unknown): boolean {
   return typeof error === 'object' && error !== null && (error as { code?: unknown }).code === UNIQUE_VIOLATION;
 }
-
-/**
- * A number sent as text, for a statement that casts it (`$3::bigint`). A
- * statement whose values are all text may travel with writes a transaction
- * held back (see `BatchedTransaction`), saving a round trip; the cast types
- * the value exactly as the parameter was typed before.
- */
-export function asText(value: number | null | undefined): string | null {
-  return value === null || value === undefined ? null : String(value);
-}
-
-/** A text array as a PostgreSQL array literal, for `$n::text[]` (see `asText`). */
-export function asTextArray(values: readonly string[]): string {
-  return `{${values.map((v) => `"${v.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`).join(',')}}`;
-}

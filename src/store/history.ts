@@ -1,5 +1,5 @@
 import type { HistoryEvent } from '../protocol/index.js';
-import { asText, type Queryable, type Statement, writeLater } from './db.js';
+import { type Queryable, type Statement, writeLater } from './db.js';
 
 /** Appends numbered events in one statement; the primary key rejects a duplicate number. */
 export async function appendEvents(
@@ -42,6 +42,6 @@ export function readEventsStatement(namespace: string, runId: string, fromEventI
   return {
     sql: `SELECT event_id AS "eventId", type, ts AS "timestamp", attributes FROM history_events
      WHERE namespace = $1 AND run_id = $2 AND event_id >= $3::int ORDER BY event_id LIMIT $4::int`,
-    params: [namespace, runId, asText(fromEventId), asText(limit)],
+    params: [namespace, runId, fromEventId, limit],
   };
 }

@@ -1,6 +1,7 @@
 import pg from 'pg';
 import { BatchedTransaction } from './batched-transaction.js';
 import type { Db, Queryable, TransactionOptions } from './db.js';
+import { queryPipelined } from './pipelined-statements.js';
 
 const INT8_OID = 20;
 
@@ -60,25 +61,37 @@ export async function openPostgresDb(options: PostgresDbOptions): Promise<Db> {
   return {
     kind: 'postgres',
     async query<T>(sql: string, params?: readonly unknown[]) {
-      const result = await pool.query(sql, params as unknown[]);
-      return result.rows as T[];
+      // A prepared statement of a pooled connection, like every statement of a transaction.
+      const client = await pool.connect();
+      let broken: Error | undefined;
+      try {
+        return (await queryPipelined(client, [{ sql, params }], types))[0] as T[];
+      } catch (error) {
+        // An error from PostgreSQL leaves the connection usable; anything else (a lost socket) may not.
+        if (!(error instanceof pg.DatabaseError)) broken = error as Error;
+        throw error;
+      } finally {
+        client.release(broken);
+      }
     },
     async exec(sql: string) {
       await pool.query(sql);
     },
     async transaction<T>(fn: (tx: Queryable) => Promise<T>, options?: TransactionOptions): Promise<T> {
       const client = await pool.connect();
-      const tx = new BatchedTransaction(client);
+      const tx = new BatchedTransaction(client, types);
+      let broken: Error | undefined;
       try {
         const value = await fn(tx);
         await tx.commit(options?.notifications?.());
         return value;
       } catch (error) {
-        if (!tx.unstarted) await client.query('ROLLBACK').catch(() => {});
+        if (!tx.unstarted) await client.query('ROLLBACK').catch((e: Error) => (broken = e));
         tx.abandon(error);
         throw error;
       } finally {
-        client.release();
+        // A connection that cannot even roll back is closed rather than handed to the next transaction.
+        client.release(broken);
       }
     },
     async listen(channel, handler) {

@@ -1,5 +1,5 @@
 import type { Failure, ParentClosePolicy, Payload, WorkflowStatus } from '../protocol/index.js';
-import { asText, asTextArray, type Queryable, type Statement, writeLater } from './db.js';
+import { type Queryable, type Statement, writeLater } from './db.js';
 
 /** A run row: one execution of a workflow id. */
 export interface RunRow {
@@ -108,8 +108,7 @@ export async function lockRunsSkipLocked(q: Queryable, keys: readonly RunKey[]):
     `SELECT ${COLUMNS} FROM runs
      WHERE (namespace, run_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))
      FOR UPDATE SKIP LOCKED`,
-    // Text arrays, so the statement can travel with the writes held back before it (see asText).
-    [asTextArray(keys.map((k) => k.namespace)), asTextArray(keys.map((k) => k.runId))],
+    [keys.map((k) => k.namespace), keys.map((k) => k.runId)],
   );
 }
 
@@ -119,7 +118,7 @@ export async function existingRuns(q: Queryable, keys: readonly RunKey[]): Promi
   return q.query<RunKey>(
     `SELECT namespace, run_id AS "runId" FROM runs
      WHERE (namespace, run_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))`,
-    [asTextArray(keys.map((k) => k.namespace)), asTextArray(keys.map((k) => k.runId))],
+    [keys.map((k) => k.namespace), keys.map((k) => k.runId)],
   );
 }
 
@@ -223,11 +222,11 @@ export async function advanceRun(
     [
       namespace,
       runId,
-      asText(expectedNextEventId),
-      asText(change.nextEventId),
-      asText(change.seenUpToEventId),
+      expectedNextEventId,
+      change.nextEventId,
+      change.seenUpToEventId,
       change.status ?? null,
-      asText(change.closeTime),
+      change.closeTime,
       change.result === undefined ? null : JSON.stringify(change.result),
       change.failure === undefined ? null : JSON.stringify(change.failure),
       change.nextRunId ?? null,

@@ -1,4 +1,4 @@
-import { asText, type Queryable, writeLater } from './db.js';
+import { type Queryable, writeLater } from './db.js';
 
 /** Kinds of timer rows: a workflow's own durable timer, an activity's timeouts, a workflow's timeout. */
 /** 'child-closed' is an outbox entry: a child's outcome on its way to its parent. */
@@ -44,7 +44,7 @@ export async function deleteRunTimers(q: Queryable, namespace: string, runId: st
 export async function claimDueTimers(q: Queryable, now: number, limit: number): Promise<TimerRow[]> {
   return q.query<TimerRow>(
     `SELECT ${COLUMNS} FROM timers WHERE due_at <= $1::bigint ORDER BY due_at LIMIT $2::int FOR UPDATE SKIP LOCKED`,
-    [asText(now), asText(limit)], // text, so BEGIN travels with it (see asText)
+    [now, limit],
   );
 }
 
@@ -57,7 +57,7 @@ export async function claimTimer(
   const rows = await q.query<TimerRow>(
     `SELECT ${COLUMNS} FROM timers WHERE namespace = $1 AND run_id = $2 AND timer_key = $3 AND due_at <= $4::bigint
      FOR UPDATE SKIP LOCKED`,
-    [key.namespace, key.runId, key.timerKey, asText(now)],
+    [key.namespace, key.runId, key.timerKey, now],
   );
   return rows[0];
 }

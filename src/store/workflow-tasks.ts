@@ -1,5 +1,5 @@
 import type { Failure } from '../protocol/index.js';
-import { asText, asTextArray, type Queryable, type Statement, writeLater } from './db.js';
+import { type Queryable, type Statement, writeLater } from './db.js';
 import {
   claimAndLook,
   type NextVisibleRow,
@@ -86,7 +86,7 @@ export async function getWorkflowTasks(
   return q.query<WorkflowTaskRow>(
     `SELECT ${COLUMNS} FROM workflow_tasks
      WHERE (namespace, run_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))`,
-    [asTextArray(keys.map((k) => k.namespace)), asTextArray(keys.map((k) => k.runId))],
+    [keys.map((k) => k.namespace), keys.map((k) => k.runId)],
   );
 }
 
@@ -127,15 +127,7 @@ function claimWorkflowTasksStatement(args: QueueClaim): Statement {
        updates_pending AS "updatesPending", next_event_id AS "nextEventId", seen_up_to_event_id AS "seenUpToEventId",
        lease_expired AS "leaseExpired", queued_at AS "queuedAt"
      FROM claimed`,
-    // All text, so BEGIN travels with the claim (see asText).
-    params: [
-      args.namespace,
-      args.taskQueue,
-      asText(args.now),
-      asTextArray(args.types),
-      args.leaseId,
-      asText(args.limit),
-    ],
+    params: [args.namespace, args.taskQueue, args.now, args.types, args.leaseId, args.limit],
   };
 }
 
@@ -171,7 +163,7 @@ function nextWorkflowTaskVisibleStatement(namespace: string, taskQueue: string, 
              WHERE namespace = $1 AND task_queue = $2 AND visible_at > $3::bigint) AS at,
             EXISTS (SELECT 1 FROM workflow_tasks
                     WHERE namespace = $1 AND task_queue = $2 AND visible_at <= $3::bigint) AS "visibleNow"`,
-    params: [namespace, taskQueue, asText(now)],
+    params: [namespace, taskQueue, now],
   };
 }
 

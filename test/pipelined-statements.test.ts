@@ -1,0 +1,108 @@
+import { afterAll, beforeAll, expect, test } from 'vitest';
+import { type Db, openPostgresDb, queryEach } from '../src/store/index.js';
+import { BACKEND, createTestDatabase, skipBackend } from './support/backend.js';
+
+// Statements go to PostgreSQL as prepared statements of their connection,
+// several per message. These check what a caller sees: the same rows as
+// before, errors that leave the connection usable, and statements prepared
+// once. One connection, so every test reuses what the ones before prepared.
+let db: Db | undefined;
+let drop: (() => Promise<void>) | undefined;
+
+beforeAll(async () => {
+  if (BACKEND !== 'postgres' || (await skipBackend())) return;
+  const created = await createTestDatabase();
+  drop = created.drop;
+  db = await openPostgresDb({ connectionString: created.url, maxConnections: 1 });
+  await db.exec('CREATE TABLE piped (id int PRIMARY KEY, label text, bytes bytea, big bigint, doc jsonb, tags text[])');
+});
+afterAll(async () => {
+  await db?.close();
+  await drop?.();
+});
+
+const preparedCount = async () =>
+  Number((await db!.query<{ n: string }>('SELECT count(*) AS n FROM pg_prepared_statements'))[0]!.n);
+
+test('a statement is prepared once per connection and planned for each call', async (ctx) => {
+  if (!db) ctx.skip();
+  const sql = 'SELECT label FROM piped WHERE id = $1';
+  await db!.query(sql, [1]);
+  const afterFirst = await preparedCount();
+  for (let i = 0; i < 5; i++) await db!.query(sql, [i]);
+  expect(await preparedCount()).toBe(afterFirst);
+  const [{ statement } = { statement: '' }] = await db!.query<{ statement: string }>(
+    'SELECT statement FROM pg_prepared_statements WHERE statement = $1',
+    [sql],
+  );
+  expect(statement).toBe(sql);
+  expect(await db!.query('SHOW plan_cache_mode')).toEqual([{ plan_cache_mode: 'force_custom_plan' }]);
+});
+
+test('values of every kind round-trip as parameters', async (ctx) => {
+  if (!db) ctx.skip();
+  const bytes = Buffer.from([0, 1, 2, 255]);
+  const doc = { quote: "it's", nested: [1, 'two'] };
+  const rows = await db!.transaction(async (tx) => {
+    await tx.query('INSERT INTO piped (id, label, bytes, big, doc, tags) VALUES ($1, $2, $3, $4, $5::jsonb, $6)', [
+      10,
+      "semi;colon 'quoted' $1",
+      bytes,
+      9_007_199_254_740_991,
+      JSON.stringify(doc),
+      ['a', 'b"c', null],
+    ]);
+    return tx.query<Record<string, unknown>>('SELECT label, bytes, big, doc, tags FROM piped WHERE id = $1', [10]);
+  });
+  expect(rows).toEqual([
+    { label: "semi;colon 'quoted' $1", bytes, big: 9_007_199_254_740_991, doc, tags: ['a', 'b"c', null] },
+  ]);
+});
+
+test('an error stops the rest of its message, reports itself, and leaves the connection usable', async (ctx) => {
+  if (!db) ctx.skip();
+  const before = await db!.query<{ n: string }>('SELECT count(*) AS n FROM piped');
+  await expect(
+    db!.transaction((tx) =>
+      queryEach(tx, [
+        { sql: 'INSERT INTO piped (id, label) VALUES ($1, $2)', params: [20, 'first'] },
+        { sql: 'SELECT 1 / $1::int AS never', params: [0] },
+        { sql: 'INSERT INTO piped (id, label) VALUES ($1, $2) RETURNING id', params: [21, 'after'] },
+      ]),
+    ),
+  ).rejects.toThrow(/division by zero/);
+  expect(await db!.query<{ n: string }>('SELECT count(*) AS n FROM piped')).toEqual(before);
+  // The statement that failed and the one it kept from running were prepared by that message, or were
+  // meant to be: both run now.
+  expect(await db!.query('SELECT 1 / $1::int AS never', [1])).toEqual([{ never: 1 }]);
+  expect(await db!.query('INSERT INTO piped (id, label) VALUES ($1, $2) RETURNING id', [21, 'after'])).toEqual([
+    { id: 21 },
+  ]);
+});
+
+test('a statement PostgreSQL cannot parse fails alone; the statements after it still prepare later', async (ctx) => {
+  if (!db) ctx.skip();
+  const later = { sql: 'SELECT $1::text AS later', params: ['x'] };
+  await expect(
+    db!.transaction((tx) => queryEach(tx, [{ sql: 'SELEC nonsense $1', params: [1] }, later])),
+  ).rejects.toThrow(/syntax error/);
+  expect(await db!.query(later.sql, later.params)).toEqual([{ later: 'x' }]);
+});
+
+test('a value that cannot be sent fails the call before anything is sent', async (ctx) => {
+  if (!db) ctx.skip();
+  const circular: Record<string, unknown> = {};
+  circular.self = circular;
+  await expect(db!.query('SELECT $1::jsonb AS doc', [circular])).rejects.toThrow(/circular/i);
+  expect(await db!.query('SELECT $1::int AS ok', [7])).toEqual([{ ok: 7 }]);
+});
+
+test('past the prepared-statement limit of a connection, new texts still run', async (ctx) => {
+  if (!db) ctx.skip();
+  for (let i = 0; i < 520; i++) {
+    expect(await db!.query(`SELECT $1::int + ${i} AS n`, [1])).toEqual([{ n: 1 + i }]);
+  }
+  expect(await preparedCount()).toBeLessThanOrEqual(500);
+  // The statements prepared before the limit are still used.
+  expect(await db!.query('SELECT label FROM piped WHERE id = $1', [21])).toEqual([{ label: 'after' }]);
+});
