@@ -120,18 +120,27 @@ export async function getWorkflowResult(
   namespace: string,
   ref: RunRef & { waitMs?: number },
 ): Promise<WorkflowResult> {
-  let run = await requireRun(ctx, namespace, ref);
   const deadline = ctx.clock.now() + Math.min(Math.max(ref.waitMs ?? 0, 0), 120_000);
-  while (run.status === 'running') {
-    const subscription = ctx.notifier.subscribe(notifyKeys.runClosed(namespace, run.runId));
-    try {
+  // Subscribed before each read, so a close committed between the read and the wait still wakes it. With
+  // the run id known up front, the first read already counts: one read, then one per wake-up.
+  let subscription = ref.runId ? ctx.notifier.subscribe(notifyKeys.runClosed(namespace, ref.runId)) : undefined;
+  let subscribedTo = ref.runId;
+  let run: RunRow;
+  try {
+    run = await requireRun(ctx, namespace, ref);
+    while (run.status === 'running') {
+      if (subscribedTo === run.runId && subscription) {
+        const remaining = deadline - ctx.clock.now();
+        if (remaining <= 0 || ctx.closing.aborted) break;
+        await subscription.wait(remaining, ctx.closing);
+      }
+      subscription?.dispose();
+      subscription = ctx.notifier.subscribe(notifyKeys.runClosed(namespace, run.runId));
+      subscribedTo = run.runId;
       run = await requireRun(ctx, namespace, { workflowId: run.workflowId, runId: run.runId });
-      const remaining = deadline - ctx.clock.now();
-      if (run.status !== 'running' || remaining <= 0 || ctx.closing.aborted) break;
-      await subscription.wait(remaining, ctx.closing);
-    } finally {
-      subscription.dispose();
     }
+  } finally {
+    subscription?.dispose();
   }
   return {
     runId: run.runId,
