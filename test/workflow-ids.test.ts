@@ -1,7 +1,8 @@
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { TidewayApiError } from '../src/client/index.js';
 import { proxyActivities } from '../src/workflow/index.js';
-import { skipBackend } from './support/backend.js';
+import { BACKEND, skipBackend } from './support/backend.js';
 import { createTideway, type TestTideway, TRANSPORTS } from './support/env.js';
 import { waitFor } from './support/wait.js';
 
@@ -70,6 +71,47 @@ describe.each(TRANSPORTS)('workflow ids over %s', (transport) => {
       requestId: 'r-123',
     });
     expect(raw).toEqual({ workflowId: 'req-1', runId: a.runId, started: false });
+  });
+
+  test('a start of an id without runs sends its guard and its inserts in one message; a used id gets its policy, and the first try wrote nothing', async (ctx) => {
+    if (skip || BACKEND !== 'postgres') ctx.skip();
+    const messages: string[][] = [];
+    const original = pg.Client.prototype.query as (...args: unknown[]) => unknown;
+    (pg.Client.prototype as unknown as { query: (...args: unknown[]) => unknown }).query = function (...args) {
+      const texts = (args[0] as { texts?: string[] }).texts;
+      if (texts) messages.push(texts);
+      return original.apply(this, args);
+    };
+    let first: Awaited<ReturnType<typeof t.client.workflow.start>>;
+    try {
+      first = await t.client.workflow.start(echoes, { id: 'fresh-1', taskQueue, args: ['a'] });
+    } finally {
+      pg.Client.prototype.query = original as typeof pg.Client.prototype.query;
+    }
+    const startMessages = messages.filter((m) => m.some((sql) => sql.includes('INSERT INTO runs')));
+    expect(startMessages).toHaveLength(1);
+    expect(startMessages[0]!.some((sql) => sql.includes('tideway_expect_new_workflow_id'))).toBe(true);
+    expect(startMessages[0]!.at(-1)).toBe('COMMIT');
+    expect(await first.result()).toBe('a');
+
+    // The id has a run now: the guard stops the inserts, and the reuse policy decides as before.
+    const again = await t.client.workflow.start(echoes, { id: 'fresh-1', taskQueue, args: ['b'] });
+    expect(again.runId).not.toBe(first.runId);
+    expect(await again.result()).toBe('b');
+    const runs = [];
+    for await (const run of t.client.workflow.list({ workflowId: 'fresh-1' })) runs.push(run);
+    expect(runs).toHaveLength(2);
+    const history = await t.client.workflow.getHandle('fresh-1', first.runId).fetchHistory();
+    expect(history.map((e) => e.type)).toEqual([
+      'WorkflowExecutionStarted',
+      'WorkflowTaskScheduled',
+      'WorkflowTaskCompleted',
+      'ActivityTaskScheduled',
+      'ActivityTaskCompleted',
+      'WorkflowTaskScheduled',
+      'WorkflowTaskCompleted',
+      'WorkflowExecutionCompleted',
+    ]);
   });
 
   test('reuse policy allow starts a new run after the previous closed', async (ctx) => {

@@ -9,12 +9,14 @@ import {
 } from '../protocol/index.js';
 import {
   appendEvents,
+  expectNewWorkflowId,
   findRun,
   findRunByRequestId,
   findRunsForStart,
   insertRun,
   insertWorkflowTask,
   isUniqueViolation,
+  isWorkflowIdUsed,
   lockRun,
   type Queryable,
   type RunRow,
@@ -44,6 +46,9 @@ export async function startWorkflow(
   checkPayloadSize(ctx, request.args, 'the workflow input');
   await checkWorkflowTypeKnown(ctx, namespace, request.taskQueue, request.workflowType);
   try {
+    // Most starts name an id that has no runs: the guard and the inserts go in one message, no look first.
+    const fresh = await startFreshId(ctx, namespace, request);
+    if (fresh) return fresh;
     return await ctx.transition(async (tx, notify) => {
       const { sameRequest, latest } = await findRunsForStart(tx, namespace, request.workflowId, request.requestId);
       if (sameRequest) return { workflowId: sameRequest.workflowId, runId: sameRequest.runId, started: false };
@@ -62,6 +67,28 @@ export async function startWorkflow(
     }
     if (error instanceof TidewayApiError) throw error;
     throw alreadyStarted(request.workflowId, namespace);
+  }
+}
+
+/**
+ * Starts the run of an id that has no runs yet, in one round trip: the
+ * guard (`expectNewWorkflowId`) is sent ahead of the inserts, so nothing is
+ * written when it fails. Undefined when the id has runs: the caller then
+ * applies the reuse policy and request-id checks with a look at them.
+ */
+async function startFreshId(
+  ctx: EngineContext,
+  namespace: string,
+  request: z.output<typeof StartWorkflowRequestSchema>,
+): Promise<StartWorkflowResponse | undefined> {
+  try {
+    return await ctx.transition(async (tx, notify) => {
+      await expectNewWorkflowId(tx, namespace, request.workflowId);
+      return createRun(ctx, tx, namespace, request, notify);
+    });
+  } catch (error) {
+    if (isWorkflowIdUsed(error)) return undefined;
+    throw error;
   }
 }
 

@@ -94,6 +94,13 @@ export function isRunMovedConcurrently(error: unknown): boolean {
   return typeof error === 'object' && error !== null && (error as { code?: unknown }).code === RUN_MOVED_CONCURRENTLY;
 }
 
+/** Error code raised by the guard of a start that expected a workflow id without runs (migration 012). */
+export const WORKFLOW_ID_USED = 'TWUSE';
+
+export function isWorkflowIdUsed(error: unknown): boolean {
+  return typeof error === 'object' && error !== null && (error as { code?: unknown }).code === WORKFLOW_ID_USED;
+}
+
 /** Postgres error code for a `NOWAIT` lock that another transaction holds. */
 export const LOCK_NOT_AVAILABLE = '55P03';
 

@@ -168,6 +168,20 @@ export async function findRunsForStart(
   return { sameRequest: strip(rows.find((r) => r.sameRequest)), latest: strip(rows.find((r) => !r.sameRequest)) };
 }
 
+/**
+ * Fails the transaction (`isWorkflowIdUsed`) if the id has any run, when it
+ * is sent: held back like a write, so the inserts that follow it travel in
+ * the same message and never run when it fails.
+ */
+export async function expectNewWorkflowId(q: Queryable, namespace: string, workflowId: string): Promise<void> {
+  await writeLater(
+    q,
+    `SELECT tideway_expect_new_workflow_id(
+       EXISTS (SELECT 1 FROM runs WHERE namespace = $1 AND workflow_id = $2), $2)`,
+    [namespace, workflowId],
+  );
+}
+
 export async function findRunByRequestId(
   q: Queryable,
   namespace: string,
