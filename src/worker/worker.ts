@@ -163,13 +163,12 @@ export class Worker {
       process.once('SIGINT', onSignal);
       process.once('SIGTERM', onSignal);
     }
+    // One poll loop per kind. A second one would wait beside it on an idle queue, wake with it for the
+    // same new task and claim nothing (a wasted transaction each time). One loop loses nothing: it hands
+    // out what a poll brought and polls again at once, asking for twice as many while polls come back full.
     const loops: Promise<void>[] = [];
-    if (this.workflows.size > 0) {
-      for (let i = 0; i < 2; i++) loops.push(this.pollLoop('workflow', this.workflowSlots));
-    }
-    if (this.activities.size > 0) {
-      for (let i = 0; i < 2; i++) loops.push(this.pollLoop('activity', this.activitySlots));
-    }
+    if (this.workflows.size > 0) loops.push(this.pollLoop('workflow', this.workflowSlots));
+    if (this.activities.size > 0) loops.push(this.pollLoop('activity', this.activitySlots));
     this.logger.info(`worker ${this.identity} polling task queue "${this.options.taskQueue}"`, {
       namespace: this.namespace,
       workflows: [...this.workflows.keys()],
