@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, test } from 'vitest';
 import { Engine, OffsetClock } from '../src/engine/index.js';
 import { toPayload } from '../src/protocol/index.js';
-import { type Db, deleteRunTimers, lockRun, openDb, openPostgresDb, type Queryable } from '../src/store/index.js';
+import { type Db, deleteRunPendingWork, lockRun, openDb, openPostgresDb, type Queryable } from '../src/store/index.js';
 import { BACKEND, createTestDatabase, skipBackend } from './support/backend.js';
 
 // Races between concurrent transitions that only a real PostgreSQL (several
@@ -48,7 +48,7 @@ describe.skipIf(skip || BACKEND !== 'postgres')('on PostgreSQL', () => {
     const closing = other.transaction(async (tx: Queryable) => {
       await lockRun(tx, NS, runId);
       await gate;
-      await deleteRunTimers(tx, NS, runId);
+      await deleteRunPendingWork(tx, NS, runId);
     });
     // The timer becomes due while the run is locked; the timer service tries to fire it.
     await new Promise((resolve) => setTimeout(resolve, 100));

@@ -1,11 +1,5 @@
 import type { Failure, HistoryEvent, Payload, WorkflowStatus } from '../protocol/index.js';
-import {
-  deleteRunActivityTasks,
-  deleteRunTimers,
-  deleteWorkflowTask,
-  type Queryable,
-  type RunRow,
-} from '../store/index.js';
+import { deleteRunPendingWork, type Queryable, type RunRow } from '../store/index.js';
 import { applyParentClosePolicy, reportToParent } from './children.js';
 import { appendToRun, type EngineContext } from './context.js';
 import { notifyKeys } from './notifier.js';
@@ -41,9 +35,7 @@ export async function closeRun(
     ...(close.nextRunId !== undefined ? { nextRunId: close.nextRunId } : {}),
     ...extra,
   });
-  await deleteWorkflowTask(tx, run.namespace, run.runId);
-  await deleteRunActivityTasks(tx, run.namespace, run.runId);
-  await deleteRunTimers(tx, run.namespace, run.runId);
+  await deleteRunPendingWork(tx, run.namespace, run.runId);
   run.status = close.status;
   notify(notifyKeys.runClosed(run.namespace, run.runId));
   queueTaskEvent(

@@ -196,10 +196,6 @@ export async function deleteActivityTask(
   ]);
 }
 
-export async function deleteRunActivityTasks(q: Queryable, namespace: string, runId: string): Promise<void> {
-  await writeLater(q, 'DELETE FROM activity_tasks WHERE namespace = $1 AND run_id = $2', [namespace, runId]);
-}
-
 /** Schedules the next attempt after a failure or timeout: unleased, claimable at `visibleAt`. */
 export async function retryActivityTask(
   q: Queryable,

@@ -33,10 +33,6 @@ export async function deleteTimer(q: Queryable, namespace: string, runId: string
   ]);
 }
 
-export async function deleteRunTimers(q: Queryable, namespace: string, runId: string): Promise<void> {
-  await writeLater(q, 'DELETE FROM timers WHERE namespace = $1 AND run_id = $2', [namespace, runId]);
-}
-
 /**
  * Locks up to `limit` due timers that no other server is firing right now,
  * the earliest first: one statement for a burst of timers falling due together.

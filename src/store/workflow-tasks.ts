@@ -201,6 +201,20 @@ export async function deleteWorkflowTask(q: Queryable, namespace: string, runId:
   await writeLater(q, 'DELETE FROM workflow_tasks WHERE namespace = $1 AND run_id = $2', [namespace, runId]);
 }
 
+/**
+ * Deletes everything a closed run still has pending: its workflow task,
+ * activities and timers, in one statement.
+ */
+export async function deleteRunPendingWork(q: Queryable, namespace: string, runId: string): Promise<void> {
+  await writeLater(
+    q,
+    `WITH activities AS (DELETE FROM activity_tasks WHERE namespace = $1 AND run_id = $2),
+          timers AS (DELETE FROM timers WHERE namespace = $1 AND run_id = $2)
+     DELETE FROM workflow_tasks WHERE namespace = $1 AND run_id = $2`,
+    [namespace, runId],
+  );
+}
+
 /** Puts a failed task back, claimable again at `visibleAt`, remembering why it failed. */
 export async function retryWorkflowTask(
   q: Queryable,
