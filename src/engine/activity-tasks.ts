@@ -11,8 +11,7 @@ import {
 import {
   type ActivityTaskRow,
   activityTaskStatement,
-  deleteActivityTask,
-  deleteTimer,
+  deleteActivityTaskAndTimer,
   findActivityTaskById,
   lockRunStatement,
   markActivityCancelRequested,
@@ -160,8 +159,13 @@ export async function completeActivityTask(
 
 /** An activity's rows go away: its task and its timeout timer. */
 async function dropActivity(tx: Queryable, run: RunRow, activity: ActivityTaskRow): Promise<void> {
-  await deleteActivityTask(tx, run.namespace, run.runId, activity.scheduledEventId);
-  await deleteTimer(tx, run.namespace, run.runId, activityTimerKey(activity.scheduledEventId));
+  await deleteActivityTaskAndTimer(
+    tx,
+    run.namespace,
+    run.runId,
+    activity.scheduledEventId,
+    activityTimerKey(activity.scheduledEventId),
+  );
 }
 
 /** Ends an activity for good: its final event goes to history and its rows go away. */

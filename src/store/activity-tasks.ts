@@ -183,17 +183,20 @@ export async function nextActivityTaskVisibleAt(
   return toNextVisible(await q.query<NextVisibleRow>(sql, params));
 }
 
-export async function deleteActivityTask(
+/** Deletes an activity's task and its timeout timer (`timerKey`) in one statement. */
+export async function deleteActivityTaskAndTimer(
   q: Queryable,
   namespace: string,
   runId: string,
   scheduledEventId: number,
+  timerKey: string,
 ): Promise<void> {
-  await writeLater(q, 'DELETE FROM activity_tasks WHERE namespace = $1 AND run_id = $2 AND scheduled_event_id = $3', [
-    namespace,
-    runId,
-    scheduledEventId,
-  ]);
+  await writeLater(
+    q,
+    `WITH timer AS (DELETE FROM timers WHERE namespace = $1 AND run_id = $2 AND timer_key = $4)
+     DELETE FROM activity_tasks WHERE namespace = $1 AND run_id = $2 AND scheduled_event_id = $3`,
+    [namespace, runId, scheduledEventId, timerKey],
+  );
 }
 
 /** Schedules the next attempt after a failure or timeout: unleased, claimable at `visibleAt`. */
