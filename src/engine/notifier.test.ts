@@ -1,5 +1,5 @@
-import { expect, test } from 'vitest';
-import { Notifier, notifyKeys, QueryHints, queryHintKey } from './notifier.js';
+import { describe, expect, test } from 'vitest';
+import { Notifier, notifyKeys, OwnNotifications, QueryHints, queryHintKey } from './notifier.js';
 
 test('a query hint is taken once; a queue never checked since a restart is looked at once', () => {
   const hints = new QueryHints();
@@ -63,4 +63,59 @@ test('a plain timers notification (lost notifications, clock skips) always wakes
   await subscription.wait(5_000);
   expect(Date.now() - started).toBeLessThan(1_000);
   subscription.dispose();
+});
+
+describe("a commit's own notification", () => {
+  const key = notifyKeys.workflowQueue('ns', 'q');
+  /** A notifier whose queue `key` someone polls. */
+  function polled(): Notifier {
+    const notifier = new Notifier();
+    notifier.emptyQueues.generation(key);
+    return notifier;
+  }
+
+  test("arriving after the commit was counted, it wakes waiters but keeps a later claim's empty queue", async () => {
+    const notifier = polled();
+    const hints = notifier.emptyQueues;
+    const before = hints.generation(key);
+    notifier.committedLocally([key]); // a start committed here: its task is in the queue
+    const afterCommit = hints.generation(key);
+    expect(afterCommit).not.toBe(before); // a poll asking now claims
+    hints.markEmpty(key, afterCommit, 1_000, undefined); // a claim after the commit took the task
+    const subscription = notifier.subscribe(key);
+    notifier.notificationArrived(key); // the start's own notification, through LISTEN
+    await subscription.wait(1_000); // waiters still wake …
+    subscription.dispose();
+    expect(hints.generation(key)).toBe(afterCommit); // … and the queue stays known empty
+    expect(hints.knownEmptyUntil(key, afterCommit, 1_001)).toBeDefined();
+    notifier.notificationArrived(key); // another commit's notification is new work
+    expect(hints.generation(key)).not.toBe(afterCommit);
+  });
+
+  test('arriving before the commit was answered, it counts as new work and the commit is not counted again', () => {
+    const notifier = polled();
+    const hints = notifier.emptyQueues;
+    notifier.notificationArrived(key); // LISTEN won the race with the committing connection
+    const afterArrival = hints.generation(key);
+    notifier.committedLocally([key]);
+    expect(hints.generation(key)).toBe(afterArrival);
+    // Nothing is left expected: the next notification, another commit's, is new work.
+    notifier.notificationArrived(key);
+    expect(hints.generation(key)).not.toBe(afterArrival);
+  });
+
+  test('an expectation of a commit whose notification never came runs out; a reconnect drops all', () => {
+    const own = new OwnNotifications();
+    expect(own.committed(key, 0)).toBe(true);
+    expect(own.arrived(key, OwnNotifications.AWAIT_MS + 1)).toBe(false); // too late to be that one
+    expect(own.committed(key, 10_000)).toBe(true); // the unexpected one is too old to be this commit's
+    own.clear();
+    expect(own.arrived(key, 10_001)).toBe(false);
+    const notifier = polled();
+    notifier.committedLocally([key]);
+    notifier.wakeAll(); // the LISTEN connection came back: notifications may be lost
+    const before = notifier.emptyQueues.generation(key);
+    notifier.notificationArrived(key);
+    expect(notifier.emptyQueues.generation(key)).not.toBe(before);
+  });
 });

@@ -93,6 +93,11 @@ export class EmptyQueueHints {
     if (generation !== undefined) this.generations.set(key, generation + 1);
   }
 
+  /** True if someone polls `key` (its notifications are counted). */
+  tracks(key: string): boolean {
+    return this.generations.has(key);
+  }
+
   /** Notifications may have been lost (reconnect) or the clock jumped: every queue is checked again. */
   forgetAll(): void {
     this.epoch++;
@@ -167,18 +172,91 @@ export class TimerHints {
   }
 }
 
+/**
+ * Tells the notification of a commit this process already counted from new
+ * work. A transition's commit counts its queue keys at once
+ * (`committedLocally`); its notification comes back through LISTEN a moment
+ * later, and counting it again would make a claim made in between, which
+ * saw that commit's task and took it, look stale: the next poll would claim
+ * nothing. Notifications arrive in commit order, so whatever arrives while
+ * a commit of ours is awaited committed no later than ours did, and a claim
+ * made after our count saw it too. The notification may also arrive before
+ * the committing connection's answer; then it was counted as new work, and
+ * our count is skipped instead. Either way a key is counted at least once
+ * after its work committed; at worst a poll claims once for nothing.
+ */
+export class OwnNotifications {
+  /** How long an awaited notification is expected: past it, one arriving counts as new (at worst one needless claim). */
+  static readonly AWAIT_MS = 5_000;
+  /**
+   * How long a notification that arrived unexpected may still be the one of a commit whose answer is late.
+   * Short: meanwhile a commit of ours with that key is not counted until its own notification arrives.
+   */
+  static readonly EARLY_MS = 100;
+  /** Per key, when our commits were counted whose notification has not arrived. */
+  private readonly awaited = new Map<string, number[]>();
+  /** Per key, when notifications arrived that no commit of ours was awaiting (ours may be answered next). */
+  private readonly unexplained = new Map<string, number[]>();
+
+  /** A commit of ours with `key` was answered: false if its notification already arrived (do not count it again). */
+  committed(key: string, now: number): boolean {
+    if (this.take(this.unexplained, key, now, OwnNotifications.EARLY_MS)) return false;
+    this.add(this.awaited, key, now, OwnNotifications.AWAIT_MS);
+    return true;
+  }
+
+  /** A notification of `key` arrived: true if a commit of ours already counted it. */
+  arrived(key: string, now: number): boolean {
+    if (this.take(this.awaited, key, now, OwnNotifications.AWAIT_MS)) return true;
+    this.add(this.unexplained, key, now, OwnNotifications.EARLY_MS);
+    return false;
+  }
+
+  /** Notifications may have been lost: expect nothing. */
+  clear(): void {
+    this.awaited.clear();
+    this.unexplained.clear();
+  }
+
+  private add(map: Map<string, number[]>, key: string, now: number, keepMs: number): void {
+    const times = this.fresh(map, key, now, keepMs);
+    times.push(now);
+    map.set(key, times);
+  }
+
+  private take(map: Map<string, number[]>, key: string, now: number, keepMs: number): boolean {
+    const times = this.fresh(map, key, now, keepMs);
+    const found = times.shift() !== undefined;
+    if (times.length === 0) map.delete(key);
+    return found;
+  }
+
+  private fresh(map: Map<string, number[]>, key: string, now: number, keepMs: number): number[] {
+    const times = map.get(key) ?? [];
+    while (times.length > 0 && now - times[0]! > keepMs) times.shift();
+    return times;
+  }
+}
+
 export class Notifier {
   private readonly waiters = new Map<string, Set<() => void>>();
   readonly queryHints = new QueryHints();
   readonly emptyQueues = new EmptyQueueHints();
   readonly timerHints = new TimerHints();
   private unlisten: (() => Promise<void>) | undefined;
+  private readonly own = new OwnNotifications();
 
   async start(db: Db): Promise<void> {
     if (db.kind === 'postgres') {
       // An empty payload means notifications may have been lost: every waiter re-checks.
-      this.unlisten = await db.listen(NOTIFY_CHANNEL, (key) => (key ? this.emit([key]) : this.wakeAll()));
+      this.unlisten = await db.listen(NOTIFY_CHANNEL, (key) => (key ? this.notificationArrived(key) : this.wakeAll()));
     }
+  }
+
+  /** A notification came through LISTEN: one this process's commit already counted only wakes the waiters. */
+  notificationArrived(key: string): void {
+    if (this.emptyQueues.tracks(key) && this.own.arrived(key, performance.now())) this.wakeLocal(key);
+    else this.emit([key]);
   }
 
   async stop(): Promise<void> {
@@ -189,6 +267,7 @@ export class Notifier {
 
   /** Wakes every waiter so it re-reads the clock (after a test clock skipped forward). */
   wakeAll(): void {
+    this.own.clear();
     this.queryHints.markAll();
     this.emptyQueues.forgetAll();
     this.emit([...this.waiters.keys()]);
@@ -216,8 +295,10 @@ export class Notifier {
    * claims); waking is left to the notification.
    */
   committedLocally(keys: Iterable<string>): void {
+    const now = performance.now();
     for (const key of keys) {
-      if (!key.startsWith('qn:') && !key.startsWith(TIMER_DUE_PREFIX)) this.emptyQueues.notified(key);
+      if (key.startsWith('qn:') || key.startsWith(TIMER_DUE_PREFIX) || !this.emptyQueues.tracks(key)) continue;
+      if (this.own.committed(key, now)) this.emptyQueues.notified(key);
     }
   }
 
