@@ -89,12 +89,15 @@ test('a statement PostgreSQL cannot parse fails alone; the statements after it s
   expect(await db!.query(later.sql, later.params)).toEqual([{ later: 'x' }]);
 });
 
-test('a value that cannot be sent fails the call before anything is sent', async (ctx) => {
+test('a value that cannot be sent fails the call before anything is sent, and keeps the connection', async (ctx) => {
   if (!db) ctx.skip();
+  const prepared = await preparedCount();
   const circular: Record<string, unknown> = {};
   circular.self = circular;
   await expect(db!.query('SELECT $1::jsonb AS doc', [circular])).rejects.toThrow(/circular/i);
   expect(await db!.query('SELECT $1::int AS ok', [7])).toEqual([{ ok: 7 }]);
+  // The same connection, with what it prepared: a new one would start with none.
+  expect(await preparedCount()).toBeGreaterThanOrEqual(prepared);
 });
 
 test('past the prepared-statement limit of a connection, new texts still run', async (ctx) => {

@@ -6,9 +6,8 @@ import type { Statement } from './db.js';
  * a prepared statement the connection keeps. Profiles of a busy server
  * showed half of PostgreSQL's time going to parsing and planning the same
  * few dozen statements again and again; a statement prepared once per
- * connection is parsed once, and after a few runs PostgreSQL reuses a
- * generic plan when it is no worse. Parameters travel as parameters, so any
- * value can be batched.
+ * connection is parsed and analysed once. Parameters travel as parameters,
+ * so any value can be batched.
  *
  * Plans are still made for each call's values (`plan_cache_mode` is set to
  * `force_custom_plan` by a connection's first message): a generic plan made
@@ -18,7 +17,9 @@ import type { Statement } from './db.js';
  * Every statement gets Parse (first use on this connection only), Bind,
  * Describe and Execute; one Sync ends the message, so PostgreSQL answers
  * all of them in one reply. An error skips the rest of the message up to
- * the Sync, exactly like a multi-statement simple query.
+ * the Sync, exactly like a multi-statement simple query. Names the failed
+ * message was creating are forgotten (never reused) and closed with the
+ * connection's next message, in case PostgreSQL made them after all.
  *
  * This is a `pg` "submittable": `client.query(new PipelinedStatements(…), callback)`
  * queues it like any query, so it never overlaps another on the connection.
@@ -52,6 +53,8 @@ export class PipelinedStatements {
     this.names = names;
     connection.stream.cork?.();
     try {
+      // Statements a failed message may have left prepared under names now forgotten (no error if absent).
+      for (const name of names.takeOrphans()) connection.close({ type: 'S', name });
       if (!names.configured) {
         names.configured = true;
         this.setupResults = 1;
@@ -136,16 +139,20 @@ export class PipelinedStatements {
   }
 }
 
-/** Runs the statements in one message on `client`; each one's rows. */
+/**
+ * Runs the statements in one message on `client`; each one's rows. Pass a
+ * `PipelinedStatements` built beforehand to find out that a value cannot be
+ * sent before taking a connection (the constructor throws).
+ */
 export function queryPipelined(
   client: pg.ClientBase,
-  statements: readonly Statement[],
+  statements: readonly Statement[] | PipelinedStatements,
   types: pg.CustomTypesConfig | undefined,
 ): Promise<unknown[][]> {
   return new Promise((resolve, reject) => {
     let batch: PipelinedStatements;
     try {
-      batch = new PipelinedStatements(statements, types);
+      batch = statements instanceof PipelinedStatements ? statements : new PipelinedStatements(statements, types);
     } catch (error) {
       reject(error);
       return;
@@ -170,6 +177,7 @@ class PreparedNames {
   private readonly byText = new Map<string, string>();
   /** `CONNECTION_SETUP` has been sent on this connection. */
   configured = false;
+  private readonly orphans: string[] = [];
 
   get(sql: string): string | undefined {
     return this.byText.get(sql);
@@ -183,8 +191,16 @@ class PreparedNames {
     return name;
   }
 
+  /** Forgets `sql`'s name; the statement may still exist on the server, so it is closed with the next message. */
   forget(sql: string): void {
+    const name = this.byText.get(sql);
+    if (name === undefined) return;
     this.byText.delete(sql);
+    this.orphans.push(name);
+  }
+
+  takeOrphans(): string[] {
+    return this.orphans.splice(0);
   }
 }
 
@@ -215,5 +231,6 @@ interface PgConnection {
   describe(msg: { type: 'P' | 'S'; name: string }): void;
   execute(config: { portal: string; rows: number }): void;
   sync(): void;
+  close(msg: { type: 'S'; name: string }): void;
   sendCopyFail(message: string): void;
 }

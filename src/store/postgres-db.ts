@@ -1,7 +1,7 @@
 import pg from 'pg';
 import { BatchedTransaction } from './batched-transaction.js';
 import type { Db, Queryable, TransactionOptions } from './db.js';
-import { queryPipelined } from './pipelined-statements.js';
+import { PipelinedStatements, queryPipelined } from './pipelined-statements.js';
 
 const INT8_OID = 20;
 
@@ -61,11 +61,13 @@ export async function openPostgresDb(options: PostgresDbOptions): Promise<Db> {
   return {
     kind: 'postgres',
     async query<T>(sql: string, params?: readonly unknown[]) {
-      // A prepared statement of a pooled connection, like every statement of a transaction.
+      // A prepared statement of a pooled connection, like every statement of a transaction. Built first:
+      // a value that cannot be sent fails here, before a connection is taken.
+      const statement = new PipelinedStatements([{ sql, params }], types);
       const client = await pool.connect();
       let broken: Error | undefined;
       try {
-        return (await queryPipelined(client, [{ sql, params }], types))[0] as T[];
+        return (await queryPipelined(client, statement, types))[0] as T[];
       } catch (error) {
         // An error from PostgreSQL leaves the connection usable; anything else (a lost socket) may not.
         if (!(error instanceof pg.DatabaseError)) broken = error as Error;
