@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { type Db, openPostgresDb, queryEach } from '../src/store/index.js';
+import { type Db, genericPlan, openPostgresDb, queryEach } from '../src/store/index.js';
 import { BACKEND, createTestDatabase, skipBackend } from './support/backend.js';
 
 // Statements go to PostgreSQL as prepared statements of their connection,
@@ -98,6 +98,67 @@ test('a value that cannot be sent fails the call before anything is sent, and ke
   expect(await db!.query('SELECT $1::int AS ok', [7])).toEqual([{ ok: 7 }]);
   // The same connection, with what it prepared: a new one would start with none.
   expect(await preparedCount()).toBeGreaterThanOrEqual(prepared);
+});
+
+/** How PostgreSQL planned each run of a prepared statement so far. */
+async function plansOf(sql: string): Promise<{ generic: number; custom: number }> {
+  const [row] = await db!.query<{ generic: string; custom: string }>(
+    'SELECT generic_plans AS generic, custom_plans AS custom FROM pg_prepared_statements WHERE statement = $1',
+    [sql],
+  );
+  return { generic: Number(row?.generic ?? 0), custom: Number(row?.custom ?? 0) };
+}
+
+test('a statement marked genericPlan keeps one plan; the others are planned for each call', async (ctx) => {
+  if (!db) ctx.skip();
+  const kept = genericPlan('SELECT label FROM piped WHERE id = $1 AND $2::int > 0');
+  const perCall = 'SELECT label FROM piped WHERE id = $1 AND $2::int < 100';
+  for (let i = 0; i < 3; i++) {
+    // Alternating in one message and across messages: each statement gets its own mode every time.
+    await db!.transaction((tx) =>
+      queryEach(tx, [
+        { sql: kept, params: [i, 1] },
+        { sql: perCall, params: [i, 1] },
+        { sql: kept, params: [i, 2] },
+      ]),
+    );
+    await db!.query(kept, [i, 3]);
+  }
+  expect(await plansOf(kept)).toEqual({ generic: 9, custom: 0 });
+  expect(await plansOf(perCall)).toEqual({ generic: 0, custom: 3 });
+  // Sequential scans are off only while the connection is in the marked statements' mode.
+  expect(await db!.query('SHOW enable_seqscan')).toEqual([{ enable_seqscan: 'on' }]);
+});
+
+test('a rolled-back transaction undoes its mode switch, and the next statements still get their mode', async (ctx) => {
+  if (!db) ctx.skip();
+  const kept = genericPlan('SELECT label FROM piped WHERE id = $1 AND $2::int > 10');
+  const keptFailing = genericPlan('SELECT 1 / $1::int AS never');
+  const perCall = 'SELECT label FROM piped WHERE id = $1 AND $2::int < 1000';
+  // Each transaction switches the connection from per-call plans to kept ones and then rolls back, which
+  // puts the connection back to per-call plans: the statement after it must switch again.
+  await db!.query(perCall, [1, 1]);
+  await expect(
+    db!.transaction(async (tx) => {
+      await tx.query(kept, [1, 1]);
+      await tx.query(keptFailing, [0]);
+    }),
+  ).rejects.toThrow(/division by zero/);
+  await db!.query(kept, [1, 2]);
+  await db!.query(perCall, [1, 2]);
+  await expect(
+    db!.transaction(async (tx) => {
+      await tx.query(kept, [1, 3]);
+      throw new Error('changed my mind');
+    }),
+  ).rejects.toThrow(/changed my mind/);
+  await db!.query(kept, [1, 4]);
+  // A statement outside a transaction block runs in a transaction of its own message, which fails too.
+  await db!.query(perCall, [1, 3]);
+  await expect(db!.query(keptFailing, [0])).rejects.toThrow(/division by zero/);
+  await db!.query(kept, [1, 5]);
+  expect(await plansOf(kept)).toEqual({ generic: 5, custom: 0 });
+  expect(await plansOf(perCall)).toEqual({ generic: 0, custom: 3 });
 });
 
 test('past the prepared-statement limit of a connection, new texts still run', async (ctx) => {

@@ -79,6 +79,7 @@ function wrote(sql: string, result: unknown): boolean {
 function shapeOf(sql: string): string {
   // Values written into the text as literals (held-back writes) would make every statement its own shape.
   const flat = sql
+    .replace(/^\s*\/\*[^*]*\*\/\s*/, '')
     .replace(/\s+/g, ' ')
     .replace(/\s?E?'(?:[^']|'')*'/g, ' ?')
     .trim();
@@ -139,6 +140,15 @@ function recordStatement(client: object, counts: Required<SqlCounts>, sql: strin
   };
 }
 
+/** Tideway's switches between kept and per-call plans, sent ahead of the statements that need them. */
+function countPlanModeSwitches(client: object & { database?: string }, message: unknown): void {
+  const switches = (message as { planModeSwitches?: unknown } | undefined)?.planModeSwitches;
+  if (typeof switches !== 'number' || switches === 0) return;
+  const counts = countsFor(client.database ?? '?');
+  counts.statements += switches;
+  counts.shapes['(plan mode switch)'] = (counts.shapes['(plan mode switch)'] ?? 0) + switches;
+}
+
 /** Splits a parameterless message on semicolons outside quoted literals. */
 function splitStatements(sql: string): string[] {
   const parts: string[] = [];
@@ -172,6 +182,7 @@ export function installSqlCounter(): void {
     if (typeof callback === 'function') {
       args[last] = (error: unknown, result: unknown) => {
         if (!error) onResult(result);
+        countPlanModeSwitches(this, args[0]);
         (callback as (error: unknown, result: unknown) => void)(error, result);
       };
       return original.apply(this, args);

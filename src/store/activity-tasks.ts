@@ -1,5 +1,5 @@
 import type { Failure, Payload, RetryPolicy } from '../protocol/index.js';
-import { type Queryable, type Statement, writeLater } from './db.js';
+import { genericPlan, type Queryable, type Statement, writeLater } from './db.js';
 import {
   claimAndLook,
   type NextVisibleRow,
@@ -46,6 +46,19 @@ const COLUMNS = `namespace, run_id AS "runId", scheduled_event_id AS "scheduledE
   retry_policy AS "retryPolicy", heartbeat_details AS "heartbeatDetails", last_heartbeat_at AS "lastHeartbeatAt",
   last_failure AS "lastFailure", cancel_requested AS "cancelRequested"`;
 
+const INSERT_ACTIVITY_TASK_SQL = genericPlan(`INSERT INTO activity_tasks (namespace, run_id, scheduled_event_id,
+         workflow_id, workflow_type, activity_id, activity_type, task_queue, input, scheduled_at, visible_at,
+         schedule_to_start_ms, start_to_close_ms, schedule_to_close_ms, heartbeat_ms, retry_policy, lease_id, started_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10, $11, $12, $13, $14, $15, $16::jsonb, $17, $18)`);
+
+const ACTIVITY_TASK_BY_KEY = `SELECT ${COLUMNS} FROM activity_tasks
+     WHERE namespace = $1 AND run_id = $2 AND scheduled_event_id = $3::int`;
+const GET_ACTIVITY_TASK_SQL = {
+  read: genericPlan(ACTIVITY_TASK_BY_KEY),
+  lock: genericPlan(`${ACTIVITY_TASK_BY_KEY} FOR UPDATE`),
+  nowait: genericPlan(`${ACTIVITY_TASK_BY_KEY} FOR UPDATE NOWAIT`),
+};
+
 export type NewActivityTask = Omit<
   ActivityTaskRow,
   'attempt' | 'leaseId' | 'startedAt' | 'heartbeatDetails' | 'lastHeartbeatAt' | 'lastFailure' | 'cancelRequested'
@@ -62,33 +75,26 @@ export async function insertActivityTasks(
   tasks: readonly (NewActivityTask & { lease?: EagerLease | undefined })[],
 ): Promise<void> {
   for (const t of tasks) {
-    await writeLater(
-      q,
-      `INSERT INTO activity_tasks (namespace, run_id, scheduled_event_id, workflow_id, workflow_type, activity_id,
-         activity_type, task_queue, input, scheduled_at, visible_at, schedule_to_start_ms, start_to_close_ms,
-         schedule_to_close_ms, heartbeat_ms, retry_policy, lease_id, started_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10, $11, $12, $13, $14, $15, $16::jsonb, $17, $18)`,
-      [
-        t.namespace,
-        t.runId,
-        t.scheduledEventId,
-        t.workflowId,
-        t.workflowType,
-        t.activityId,
-        t.activityType,
-        t.taskQueue,
-        JSON.stringify(t.input),
-        t.scheduledAt,
-        t.lease ? NEVER : t.visibleAt,
-        t.scheduleToStartMs,
-        t.startToCloseMs,
-        t.scheduleToCloseMs,
-        t.heartbeatMs,
-        JSON.stringify(t.retryPolicy),
-        t.lease?.leaseId ?? null,
-        t.lease?.startedAt ?? null,
-      ],
-    );
+    await writeLater(q, INSERT_ACTIVITY_TASK_SQL, [
+      t.namespace,
+      t.runId,
+      t.scheduledEventId,
+      t.workflowId,
+      t.workflowType,
+      t.activityId,
+      t.activityType,
+      t.taskQueue,
+      JSON.stringify(t.input),
+      t.scheduledAt,
+      t.lease ? NEVER : t.visibleAt,
+      t.scheduleToStartMs,
+      t.startToCloseMs,
+      t.scheduleToCloseMs,
+      t.heartbeatMs,
+      JSON.stringify(t.retryPolicy),
+      t.lease?.leaseId ?? null,
+      t.lease?.startedAt ?? null,
+    ]);
   }
 }
 
@@ -111,8 +117,7 @@ export function activityTaskStatement(
   forUpdate: boolean | 'nowait' = false,
 ): Statement {
   return {
-    sql: `SELECT ${COLUMNS} FROM activity_tasks WHERE namespace = $1 AND run_id = $2 AND scheduled_event_id = $3::int
-     ${forUpdate === 'nowait' ? 'FOR UPDATE NOWAIT' : forUpdate ? 'FOR UPDATE' : ''}`,
+    sql: GET_ACTIVITY_TASK_SQL[forUpdate === 'nowait' ? 'nowait' : forUpdate ? 'lock' : 'read'],
     params: [namespace, runId, scheduledEventId],
   };
 }
@@ -193,8 +198,8 @@ export async function deleteActivityTaskAndTimer(
 ): Promise<void> {
   await writeLater(
     q,
-    `WITH timer AS (DELETE FROM timers WHERE namespace = $1 AND run_id = $2 AND timer_key = $4)
-     DELETE FROM activity_tasks WHERE namespace = $1 AND run_id = $2 AND scheduled_event_id = $3`,
+    genericPlan(`WITH timer AS (DELETE FROM timers WHERE namespace = $1 AND run_id = $2 AND timer_key = $4)
+     DELETE FROM activity_tasks WHERE namespace = $1 AND run_id = $2 AND scheduled_event_id = $3`),
     [namespace, runId, scheduledEventId, timerKey],
   );
 }

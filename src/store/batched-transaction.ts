@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import type { Queryable, Statement } from './db.js';
+import { genericPlan, type Queryable, type Statement } from './db.js';
 import { queryPipelined } from './pipelined-statements.js';
 
 /**
@@ -21,7 +21,7 @@ interface Held {
 }
 
 /** The NOTIFYs of a commit, one statement whatever their number (so it stays one prepared statement). */
-const NOTIFY_SQL = 'SELECT pg_notify($1, payload) FROM unnest($2::text[]) AS payload';
+const NOTIFY_SQL = genericPlan('SELECT pg_notify($1, payload) FROM unnest($2::text[]) AS payload');
 
 export class BatchedTransaction implements Queryable {
   private pending: Held[] = [{ statement: { sql: 'BEGIN' } }];

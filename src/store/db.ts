@@ -36,6 +36,25 @@ export async function readLater<T>(q: Queryable, statement: Statement): Promise<
   return () => rows;
 }
 
+/**
+ * Marks a statement whose plan PostgreSQL may make once per connection and
+ * keep (a generic plan), instead of planning it for each call's values.
+ * Only for statements whose best plan cannot change as tables fill or
+ * empty: lookups and writes by a full primary key, inserts of values.
+ * `test/generic-plans.test.ts` checks every marked statement's plan on
+ * empty, never-analysed tables, where a wrong choice is likeliest. The mark
+ * is a comment, so the text stays plain SQL for PGlite and the logs.
+ */
+export function genericPlan(sql: string): string {
+  return GENERIC_PLAN_MARK + sql;
+}
+
+const GENERIC_PLAN_MARK = '/* generic plan */ ';
+
+export function isGenericPlan(sql: string): boolean {
+  return sql.startsWith(GENERIC_PLAN_MARK);
+}
+
 /** A statement and its parameters. */
 export interface Statement {
   sql: string;

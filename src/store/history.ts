@@ -1,5 +1,13 @@
 import type { HistoryEvent } from '../protocol/index.js';
-import { type Queryable, type Statement, writeLater } from './db.js';
+import { genericPlan, type Queryable, type Statement, writeLater } from './db.js';
+
+const APPEND_EVENTS_SQL = genericPlan(`INSERT INTO history_events (namespace, run_id, event_id, type, ts, attributes)
+     SELECT $1, $2, e.id, e.type, e.ts, e.attributes
+     FROM unnest($3::int[], $4::text[], $5::bigint[], $6::jsonb[]) AS e(id, type, ts, attributes)`);
+
+const READ_EVENTS_SQL =
+  genericPlan(`SELECT event_id AS "eventId", type, ts AS "timestamp", attributes FROM history_events
+     WHERE namespace = $1 AND run_id = $2 AND event_id >= $3::int ORDER BY event_id LIMIT $4::int`);
 
 /** Appends numbered events in one statement; the primary key rejects a duplicate number. */
 export async function appendEvents(
@@ -9,20 +17,14 @@ export async function appendEvents(
   events: readonly HistoryEvent[],
 ): Promise<void> {
   if (events.length === 0) return;
-  await writeLater(
-    q,
-    `INSERT INTO history_events (namespace, run_id, event_id, type, ts, attributes)
-     SELECT $1, $2, e.id, e.type, e.ts, e.attributes
-     FROM unnest($3::int[], $4::text[], $5::bigint[], $6::jsonb[]) AS e(id, type, ts, attributes)`,
-    [
-      namespace,
-      runId,
-      events.map((e) => e.eventId),
-      events.map((e) => e.type),
-      events.map((e) => e.timestamp),
-      events.map((e) => JSON.stringify(e.attributes)),
-    ],
-  );
+  await writeLater(q, APPEND_EVENTS_SQL, [
+    namespace,
+    runId,
+    events.map((e) => e.eventId),
+    events.map((e) => e.type),
+    events.map((e) => e.timestamp),
+    events.map((e) => JSON.stringify(e.attributes)),
+  ]);
 }
 
 /** Events with id >= fromEventId, in order, at most `limit`. */
@@ -40,8 +42,7 @@ export async function readEvents(
 /** `readEvents`'s statement, to read several runs' events in one round trip (see `queryEach`). */
 export function readEventsStatement(namespace: string, runId: string, fromEventId: number, limit: number): Statement {
   return {
-    sql: `SELECT event_id AS "eventId", type, ts AS "timestamp", attributes FROM history_events
-     WHERE namespace = $1 AND run_id = $2 AND event_id >= $3::int ORDER BY event_id LIMIT $4::int`,
+    sql: READ_EVENTS_SQL,
     params: [namespace, runId, fromEventId, limit],
   };
 }

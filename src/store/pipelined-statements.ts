@@ -1,5 +1,5 @@
 import pg from 'pg';
-import type { Statement } from './db.js';
+import { isGenericPlan, type Statement } from './db.js';
 
 /**
  * Several statements in one message on PostgreSQL's extended protocol, each
@@ -9,10 +9,17 @@ import type { Statement } from './db.js';
  * connection is parsed and analysed once. Parameters travel as parameters,
  * so any value can be batched.
  *
- * Plans are still made for each call's values (`plan_cache_mode` is set to
- * `force_custom_plan` by a connection's first message): a generic plan made
- * while a queue table was nearly empty would scan the whole queue once it
- * fills, and stay until the next ANALYZE.
+ * Plans: a statement marked with `genericPlan` (see `db.ts`) keeps one plan
+ * per connection, made once; every other statement is planned for each
+ * call's values. Planning was a third of PostgreSQL's time on the hot path,
+ * but a plan kept from when a queue table was nearly empty can scan the
+ * whole queue once it fills, and stay until the next ANALYZE; only
+ * statements whose plan cannot go wrong that way are marked: lookups by
+ * primary key, which no other index can serve (migration 013), planned with
+ * sequential scans off (`test/generic-plans.test.ts` checks them on empty
+ * tables). The mode is PostgreSQL's
+ * `plan_cache_mode`, read when a statement is bound: a switch goes ahead of
+ * a statement whenever the connection is, or may be, in the other mode.
  *
  * Every statement gets Parse (first use on this connection only), Bind,
  * Describe and Execute; one Sync ends the message, so PostgreSQL answers
@@ -35,8 +42,9 @@ export class PipelinedStatements {
   private readonly created: { index: number; sql: string }[] = [];
   private names: PreparedNames | undefined;
   private rowError: Error | undefined;
-  /** Answers still to come for the connection's setup, sent ahead of the statements in its first message. */
-  private setupResults = 0;
+  /** For each Execute sent, in order: true for a switch of the plan mode, whose answer nobody asked for. */
+  private readonly planModeSets: boolean[] = [];
+  private executed = 0;
 
   constructor(
     statements: readonly Statement[],
@@ -48,6 +56,11 @@ export class PipelinedStatements {
     this.current = this.newResult();
   }
 
+  /** Switches of the plan mode sent ahead of statements, once submitted (read by the benchmark's SQL counter). */
+  get planModeSwitches(): number {
+    return this.planModeSets.filter(Boolean).length;
+  }
+
   submit(connection: PgConnection): Error | null {
     const names = preparedNames(connection);
     this.names = names;
@@ -55,29 +68,41 @@ export class PipelinedStatements {
     try {
       // Statements a failed message may have left prepared under names now forgotten (no error if absent).
       for (const name of names.takeOrphans()) connection.close({ type: 'S', name });
-      if (!names.configured) {
-        names.configured = true;
-        this.setupResults = 1;
-        connection.parse({ text: CONNECTION_SETUP, name: '', types: [] });
-        connection.bind({ portal: '', statement: '', values: [], binary: false });
-        connection.execute({ portal: '', rows: 0 });
-      }
       for (const [index, sql] of this.texts.entries()) {
-        let name = names.get(sql);
-        if (name === undefined) {
-          name = names.add(sql);
-          connection.parse({ text: sql, name, types: [] });
-          if (name) this.created.push({ index, sql });
+        const mode = planModeOf(sql);
+        if (mode !== undefined && mode !== names.planMode) {
+          this.execute(connection, names, PLAN_MODE_SQL[mode], index, true);
+          names.planMode = mode;
         }
-        connection.bind({ portal: '', statement: name, values: this.values[index], binary: false });
-        connection.describe({ type: 'P', name: '' });
-        connection.execute({ portal: '', rows: 0 });
+        this.execute(connection, names, sql, index, false);
+        // A ROLLBACK undoes the switches made in its transaction.
+        if (ROLLBACK.test(sql)) names.planMode = undefined;
       }
       connection.sync();
     } finally {
       connection.stream.uncork?.();
     }
     return null;
+  }
+
+  /** Bind, Describe and Execute `sql`, after a Parse if this connection has not prepared it yet. */
+  private execute(
+    connection: PgConnection,
+    names: PreparedNames,
+    sql: string,
+    index: number,
+    planModeSet: boolean,
+  ): void {
+    let name = names.get(sql);
+    if (name === undefined) {
+      name = names.add(sql);
+      connection.parse({ text: sql, name, types: [] });
+      if (name) this.created.push({ index, sql });
+    }
+    connection.bind({ portal: '', statement: name, values: planModeSet ? [] : this.values[index], binary: false });
+    connection.describe({ type: 'P', name: '' });
+    connection.execute({ portal: '', rows: 0 });
+    this.planModeSets.push(planModeSet);
   }
 
   handleRowDescription(msg: { fields: unknown[] }): void {
@@ -104,7 +129,8 @@ export class PipelinedStatements {
   }
 
   handleError(error: Error): void {
-    if (this.setupResults > 0 && this.names) this.names.configured = false;
+    // A failed transaction undoes its switches: the next statement sets the mode it needs.
+    if (this.names) this.names.planMode = undefined;
     // Statements from the failed one on never ran: a name this message created for them may not exist.
     const failedAt = this.results.length;
     for (const { index, sql } of this.created) if (index >= failedAt) this.names?.forget(sql);
@@ -125,8 +151,7 @@ export class PipelinedStatements {
   handleCopyData(): void {}
 
   private finishStatement(): void {
-    if (this.setupResults > 0) {
-      this.setupResults--;
+    if (this.planModeSets[this.executed++]) {
       this.current = this.newResult();
       return;
     }
@@ -165,8 +190,29 @@ export function queryPipelined(
   });
 }
 
-/** Sent once per connection, ahead of its first prepared statement (see the class comment). */
-const CONNECTION_SETUP = 'SET plan_cache_mode = force_custom_plan';
+type PlanMode = 'generic' | 'custom';
+
+/**
+ * A generic plan is made without the values, and on an empty or
+ * just-analysed table a sequential scan looks cheapest: it would then be
+ * kept as the table fills. Marked statements all read by an index, so
+ * sequential scans are off while they are planned.
+ */
+const PLAN_MODE_SQL: Record<PlanMode, string> = {
+  generic:
+    "SELECT set_config('plan_cache_mode', 'force_generic_plan', false), set_config('enable_seqscan', 'off', false)",
+  custom: "SELECT set_config('plan_cache_mode', 'force_custom_plan', false), set_config('enable_seqscan', 'on', false)",
+};
+
+/** Statements PostgreSQL plans; others (BEGIN, COMMIT, SET…) run in either mode, so never wait for a switch. */
+const PLANNED = /^\s*(?:\/\*[^*]*\*\/\s*)?(?:SELECT|INSERT|UPDATE|DELETE|WITH|VALUES|MERGE|TABLE)\b/i;
+const ROLLBACK = /^\s*(?:ROLLBACK|ABORT)\b/i;
+
+/** The plan mode `sql` needs, or undefined if it is not planned. */
+function planModeOf(sql: string): PlanMode | undefined {
+  if (isGenericPlan(sql)) return 'generic';
+  return PLANNED.test(sql) ? 'custom' : undefined;
+}
 
 /** Most statements kept prepared per connection; past it, new texts are parsed each time (unnamed). */
 const MAX_PREPARED = 500;
@@ -175,8 +221,8 @@ let nextName = 0;
 /** The prepared statements of one connection, by text. Names are never reused, so a forgotten one cannot clash. */
 class PreparedNames {
   private readonly byText = new Map<string, string>();
-  /** `CONNECTION_SETUP` has been sent on this connection. */
-  configured = false;
+  /** The connection's plan mode as last switched, or undefined if unknown (new, or a switch may have been undone). */
+  planMode: PlanMode | undefined;
   private readonly orphans: string[] = [];
 
   get(sql: string): string | undefined {

@@ -88,7 +88,8 @@ export async function openPostgresDb(options: PostgresDbOptions): Promise<Db> {
         await tx.commit(options?.notifications?.());
         return value;
       } catch (error) {
-        if (!tx.unstarted) await client.query('ROLLBACK').catch((e: Error) => (broken = e));
+        // Pipelined like the transaction's statements, so the connection knows the ROLLBACK undid its `SET`s.
+        if (!tx.unstarted) await queryPipelined(client, [{ sql: 'ROLLBACK' }], types).catch((e: Error) => (broken = e));
         tx.abandon(error);
         throw error;
       } finally {

@@ -1,5 +1,5 @@
 import type { Failure, ParentClosePolicy, Payload, WorkflowStatus } from '../protocol/index.js';
-import { type Queryable, type Statement, writeLater } from './db.js';
+import { genericPlan, type Queryable, type Statement, writeLater } from './db.js';
 
 /** A run row: one execution of a workflow id. */
 export interface RunRow {
@@ -38,33 +38,48 @@ const COLUMNS = `namespace, run_id AS "runId", workflow_id AS "workflowId", work
   parent_initiated_event_id AS "parentInitiatedEventId", parent_close_policy AS "parentClosePolicy",
   buffered_signals AS "bufferedSignals", has_children AS "hasChildren", has_updates AS "hasUpdates"`;
 
+const INSERT_RUN_SQL = genericPlan(`INSERT INTO runs (namespace, run_id, workflow_id, workflow_type, task_queue, status,
+       request_id, next_event_id, seen_up_to_event_id, workflow_task_timeout_ms, start_time, execution_deadline,
+       parent_run_id, parent_initiated_event_id, parent_close_policy)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`);
+const LOCK_RUN_SQL = genericPlan(`SELECT ${COLUMNS} FROM runs WHERE namespace = $1 AND run_id = $2 FOR UPDATE`);
+const LOCK_RUN_NOWAIT_SQL = genericPlan(
+  `SELECT ${COLUMNS} FROM runs WHERE namespace = $1 AND run_id = $2 FOR UPDATE NOWAIT`,
+);
+const GET_RUN_SQL = genericPlan(`SELECT ${COLUMNS} FROM runs WHERE namespace = $1 AND run_id = $2`);
+const ADVANCE_RUN_SQL = genericPlan(`WITH moved AS (
+       UPDATE runs SET next_event_id = $4::int,
+         seen_up_to_event_id = COALESCE($5::int, seen_up_to_event_id),
+         status = COALESCE($6, status),
+         close_time = COALESCE($7::bigint, close_time),
+         result = COALESCE($8::jsonb, result),
+         failure = COALESCE($9::jsonb, failure),
+         next_run_id = COALESCE($10, next_run_id),
+         buffered_signals = COALESCE($11::jsonb, buffered_signals)
+       WHERE namespace = $1 AND run_id = $2 AND next_event_id = $3::int
+       RETURNING 1)
+     SELECT tideway_expect_run_moved(count(*), $2) FROM moved`);
+
 export async function insertRun(q: Queryable, run: RunRow): Promise<void> {
   // Held back: a second running run of the id (unique violation) fails the transaction at commit, which
   // is where every start already handles it.
-  await writeLater(
-    q,
-    `INSERT INTO runs (namespace, run_id, workflow_id, workflow_type, task_queue, status, request_id, next_event_id,
-       seen_up_to_event_id, workflow_task_timeout_ms, start_time, execution_deadline, parent_run_id,
-       parent_initiated_event_id, parent_close_policy)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
-    [
-      run.namespace,
-      run.runId,
-      run.workflowId,
-      run.workflowType,
-      run.taskQueue,
-      run.status,
-      run.requestId,
-      run.nextEventId,
-      run.seenUpToEventId,
-      run.workflowTaskTimeoutMs,
-      run.startTime,
-      run.executionDeadline,
-      run.parentRunId,
-      run.parentInitiatedEventId,
-      run.parentClosePolicy,
-    ],
-  );
+  await writeLater(q, INSERT_RUN_SQL, [
+    run.namespace,
+    run.runId,
+    run.workflowId,
+    run.workflowType,
+    run.taskQueue,
+    run.status,
+    run.requestId,
+    run.nextEventId,
+    run.seenUpToEventId,
+    run.workflowTaskTimeoutMs,
+    run.startTime,
+    run.executionDeadline,
+    run.parentRunId,
+    run.parentInitiatedEventId,
+    run.parentClosePolicy,
+  ]);
 }
 
 /**
@@ -85,7 +100,7 @@ export async function lockRun(
 /** `lockRun`'s statement, to send with the reads that follow it (see `queryEach`); its rows are `RunRow`s. */
 export function lockRunStatement(namespace: string, runId: string, options: { nowait?: boolean } = {}): Statement {
   return {
-    sql: `SELECT ${COLUMNS} FROM runs WHERE namespace = $1 AND run_id = $2 FOR UPDATE${options.nowait ? ' NOWAIT' : ''}`,
+    sql: options.nowait ? LOCK_RUN_NOWAIT_SQL : LOCK_RUN_SQL,
     params: [namespace, runId],
   };
 }
@@ -129,16 +144,15 @@ export async function findRun(
   workflowId: string,
   runId?: string,
 ): Promise<RunRow | undefined> {
-  const rows = runId
-    ? await q.query<RunRow>(`SELECT ${COLUMNS} FROM runs WHERE namespace = $1 AND run_id = $2 AND workflow_id = $3`, [
-        namespace,
-        runId,
-        workflowId,
-      ])
-    : await q.query<RunRow>(
-        `SELECT ${COLUMNS} FROM runs WHERE namespace = $1 AND workflow_id = $2 ORDER BY start_time DESC, run_id DESC LIMIT 1`,
-        [namespace, workflowId],
-      );
+  if (runId) {
+    // By primary key alone, so the kept plan is the primary key's (a run id belongs to one workflow id).
+    const run = (await q.query<RunRow>(GET_RUN_SQL, [namespace, runId]))[0];
+    return run?.workflowId === workflowId ? run : undefined;
+  }
+  const rows = await q.query<RunRow>(
+    `SELECT ${COLUMNS} FROM runs WHERE namespace = $1 AND workflow_id = $2 ORDER BY start_time DESC, run_id DESC LIMIT 1`,
+    [namespace, workflowId],
+  );
   return rows[0];
 }
 
@@ -219,34 +233,19 @@ export async function advanceRun(
 ): Promise<void> {
   // Nothing waits for the answer: a run another transition moved first raises RUN_MOVED_CONCURRENTLY
   // (migration 011), which fails the transaction wherever the statement is sent.
-  await writeLater(
-    q,
-    `WITH moved AS (
-       UPDATE runs SET next_event_id = $4::int,
-         seen_up_to_event_id = COALESCE($5::int, seen_up_to_event_id),
-         status = COALESCE($6, status),
-         close_time = COALESCE($7::bigint, close_time),
-         result = COALESCE($8::jsonb, result),
-         failure = COALESCE($9::jsonb, failure),
-         next_run_id = COALESCE($10, next_run_id),
-         buffered_signals = COALESCE($11::jsonb, buffered_signals)
-       WHERE namespace = $1 AND run_id = $2 AND next_event_id = $3::int
-       RETURNING 1)
-     SELECT tideway_expect_run_moved(count(*), $2) FROM moved`,
-    [
-      namespace,
-      runId,
-      expectedNextEventId,
-      change.nextEventId,
-      change.seenUpToEventId,
-      change.status ?? null,
-      change.closeTime,
-      change.result === undefined ? null : JSON.stringify(change.result),
-      change.failure === undefined ? null : JSON.stringify(change.failure),
-      change.nextRunId ?? null,
-      change.bufferedSignals === undefined ? null : JSON.stringify(change.bufferedSignals),
-    ],
-  );
+  await writeLater(q, ADVANCE_RUN_SQL, [
+    namespace,
+    runId,
+    expectedNextEventId,
+    change.nextEventId,
+    change.seenUpToEventId,
+    change.status ?? null,
+    change.closeTime,
+    change.result === undefined ? null : JSON.stringify(change.result),
+    change.failure === undefined ? null : JSON.stringify(change.failure),
+    change.nextRunId ?? null,
+    change.bufferedSignals === undefined ? null : JSON.stringify(change.bufferedSignals),
+  ]);
 }
 
 /** Remembers that a run started children or received updates (see RunRow). */
@@ -283,7 +282,8 @@ export interface RunFilter {
 }
 
 function runFilterSql(namespace: string, filter: RunFilter): { where: string; params: unknown[] } {
-  const where = ['r.namespace = $1'];
+  // `start_time IS NOT NULL` (always true) lets the listing use `runs_by_start`, partial on it (migration 013).
+  const where = ['r.namespace = $1', 'r.start_time IS NOT NULL'];
   const params: unknown[] = [namespace];
   const add = (clause: string, value: unknown) => {
     params.push(value);
@@ -298,8 +298,9 @@ function runFilterSql(namespace: string, filter: RunFilter): { where: string; pa
     );
   }
   if (filter.latestOnly) {
+    // `n.workflow_id IS NOT NULL` (always true) lets the look use `runs_by_workflow`, partial on it (migration 013).
     where.push(`NOT EXISTS (SELECT 1 FROM runs n WHERE n.namespace = r.namespace AND n.workflow_id = r.workflow_id
-      AND (n.start_time, n.run_id) > (r.start_time, r.run_id))`);
+      AND n.workflow_id IS NOT NULL AND (n.start_time, n.run_id) > (r.start_time, r.run_id))`);
   }
   if (filter.after) {
     params.push(filter.after.startTime, filter.after.runId);
@@ -351,9 +352,6 @@ export async function reparentChild(
 
 /** A run by id alone (run ids are unique in a namespace). */
 export async function findRunById(q: Queryable, namespace: string, runId: string): Promise<RunRow | undefined> {
-  const rows = await q.query<RunRow>(`SELECT ${COLUMNS} FROM runs WHERE namespace = $1 AND run_id = $2`, [
-    namespace,
-    runId,
-  ]);
+  const rows = await q.query<RunRow>(GET_RUN_SQL, [namespace, runId]);
   return rows[0];
 }

@@ -1,5 +1,5 @@
 import type { TaskEvent, TaskEventKind, TaskEventSource } from '../protocol/index.js';
-import { type Queryable, writeLater } from './db.js';
+import { genericPlan, type Queryable, writeLater } from './db.js';
 
 /** A task event before the store numbers it. */
 export interface NewTaskEvent {
@@ -13,7 +13,7 @@ export interface NewTaskEvent {
   data?: unknown;
 }
 
-const APPEND_TASK_EVENTS_SQL = `WITH counter AS (
+const APPEND_TASK_EVENTS_SQL = genericPlan(`WITH counter AS (
        INSERT INTO task_event_streams AS s (namespace, run_id, last_seq, closed) VALUES ($1, $2, $3, $4)
        ON CONFLICT (namespace, run_id) DO UPDATE SET last_seq = s.last_seq + $3, closed = $4
        WHERE NOT s.closed
@@ -24,7 +24,7 @@ const APPEND_TASK_EVENTS_SQL = `WITH counter AS (
      SELECT $1, $2, counter.last_seq - $3 + e.ord, $5, e.v->>'source', e.v->>'kind', e.v->>'activityId',
        e.v->>'activityType', (e.v->>'attempt')::int, e.v->>'message', e.v->'data', (e.v->>'time')::bigint
      FROM counter, jsonb_array_elements($6::jsonb) WITH ORDINALITY AS e(v, ord)
-     RETURNING seq`;
+     RETURNING seq`);
 
 /**
  * Numbers and stores events of one run in one statement: the run's counter

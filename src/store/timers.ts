@@ -1,4 +1,4 @@
-import { type Queryable, writeLater } from './db.js';
+import { genericPlan, type Queryable, writeLater } from './db.js';
 
 /** Kinds of timer rows: a workflow's own durable timer, an activity's timeouts, a workflow's timeout. */
 /** 'child-closed' is an outbox entry: a child's outcome on its way to its parent. */
@@ -19,14 +19,14 @@ const COLUMNS = `namespace, run_id AS "runId", timer_key AS "timerKey", kind, du
 export async function upsertTimer(q: Queryable, timer: TimerRow): Promise<void> {
   await writeLater(
     q,
-    `INSERT INTO timers (namespace, run_id, timer_key, kind, due_at, data) VALUES ($1, $2, $3, $4, $5, $6::jsonb)
-     ON CONFLICT (namespace, run_id, timer_key) DO UPDATE SET due_at = EXCLUDED.due_at, data = EXCLUDED.data`,
+    genericPlan(`INSERT INTO timers (namespace, run_id, timer_key, kind, due_at, data) VALUES ($1, $2, $3, $4, $5, $6::jsonb)
+     ON CONFLICT (namespace, run_id, timer_key) DO UPDATE SET due_at = EXCLUDED.due_at, data = EXCLUDED.data`),
     [timer.namespace, timer.runId, timer.timerKey, timer.kind, timer.dueAt, JSON.stringify(timer.data)],
   );
 }
 
 export async function deleteTimer(q: Queryable, namespace: string, runId: string, timerKey: string): Promise<void> {
-  await writeLater(q, 'DELETE FROM timers WHERE namespace = $1 AND run_id = $2 AND timer_key = $3', [
+  await writeLater(q, genericPlan('DELETE FROM timers WHERE namespace = $1 AND run_id = $2 AND timer_key = $3'), [
     namespace,
     runId,
     timerKey,

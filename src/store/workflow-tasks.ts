@@ -1,5 +1,5 @@
 import type { Failure } from '../protocol/index.js';
-import { type Queryable, type Statement, writeLater } from './db.js';
+import { genericPlan, type Queryable, type Statement, writeLater } from './db.js';
 import {
   claimAndLook,
   type NextVisibleRow,
@@ -32,6 +32,8 @@ const COLUMNS = `namespace, run_id AS "runId", workflow_id AS "workflowId", work
   last_event_id_at_lease AS "lastEventIdAtLease", last_failure AS "lastFailure", speculative,
   updates_pending AS "updatesPending"`;
 
+const GET_WORKFLOW_TASK_SQL = genericPlan(`SELECT ${COLUMNS} FROM workflow_tasks WHERE namespace = $1 AND run_id = $2`);
+
 export async function insertWorkflowTask(
   q: Queryable,
   task: Pick<WorkflowTaskRow, 'namespace' | 'runId' | 'workflowId' | 'workflowType' | 'taskQueue' | 'visibleAt'> & {
@@ -42,9 +44,9 @@ export async function insertWorkflowTask(
 ): Promise<void> {
   await writeLater(
     q,
-    `INSERT INTO workflow_tasks (namespace, run_id, workflow_id, workflow_type, task_queue, visible_at, speculative,
-       updates_pending, lease_id, leased_at, last_event_id_at_lease)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, $9, $10)`,
+    genericPlan(`INSERT INTO workflow_tasks (namespace, run_id, workflow_id, workflow_type, task_queue, visible_at,
+       speculative, updates_pending, lease_id, leased_at, last_event_id_at_lease)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, $9, $10)`),
     [
       task.namespace,
       task.runId,
@@ -72,7 +74,7 @@ export async function getWorkflowTask(
 /** `getWorkflowTask`'s statement, to send with the lock before it (see `queryEach`); its rows are `WorkflowTaskRow`s. */
 export function workflowTaskStatement(namespace: string, runId: string): Statement {
   return {
-    sql: `SELECT ${COLUMNS} FROM workflow_tasks WHERE namespace = $1 AND run_id = $2`,
+    sql: GET_WORKFLOW_TASK_SQL,
     params: [namespace, runId],
   };
 }
@@ -198,7 +200,10 @@ export async function makeTaskRegular(q: Queryable, namespace: string, runId: st
 }
 
 export async function deleteWorkflowTask(q: Queryable, namespace: string, runId: string): Promise<void> {
-  await writeLater(q, 'DELETE FROM workflow_tasks WHERE namespace = $1 AND run_id = $2', [namespace, runId]);
+  await writeLater(q, genericPlan('DELETE FROM workflow_tasks WHERE namespace = $1 AND run_id = $2'), [
+    namespace,
+    runId,
+  ]);
 }
 
 /**
@@ -208,9 +213,9 @@ export async function deleteWorkflowTask(q: Queryable, namespace: string, runId:
 export async function deleteRunPendingWork(q: Queryable, namespace: string, runId: string): Promise<void> {
   await writeLater(
     q,
-    `WITH activities AS (DELETE FROM activity_tasks WHERE namespace = $1 AND run_id = $2),
+    genericPlan(`WITH activities AS (DELETE FROM activity_tasks WHERE namespace = $1 AND run_id = $2),
           timers AS (DELETE FROM timers WHERE namespace = $1 AND run_id = $2)
-     DELETE FROM workflow_tasks WHERE namespace = $1 AND run_id = $2`,
+     DELETE FROM workflow_tasks WHERE namespace = $1 AND run_id = $2`),
     [namespace, runId],
   );
 }
