@@ -59,6 +59,36 @@ test('values of every kind round-trip as parameters', async (ctx) => {
   ]);
 });
 
+test('a statement reads its rows the same way on every run, in any company', async (ctx) => {
+  if (!db) ctx.skip();
+  // After its first run on a connection a statement is not described again; what it returns must not change.
+  const bytes = Buffer.from([7, 8]);
+  await db!.query('INSERT INTO piped (id, label, bytes, big, doc, tags) VALUES ($1, $2, $3, $4, $5::jsonb, $6)', [
+    30,
+    'thirty',
+    bytes,
+    2 ** 40,
+    JSON.stringify({ a: 1 }),
+    ['x'],
+  ]);
+  const wide = { sql: 'SELECT id, label, bytes, big, doc, tags FROM piped WHERE id = $1', params: [30] };
+  const narrow = { sql: 'SELECT big AS "renamed", label IS NULL AS "noLabel" FROM piped WHERE id = $1', params: [30] };
+  const none = { sql: 'UPDATE piped SET label = label WHERE id = $1', params: [30] };
+  const empty = { sql: 'SELECT id FROM piped WHERE id = $1', params: [-1] };
+  const expected = [
+    [{ id: 30, label: 'thirty', bytes, big: 2 ** 40, doc: { a: 1 }, tags: ['x'] }],
+    [{ renamed: 2 ** 40, noLabel: false }],
+    [],
+    [],
+  ];
+  for (let i = 0; i < 3; i++) {
+    const order = i % 2 === 0 ? [wide, narrow, none, empty] : [empty, none, narrow, wide];
+    const rows = await db!.transaction((tx) => queryEach(tx, order));
+    expect(rows).toEqual(i % 2 === 0 ? expected : [...expected].reverse());
+    expect(await db!.query(narrow.sql, narrow.params)).toEqual(expected[1]);
+  }
+});
+
 test('an error stops the rest of its message, reports itself, and leaves the connection usable', async (ctx) => {
   if (!db) ctx.skip();
   const before = await db!.query<{ n: string }>('SELECT count(*) AS n FROM piped');

@@ -1,4 +1,12 @@
 import pg from 'pg';
+import {
+  type PlanMode,
+  type PreparedNames,
+  preparedNames,
+  type RowShape,
+  readRow,
+  rowShape,
+} from './connection-statements.js';
 import { isGenericPlan, type Statement } from './db.js';
 
 /**
@@ -38,12 +46,14 @@ export class PipelinedStatements {
   private readonly values: (string | Buffer | null)[][];
   private readonly results: pg.QueryResult[] = [];
   private current: pg.Result;
+  /** Rows of the statement being answered. */
+  private rows: Record<string, unknown>[] = [];
   /** Texts whose prepared statement this message creates: forgotten if it fails before they ran. */
   private readonly created: { index: number; sql: string }[] = [];
   private names: PreparedNames | undefined;
   private rowError: Error | undefined;
-  /** For each Execute sent, in order: true for a switch of the plan mode, whose answer nobody asked for. */
-  private readonly planModeSets: boolean[] = [];
+  /** Every Execute sent, in order; `executed` of them have been answered. */
+  private readonly executes: Execute[] = [];
   private executed = 0;
 
   constructor(
@@ -58,7 +68,7 @@ export class PipelinedStatements {
 
   /** Switches of the plan mode sent ahead of statements, once submitted (read by the benchmark's SQL counter). */
   get planModeSwitches(): number {
-    return this.planModeSets.filter(Boolean).length;
+    return this.executes.filter((e) => e.planModeSwitch).length;
   }
 
   submit(connection: PgConnection): Error | null {
@@ -100,26 +110,35 @@ export class PipelinedStatements {
       if (name) this.created.push({ index, sql });
     }
     connection.bind({ portal: '', statement: name, values: planModeSet ? [] : this.values[index], binary: false });
-    connection.describe({ type: 'P', name: '' });
+    // A statement this connection has run before is not described again: its rows read as they did then.
+    const shape = name ? names.shapeOf(name) : undefined;
+    if (shape === undefined) connection.describe({ type: 'P', name: '' });
     connection.execute({ portal: '', rows: 0 });
-    this.planModeSets.push(planModeSet);
+    this.executes.push({ name, planModeSwitch: planModeSet, described: shape === undefined, shape });
   }
 
-  handleRowDescription(msg: { fields: unknown[] }): void {
-    (this.current as unknown as { addFields(fields: unknown[]): void }).addFields(msg.fields);
+  handleRowDescription(msg: { fields: { name: string; dataTypeID: number }[] }): void {
+    const execute = this.executes[this.executed];
+    if (!execute) return;
+    execute.shape = rowShape(msg.fields, this.types, pg.types);
+    if (execute.name) this.names?.setShape(execute.name, execute.shape);
   }
 
-  handleDataRow(msg: { fields: unknown[] }): void {
+  handleDataRow(msg: { fields: (string | null)[] }): void {
     if (this.rowError) return;
     try {
-      const result = this.current as unknown as { parseRow(f: unknown[]): unknown; addRow(r: unknown): void };
-      result.addRow(result.parseRow(msg.fields));
+      const shape = this.executes[this.executed]?.shape;
+      if (!shape) throw new Error('PostgreSQL sent a row for a statement without columns');
+      this.rows.push(readRow(shape, msg.fields));
     } catch (error) {
       this.rowError = error as Error;
     }
   }
 
   handleCommandComplete(msg: unknown): void {
+    const execute = this.executes[this.executed];
+    // Described, and no description came back: the statement returns no rows.
+    if (execute?.described && execute.shape === undefined && execute.name) this.names?.setShape(execute.name, null);
     (this.current as unknown as { addCommandComplete(m: unknown): void }).addCommandComplete(msg);
     this.finishStatement();
   }
@@ -151,12 +170,11 @@ export class PipelinedStatements {
   handleCopyData(): void {}
 
   private finishStatement(): void {
-    if (this.planModeSets[this.executed++]) {
-      this.current = this.newResult();
-      return;
-    }
-    this.results.push(this.current as unknown as pg.QueryResult);
+    const result = this.current;
+    result.rows = this.rows;
+    this.rows = [];
     this.current = this.newResult();
+    if (!this.executes[this.executed++]?.planModeSwitch) this.results.push(result as unknown as pg.QueryResult);
   }
 
   private newResult(): pg.Result {
@@ -190,8 +208,6 @@ export function queryPipelined(
   });
 }
 
-type PlanMode = 'generic' | 'custom';
-
 /**
  * A generic plan is made without the values, and on an empty or
  * just-analysed table a sequential scan looks cheapest: it would then be
@@ -214,51 +230,16 @@ function planModeOf(sql: string): PlanMode | undefined {
   return PLANNED.test(sql) ? 'custom' : undefined;
 }
 
-/** Most statements kept prepared per connection; past it, new texts are parsed each time (unnamed). */
-const MAX_PREPARED = 500;
-let nextName = 0;
-
-/** The prepared statements of one connection, by text. Names are never reused, so a forgotten one cannot clash. */
-class PreparedNames {
-  private readonly byText = new Map<string, string>();
-  /** The connection's plan mode as last switched, or undefined if unknown (new, or a switch may have been undone). */
-  planMode: PlanMode | undefined;
-  private readonly orphans: string[] = [];
-
-  get(sql: string): string | undefined {
-    return this.byText.get(sql);
-  }
-
-  /** A new name for `sql`, or '' (the unnamed statement, parsed each time) once the connection keeps enough. */
-  add(sql: string): string {
-    if (this.byText.size >= MAX_PREPARED) return '';
-    const name = `tideway_${(nextName++).toString(36)}`;
-    this.byText.set(sql, name);
-    return name;
-  }
-
-  /** Forgets `sql`'s name; the statement may still exist on the server, so it is closed with the next message. */
-  forget(sql: string): void {
-    const name = this.byText.get(sql);
-    if (name === undefined) return;
-    this.byText.delete(sql);
-    this.orphans.push(name);
-  }
-
-  takeOrphans(): string[] {
-    return this.orphans.splice(0);
-  }
-}
-
-const namesByConnection = new WeakMap<object, PreparedNames>();
-
-function preparedNames(connection: object): PreparedNames {
-  let names = namesByConnection.get(connection);
-  if (!names) {
-    names = new PreparedNames();
-    namesByConnection.set(connection, names);
-  }
-  return names;
+/** One statement of a message as sent: how its answer is read. */
+interface Execute {
+  /** Its prepared statement's name ('' for the unnamed statement). */
+  name: string;
+  /** A switch of the plan mode, whose answer nobody asked for. */
+  planModeSwitch: boolean;
+  /** Sent with a Describe: its description, or the lack of one, is learnt from the answer. */
+  described: boolean;
+  /** How its rows read (null: it returns none); undefined until its description arrives. */
+  shape: RowShape | null | undefined;
 }
 
 /** How `pg` turns a parameter into what it sends (not in its type declarations). */
