@@ -106,9 +106,11 @@ export interface ClaimedWorkflowTaskExtras {
 
 type ClaimedRow = WorkflowTaskRow & ClaimedWorkflowTaskExtras & { queuedAt: number };
 
-function claimWorkflowTasksStatement(args: QueueClaim): Statement {
-  return {
-    sql: `WITH candidate AS (
+/**
+ * Planned for each call, unlike most statements here: a plan kept from an empty queue joins the claimed
+ * rows back by scanning whole indexes (`test/generic-plans.test.ts` saw it after ANALYZE of empty tables).
+ */
+const CLAIM_WORKFLOW_TASKS_SQL = `WITH candidate AS (
        SELECT t.namespace, t.run_id, t.lease_id AS previous_lease, t.visible_at AS queued_at FROM workflow_tasks t
        WHERE t.namespace = $1 AND t.task_queue = $2 AND t.visible_at <= $3::bigint AND t.workflow_type = ANY($4::text[])
        ORDER BY t.visible_at LIMIT $6::int FOR UPDATE SKIP LOCKED
@@ -128,7 +130,11 @@ function claimWorkflowTasksStatement(args: QueueClaim): Statement {
        last_event_id_at_lease AS "lastEventIdAtLease", last_failure AS "lastFailure", speculative,
        updates_pending AS "updatesPending", next_event_id AS "nextEventId", seen_up_to_event_id AS "seenUpToEventId",
        lease_expired AS "leaseExpired", queued_at AS "queuedAt"
-     FROM claimed`,
+     FROM claimed`;
+
+function claimWorkflowTasksStatement(args: QueueClaim): Statement {
+  return {
+    sql: CLAIM_WORKFLOW_TASKS_SQL,
     params: [args.namespace, args.taskQueue, args.now, args.types, args.leaseId, args.limit],
   };
 }
@@ -159,12 +165,14 @@ export async function claimWorkflowTasksAndLook(
   return { rows: inClaimOrder(claimed), queueAfter };
 }
 
-function nextWorkflowTaskVisibleStatement(namespace: string, taskQueue: string, now: number): Statement {
-  return {
-    sql: `SELECT (SELECT min(visible_at) FROM workflow_tasks
+const NEXT_WORKFLOW_TASK_VISIBLE_SQL = genericPlan(`SELECT (SELECT min(visible_at) FROM workflow_tasks
              WHERE namespace = $1 AND task_queue = $2 AND visible_at > $3::bigint) AS at,
             EXISTS (SELECT 1 FROM workflow_tasks
-                    WHERE namespace = $1 AND task_queue = $2 AND visible_at <= $3::bigint) AS "visibleNow"`,
+                    WHERE namespace = $1 AND task_queue = $2 AND visible_at <= $3::bigint) AS "visibleNow"`);
+
+function nextWorkflowTaskVisibleStatement(namespace: string, taskQueue: string, now: number): Statement {
+  return {
+    sql: NEXT_WORKFLOW_TASK_VISIBLE_SQL,
     params: [namespace, taskQueue, now],
   };
 }
