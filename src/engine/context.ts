@@ -16,6 +16,7 @@ import {
 import type { Clock } from './clock.js';
 import { NOTIFY_CHANNEL, type Notifier, notifyKeys } from './notifier.js';
 import { RegisteredTypes } from './registered-types.js';
+import { RunReads } from './run-reads.js';
 import { discardTaskEvents, flushTaskEvents } from './task-events.js';
 
 /** What every engine operation needs: the database, time, wake-ups and limits. */
@@ -30,6 +31,8 @@ export interface EngineContext {
   newId: () => string;
   /** Workflow types workers were recently seen to register (a start's name check). */
   registeredTypes: RegisteredTypes;
+  /** Reads of runs by id for result waits, batched (see `RunReads`). */
+  runReads: RunReads;
   /** Runs one state transition in one transaction; `notify` keys wake waiters after commit. */
   transition<T>(fn: (tx: Queryable, notify: (key: string) => void) => Promise<T>): Promise<T>;
 }
@@ -47,6 +50,7 @@ export function createContext(args: {
     random: Math.random,
     newId: randomUUID,
     registeredTypes: new RegisteredTypes(),
+    runReads: new RunReads(db),
     async transition(fn) {
       const keys = new Set<string>();
       const result = await runTransaction(db, fn, keys);

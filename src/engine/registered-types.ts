@@ -14,14 +14,38 @@ const KNOWN_TYPE_TTL_MS = 5_000;
 /** Workflow types recently seen registered, per namespace and task queue. */
 export class RegisteredTypes {
   private readonly seen = new Map<string, { types: Set<string>; at: number }>();
+  /** Reads of the pollers table under way: a burst of starts on a queue shares one instead of one each. */
+  private readonly reading = new Map<string, Promise<Set<string> | undefined>>();
 
   knownRecently(namespace: string, taskQueue: string, workflowType: string, now: number): boolean {
     const entry = this.seen.get(`${namespace}\u0000${taskQueue}`);
     return entry !== undefined && now - entry.at < KNOWN_TYPE_TTL_MS && entry.types.has(workflowType);
   }
 
-  remember(namespace: string, taskQueue: string, types: Set<string>, now: number): void {
-    this.seen.set(`${namespace}\u0000${taskQueue}`, { types, at: now });
+  /**
+   * The workflow types registered by the queue's recent pollers (undefined
+   * if none polled it lately), from `read`, or from a read already under way.
+   */
+  async registered(
+    namespace: string,
+    taskQueue: string,
+    now: number,
+    read: () => Promise<{ types: string[] }[]>,
+  ): Promise<Set<string> | undefined> {
+    const key = `${namespace}\u0000${taskQueue}`;
+    let reading = this.reading.get(key);
+    if (!reading) {
+      reading = read()
+        .then((pollers) => {
+          if (pollers.length === 0) return undefined;
+          const types = new Set(pollers.flatMap((p) => p.types));
+          this.seen.set(key, { types, at: now });
+          return types;
+        })
+        .finally(() => this.reading.delete(key));
+      this.reading.set(key, reading);
+    }
+    return reading;
   }
 }
 
@@ -37,18 +61,10 @@ export async function checkWorkflowTypeKnown(
 ): Promise<void> {
   const now = ctx.clock.now();
   if (ctx.registeredTypes.knownRecently(namespace, taskQueue, workflowType, now)) return;
-  const pollers = await recentPollerTypes(ctx.db, {
-    namespace,
-    taskQueue,
-    kind: 'workflow',
-    since: now - REGISTERED_TYPES_WINDOW_MS,
-  });
-  if (pollers.length === 0) return;
-  const known = new Set(pollers.flatMap((p) => p.types));
-  if (known.has(workflowType)) {
-    ctx.registeredTypes.remember(namespace, taskQueue, known, now);
-    return;
-  }
+  const known = await ctx.registeredTypes.registered(namespace, taskQueue, now, () =>
+    recentPollerTypes(ctx.db, { namespace, taskQueue, kind: 'workflow', since: now - REGISTERED_TYPES_WINDOW_MS }),
+  );
+  if (known === undefined || known.has(workflowType)) return;
   throw new TidewayApiError(
     'InvalidArgument',
     `no worker on task queue "${taskQueue}" (namespace "${namespace}") registers workflow "${workflowType}"; ` +

@@ -31,15 +31,17 @@ export async function requireRun(ctx: EngineContext, namespace: string, ref: Run
   checkNamespace(namespace);
   if (!ref.workflowId) throw new TidewayApiError('InvalidArgument', 'workflowId is required');
   const run = await findRun(ctx.db, namespace, ref.workflowId, ref.runId);
-  if (!run) {
-    throw new TidewayApiError(
-      'NotFound',
-      ref.runId
-        ? `workflow "${ref.workflowId}" has no run "${ref.runId}" in namespace "${namespace}"`
-        : `workflow "${ref.workflowId}" not found in namespace "${namespace}"; check the id and namespace`,
-    );
-  }
+  if (!run) throw runNotFound(namespace, ref.workflowId, ref.runId);
   return run;
+}
+
+function runNotFound(namespace: string, workflowId: string, runId: string | undefined): TidewayApiError {
+  return new TidewayApiError(
+    'NotFound',
+    runId
+      ? `workflow "${workflowId}" has no run "${runId}" in namespace "${namespace}"`
+      : `workflow "${workflowId}" not found in namespace "${namespace}"; check the id and namespace`,
+  );
 }
 
 function summarize(run: RunRow, task?: WorkflowTaskRow, now = 0): WorkflowSummary {
@@ -114,6 +116,15 @@ export async function describeWorkflow(
   };
 }
 
+/** A run of a workflow id, read with other waiters' reads (see `RunReads`). */
+async function readRunOf(ctx: EngineContext, namespace: string, workflowId: string, runId: string): Promise<RunRow> {
+  checkNamespace(namespace);
+  if (!workflowId) throw new TidewayApiError('InvalidArgument', 'workflowId is required');
+  const run = await ctx.runReads.read(namespace, runId);
+  if (run?.workflowId !== workflowId) throw runNotFound(namespace, workflowId, runId);
+  return run;
+}
+
 /** The run's outcome, waiting up to `waitMs` for it to close. */
 export async function getWorkflowResult(
   ctx: EngineContext,
@@ -127,7 +138,9 @@ export async function getWorkflowResult(
   let subscribedTo = ref.runId;
   let run: RunRow;
   try {
-    run = await requireRun(ctx, namespace, ref);
+    run = ref.runId
+      ? await readRunOf(ctx, namespace, ref.workflowId, ref.runId)
+      : await requireRun(ctx, namespace, ref);
     while (run.status === 'running') {
       if (subscribedTo === run.runId && subscription) {
         const remaining = deadline - ctx.clock.now();
@@ -137,7 +150,7 @@ export async function getWorkflowResult(
       subscription?.dispose();
       subscription = ctx.notifier.subscribe(notifyKeys.runClosed(namespace, run.runId));
       subscribedTo = run.runId;
-      run = await requireRun(ctx, namespace, { workflowId: run.workflowId, runId: run.runId });
+      run = await readRunOf(ctx, namespace, run.workflowId, run.runId);
     }
   } finally {
     subscription?.dispose();

@@ -355,3 +355,12 @@ export async function findRunById(q: Queryable, namespace: string, runId: string
   const rows = await q.query<RunRow>(GET_RUN_SQL, [namespace, runId]);
   return rows[0];
 }
+
+/** Runs by id (those that exist), in one statement. */
+export async function findRunsById(q: Queryable, namespace: string, runIds: readonly string[]): Promise<RunRow[]> {
+  if (runIds.length === 1) return q.query<RunRow>(GET_RUN_SQL, [namespace, runIds[0]]);
+  return q.query<RunRow>(`SELECT ${COLUMNS} FROM runs WHERE namespace = $1 AND run_id = ANY($2::text[])`, [
+    namespace,
+    runIds,
+  ]);
+}
