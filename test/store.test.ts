@@ -40,6 +40,7 @@ import {
   type TimerRow,
   upsertTimer,
 } from '../src/store/index.js';
+import { runRow } from './fixtures/run-row.js';
 import { BACKEND, createTestDatabase, skipBackend, storeOptions } from './support/backend.js';
 
 /**
@@ -99,35 +100,6 @@ let namespaceSeq = 0;
 /** A namespace of its own for each case. */
 function freshNamespace(): string {
   return `ns-${++namespaceSeq}`;
-}
-
-function runRow(namespace: string, overrides: Partial<RunRow> = {}): RunRow {
-  const runId = overrides.runId ?? randomUUID();
-  return {
-    namespace,
-    runId,
-    workflowId: `wf-${runId}`,
-    workflowType: 'orderWorkflow',
-    taskQueue: 'q',
-    status: 'running',
-    requestId: null,
-    nextEventId: 3,
-    seenUpToEventId: 0,
-    workflowTaskTimeoutMs: 10_000,
-    startTime: NOW,
-    closeTime: null,
-    result: null,
-    failure: null,
-    nextRunId: null,
-    executionDeadline: null,
-    parentRunId: null,
-    parentInitiatedEventId: null,
-    parentClosePolicy: null,
-    bufferedSignals: [],
-    hasChildren: false,
-    hasUpdates: false,
-    ...overrides,
-  };
 }
 
 /** A running run with a pending workflow task. */

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, expect, test } from 'vitest';
+import { runRow } from '../../test/fixtures/run-row.js';
 import { type Db, insertRun, migrate, openPgliteDb, type RunRow } from '../store/index.js';
 import { RunReads } from './run-reads.js';
 
@@ -9,30 +10,7 @@ const statements: string[] = [];
 let counted: Db;
 
 function run(namespace: string, runId: string): RunRow {
-  return {
-    namespace,
-    runId,
-    workflowId: `wf-${runId}`,
-    workflowType: 'wf',
-    taskQueue: 'q',
-    status: 'running',
-    requestId: null,
-    nextEventId: 3,
-    seenUpToEventId: 0,
-    workflowTaskTimeoutMs: 10_000,
-    startTime: 1,
-    closeTime: null,
-    result: null,
-    failure: null,
-    nextRunId: null,
-    executionDeadline: null,
-    parentRunId: null,
-    parentInitiatedEventId: null,
-    parentClosePolicy: null,
-    bufferedSignals: [],
-    hasChildren: false,
-    hasUpdates: false,
-  };
+  return runRow(namespace, { runId, workflowId: `wf-${runId}` });
 }
 
 beforeAll(async () => {
