@@ -18,6 +18,7 @@ import { NOTIFY_CHANNEL, type Notifier, notifyKeys } from './notifier.js';
 import { RegisteredTypes } from './registered-types.js';
 import { RunReads } from './run-reads.js';
 import { discardTaskEvents, flushTaskEvents } from './task-events.js';
+import { WaitingPolls } from './waiting-polls.js';
 
 /** What every engine operation needs: the database, time, wake-ups and limits. */
 export interface EngineContext {
@@ -33,6 +34,8 @@ export interface EngineContext {
   registeredTypes: RegisteredTypes;
   /** Reads of runs by id for result waits, batched (see `RunReads`). */
   runReads: RunReads;
+  /** Workflow polls waiting in this engine, which a start can hand its first task to. */
+  waitingPolls: WaitingPolls;
   /** Runs one state transition in one transaction; `notify` keys wake waiters after commit. */
   transition<T>(fn: (tx: Queryable, notify: (key: string) => void) => Promise<T>): Promise<T>;
 }
@@ -51,6 +54,7 @@ export function createContext(args: {
     newId: randomUUID,
     registeredTypes: new RegisteredTypes(),
     runReads: new RunReads(db),
+    waitingPolls: new WaitingPolls(),
     async transition(fn) {
       const keys = new Set<string>();
       const result = await runTransaction(db, fn, keys);

@@ -25,6 +25,8 @@ export async function pollTaskQueue<T>(args: {
   signal?: AbortSignal | undefined;
   claim: (request: ParsedPoll, now: number, sawQueue: (after: NextVisible) => void) => Promise<T | undefined>;
   nextVisibleAt: (taskQueue: string, now: number) => Promise<NextVisible>;
+  /** Lets a start hand this poll a task directly while it waits (see `WaitingPolls`). */
+  handoffs?: (request: ParsedPoll) => Handoffs<T>;
 }): Promise<T | null> {
   checkNamespace(args.namespace);
   const request = parseRequest(PollRequestSchema, args.raw, 'poll request');
@@ -38,7 +40,13 @@ export async function pollTaskQueue<T>(args: {
     signal: args.signal,
     tryClaim: (now, sawQueue) => args.claim(request, now, sawQueue),
     nextVisibleAt: (now) => args.nextVisibleAt(request.taskQueue, now),
+    ...(args.handoffs ? { handoffs: args.handoffs(request) } : {}),
   });
+}
+
+/** A wait's registration where a task can be handed to it (see `WaitingPolls.enter`). */
+export interface Handoffs<T> {
+  enter(): { taken: Promise<void>; leave(): Promise<T | undefined> };
 }
 
 /**
@@ -67,6 +75,8 @@ export async function longPoll<T>(args: {
    * is visible already (one a concurrent claim holds locked, or of another type).
    */
   nextVisibleAt: (now: number) => Promise<NextVisible | number | undefined>;
+  /** While it waits, the poll can be handed a task directly; it returns that task. */
+  handoffs?: Handoffs<T> | undefined;
 }): Promise<T | null> {
   const { ctx } = args;
   const hints = ctx.notifier.emptyQueues;
@@ -114,7 +124,13 @@ export async function longPoll<T>(args: {
       } else if (claimedAt >= deadline) {
         return null;
       }
-      await subscription.wait(Math.max(1, Math.min(deadline, until) - ctx.clock.now()), signal);
+      const waited = subscription.wait(Math.max(1, Math.min(deadline, until) - ctx.clock.now()), signal);
+      const waiting = args.handoffs?.enter();
+      await (waiting ? Promise.race([waited, waiting.taken]) : waited);
+      // A handed task is the answer even if the poll was cut off meanwhile: its lease is taken, and the
+      // caller gives back what it cannot deliver (as for a claim that finished after a cancel).
+      const handed = await waiting?.leave();
+      if (handed !== undefined) return handed;
     } finally {
       subscription.dispose();
     }

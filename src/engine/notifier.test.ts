@@ -119,3 +119,70 @@ describe("a commit's own notification", () => {
     expect(notifier.emptyQueues.generation(key)).not.toBe(before);
   });
 });
+
+describe('a workflow task leased outside the queue (workflowTaskVisibleAt)', () => {
+  const queue = notifyKeys.workflowQueue('ns', 'q:1');
+
+  test('shortens the empty-queue memories of its queue, for every set of types, and wakes their polls', async () => {
+    const notifier = new Notifier();
+    const hints = notifier.emptyQueues;
+    const generation = hints.generation(queue);
+    hints.markEmpty(`${queue}\u0000a`, generation, 1000, undefined);
+    hints.markEmpty(`${queue}\u0000a\u0000b`, generation, 1000, 5000);
+    hints.markEmpty(`${notifyKeys.workflowQueue('ns', 'q:2')}\u0000a`, generation, 1000, undefined);
+    const subscription = notifier.subscribe(queue);
+    const woke = subscription.wait(1000);
+    notifier.emit([notifyKeys.workflowTaskVisibleAt('ns', 'q:1', 3000)]);
+    await woke;
+    expect(hints.knownEmptyUntil(`${queue}\u0000a`, generation, 1001)).toBe(3000);
+    expect(hints.knownEmptyUntil(`${queue}\u0000a\u0000b`, generation, 1001)).toBe(3000);
+    // Another queue, and the generation (no claim is needed now): untouched.
+    expect(hints.knownEmptyUntil(`${notifyKeys.workflowQueue('ns', 'q:2')}\u0000a`, generation, 1001)).toBeGreaterThan(
+      3000,
+    );
+    expect(hints.generation(queue)).toBe(generation);
+    subscription.dispose();
+  });
+
+  test('a later time than the memory already has changes nothing and wakes nobody', async () => {
+    const notifier = new Notifier();
+    const generation = notifier.emptyQueues.generation(queue);
+    notifier.emptyQueues.markEmpty(`${queue}\u0000a`, generation, 1000, 2000);
+    const subscription = notifier.subscribe(queue);
+    let woke = false;
+    const waiting = subscription.wait(30).then(() => {
+      woke = true;
+    });
+    notifier.committedLocally([notifyKeys.workflowTaskVisibleAt('ns', 'q:1', 9000)]);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(woke).toBe(false);
+    await waiting;
+    expect(notifier.emptyQueues.knownEmptyUntil(`${queue}\u0000a`, generation, 1001)).toBe(2000);
+  });
+});
+
+test('a commit of this process wakes its waiters at once and marks its query hints before they look', async () => {
+  const notifier = new Notifier();
+  const hint = queryHintKey('ns', 'q', 'wf');
+  notifier.queryHints.take(hint);
+  const queue = notifyKeys.workflowQueue('ns', 'q');
+  const subscription = notifier.subscribe(queue);
+  let hinted: boolean | undefined;
+  const waiting = subscription.wait(5000).then(() => {
+    hinted = notifier.queryHints.take(hint);
+  });
+  notifier.committedLocally([notifyKeys.queryQueued('ns', 'q', 'wf'), queue]);
+  await waiting;
+  expect(hinted).toBe(true);
+  subscription.dispose();
+});
+
+test('disposing a subscription ends its pending wait', async () => {
+  const notifier = new Notifier();
+  const subscription = notifier.subscribe('k');
+  const started = performance.now();
+  const waiting = subscription.wait(10_000);
+  subscription.dispose();
+  await waiting;
+  expect(performance.now() - started).toBeLessThan(1000);
+});

@@ -19,13 +19,28 @@ export const notifyKeys = {
   timers: () => 't',
   /** A timer due at `dueAt` was added or moved: wakes the timer service only if that is before its next wake-up. */
   timerDue: (dueAt: number) => `t:${Math.floor(dueAt)}`,
+  /**
+   * A workflow task was leased without passing through the queue (a start handed it to a waiting poll):
+   * if its worker never completes it, it becomes visible at `at`. Polls that think the queue empty until
+   * later look again then; nobody claims now.
+   */
+  workflowTaskVisibleAt: (ns: string, queue: string, at: number) => `wv:${ns}:${queue}:${Math.floor(at)}`,
 };
 
 const TIMER_DUE_PREFIX = 't:';
+const VISIBLE_AT_PREFIX = 'wv:';
+
+/** The queue key and time of a `workflowTaskVisibleAt` key; undefined if malformed. */
+function parseVisibleAt(key: string): { queueKey: string; at: number } | undefined {
+  const cut = key.lastIndexOf(':');
+  const at = Number(key.slice(cut + 1));
+  if (cut <= VISIBLE_AT_PREFIX.length || !Number.isFinite(at)) return undefined;
+  return { queueKey: `w:${key.slice(VISIBLE_AT_PREFIX.length, cut)}`, at };
+}
 
 /** A registration made before checking for work, so a notify in between is not missed. */
 export interface Subscription {
-  /** Resolves when notified (or already notified), after `ms`, or when `signal` aborts. */
+  /** Resolves when notified (or already notified), after `ms`, when `signal` aborts, or on `dispose`. */
   wait(ms: number, signal?: AbortSignal): Promise<void>;
   dispose(): void;
 }
@@ -102,6 +117,22 @@ export class EmptyQueueHints {
   forgetAll(): void {
     this.epoch++;
     this.empty.clear();
+  }
+
+  /**
+   * A task of the queue becomes visible at `at` (a lease that may run out): memories of it being empty
+   * end no later. True if one was shortened (polls waiting on it should re-plan their wait).
+   */
+  visibleBy(queueKey: string, at: number): boolean {
+    const prefix = `${queueKey}\u0000`;
+    let shortened = false;
+    for (const [hintKey, hint] of this.empty) {
+      if ((hintKey === queueKey || hintKey.startsWith(prefix)) && at < hint.recheckAt) {
+        hint.recheckAt = at;
+        shortened = true;
+      }
+    }
+    return shortened;
   }
 
   /** A claim taken at `generation` found nothing; nothing becomes visible before `nextVisibleAt`. */
@@ -277,7 +308,10 @@ export class Notifier {
     const woken: string[] = [];
     for (const key of keys) {
       if (key.startsWith('qn:')) this.queryHints.mark(key.slice(3));
-      else if (key.startsWith(TIMER_DUE_PREFIX)) {
+      else if (key.startsWith(VISIBLE_AT_PREFIX)) {
+        this.replanFor(key);
+        continue;
+      } else if (key.startsWith(TIMER_DUE_PREFIX)) {
         const dueAt = Number(key.slice(TIMER_DUE_PREFIX.length));
         // A malformed hint (not ours) wakes the service rather than risk a missed timer.
         if (!Number.isFinite(dueAt) || this.timerHints.noted(dueAt)) woken.push(notifyKeys.timers());
@@ -291,15 +325,31 @@ export class Notifier {
   /**
    * A transition of this process committed with these keys; their
    * notification is on its way through the database. Queues it touched are
-   * no longer known empty (a poll asking before the notification arrives
-   * claims); waking is left to the notification.
+   * no longer known empty, and this process's waiters wake at once rather
+   * than a round trip through LISTEN later: the commit is visible to every
+   * read they make now. (When the notification comes, a queue's waiters only
+   * wake again: see `OwnNotifications`.) Query hints are marked here too, as
+   * the polls woken look for queries only where hinted; timer hints are left
+   * to the notification.
    */
   committedLocally(keys: Iterable<string>): void {
     const now = performance.now();
+    // Hints first, so the polls woken below already see them.
     for (const key of keys) {
-      if (key.startsWith('qn:') || key.startsWith(TIMER_DUE_PREFIX) || !this.emptyQueues.tracks(key)) continue;
-      if (this.own.committed(key, now)) this.emptyQueues.notified(key);
+      if (key.startsWith('qn:')) this.queryHints.mark(key.slice(3));
+      else if (key.startsWith(VISIBLE_AT_PREFIX)) this.replanFor(key);
     }
+    for (const key of keys) {
+      if (key.startsWith('qn:') || key.startsWith(TIMER_DUE_PREFIX) || key.startsWith(VISIBLE_AT_PREFIX)) continue;
+      if (this.emptyQueues.tracks(key) && this.own.committed(key, now)) this.emptyQueues.notified(key);
+      this.wakeLocal(key);
+    }
+  }
+
+  /** A `workflowTaskVisibleAt` key: polls that waited on an empty queue past that time wake and wait less. */
+  private replanFor(key: string): void {
+    const parsed = parseVisibleAt(key);
+    if (parsed && this.emptyQueues.visibleBy(parsed.queueKey, parsed.at)) this.wakeLocal(parsed.queueKey);
   }
 
   /** Wakes this process's waiters on `key` only (no notification, no change of generation). */
@@ -323,6 +373,8 @@ export class Notifier {
     const dispose = () => {
       set.delete(wake);
       if (set.size === 0 && this.waiters.get(key) === set) this.waiters.delete(key);
+      // A wait still pending (its caller stopped waiting for another reason) ends: no timer or listener stays.
+      resolveWait?.();
     };
     return {
       dispose,

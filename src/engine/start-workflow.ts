@@ -6,6 +6,7 @@ import {
   StartWorkflowRequestSchema,
   type StartWorkflowResponse,
   TidewayApiError,
+  type WorkflowTask,
 } from '../protocol/index.js';
 import {
   appendEvents,
@@ -26,6 +27,8 @@ import { checkNamespace, checkPayloadSize, type EngineContext, numberEvents } fr
 import { notifyKeys } from './notifier.js';
 import { parseRequest } from './parse.js';
 import { checkWorkflowTypeKnown } from './registered-types.js';
+import { queueTaskEvent } from './task-events.js';
+import { encodeTaskToken } from './task-token.js';
 import { setTimer } from './timers.js';
 
 export const DEFAULT_WORKFLOW_TASK_TIMEOUT_MS = 10_000;
@@ -45,15 +48,35 @@ export async function startWorkflow(
   const request = parseRequest(StartWorkflowRequestSchema, raw, 'start workflow request');
   checkPayloadSize(ctx, request.args, 'the workflow input');
   await checkWorkflowTypeKnown(ctx, namespace, request.taskQueue, request.workflowType);
+  // A worker's poll idle in this engine gets the new run's first task straight from the start (see WaitingPolls).
+  const handoff = ctx.waitingPolls.take(namespace, request.taskQueue, request.workflowType);
+  let firstTask: WorkflowTask | undefined;
+  try {
+    const { firstTask: leased, ...response } = await startRun(ctx, namespace, request, handoff && ctx.newId());
+    firstTask = leased;
+    return response;
+  } finally {
+    if (firstTask) handoff?.deliver(firstTask);
+    else handoff?.cancel();
+  }
+}
+
+/** A start after its checks: a fresh id in one round trip, else by the id's reuse policy. */
+async function startRun(
+  ctx: EngineContext,
+  namespace: string,
+  request: z.output<typeof StartWorkflowRequestSchema>,
+  leaseFirstTaskAs: string | undefined,
+): Promise<CreatedRun> {
   try {
     // Most starts name an id that has no runs: the guard and the inserts go in one message, no look first.
-    const fresh = await startFreshId(ctx, namespace, request);
+    const fresh = await startFreshId(ctx, namespace, request, leaseFirstTaskAs);
     if (fresh) return fresh;
-    return await ctx.transition(async (tx, notify) => {
+    return await ctx.transition(async (tx, notify): Promise<CreatedRun> => {
       const { sameRequest, latest } = await findRunsForStart(tx, namespace, request.workflowId, request.requestId);
       if (sameRequest) return { workflowId: sameRequest.workflowId, runId: sameRequest.runId, started: false };
       await applyReusePolicy(ctx, tx, namespace, request, notify, { latest });
-      return createRun(ctx, tx, namespace, request, notify);
+      return createRun(ctx, tx, namespace, request, notify, { leaseFirstTaskAs });
     });
   } catch (error) {
     // Two starts raced: the unique index on running ids let one win, or the other already saw the
@@ -80,11 +103,12 @@ async function startFreshId(
   ctx: EngineContext,
   namespace: string,
   request: z.output<typeof StartWorkflowRequestSchema>,
-): Promise<StartWorkflowResponse | undefined> {
+  leaseFirstTaskAs: string | undefined,
+): Promise<CreatedRun | undefined> {
   try {
     return await ctx.transition(async (tx, notify) => {
       await expectNewWorkflowId(tx, namespace, request.workflowId);
-      return createRun(ctx, tx, namespace, request, notify);
+      return createRun(ctx, tx, namespace, request, notify, { leaseFirstTaskAs });
     });
   } catch (error) {
     if (isWorkflowIdUsed(error)) return undefined;
@@ -92,10 +116,15 @@ async function startFreshId(
   }
 }
 
+/** A run just created; with `firstTask` when its first task was leased as it was inserted. */
+export type CreatedRun = StartWorkflowResponse & { firstTask?: WorkflowTask };
+
 /**
  * Inserts a new run: WorkflowExecutionStarted, any `extraEvents` (a signal
  * sent with the start), then its first workflow task; and the timer for its
- * run / execution timeout, if it has one.
+ * run / execution timeout, if it has one. With `leaseFirstTaskAs`, the task
+ * is inserted leased and returned, for the caller to hand to a worker once
+ * the transaction commits.
  */
 export async function createRun(
   ctx: EngineContext,
@@ -113,8 +142,9 @@ export async function createRun(
     /** For a retry of a failed run: its attempt number, and how long before its first task. */
     attempt?: number;
     firstTaskDelayMs?: number;
+    leaseFirstTaskAs?: string | undefined;
   } = {},
-): Promise<StartWorkflowResponse> {
+): Promise<CreatedRun> {
   const now = ctx.clock.now();
   const extraEvents = options.extraEvents ?? [];
   const executionDeadline =
@@ -169,10 +199,40 @@ export async function createRun(
   run.nextEventId = events.length + 1;
   await insertRun(tx, run);
   await appendEvents(tx, namespace, run.runId, events);
-  await insertWorkflowTask(tx, { ...run, visibleAt: now + (options.firstTaskDelayMs ?? 0) });
-  notify(notifyKeys.workflowQueue(namespace, run.taskQueue));
+  const leaseId = options.firstTaskDelayMs ? undefined : options.leaseFirstTaskAs;
+  if (leaseId) {
+    // Handed to a waiting poll of this engine.
+    const lastEventId = events.length;
+    await insertWorkflowTask(tx, {
+      ...run,
+      visibleAt: now + run.workflowTaskTimeoutMs,
+      lease: { leaseId, leasedAt: now, lastEventIdAtLease: lastEventId },
+    });
+    queueTaskEvent(tx, run, { source: 'workflow', kind: 'started', attempt: 1 }, { now });
+    // No poller needs waking, but every replica's polls must look again when the lease could run out.
+    notify(notifyKeys.workflowTaskVisibleAt(namespace, run.taskQueue, now + run.workflowTaskTimeoutMs));
+  } else {
+    await insertWorkflowTask(tx, { ...run, visibleAt: now + (options.firstTaskDelayMs ?? 0) });
+    notify(notifyKeys.workflowQueue(namespace, run.taskQueue));
+  }
   await scheduleWorkflowTimeout(tx, run, request.runTimeoutMs ? now + request.runTimeoutMs : undefined, notify);
-  return { workflowId: run.workflowId, runId: run.runId, started: true };
+  const response = { workflowId: run.workflowId, runId: run.runId, started: true };
+  if (!leaseId) return response;
+  const firstTask: WorkflowTask = {
+    taskToken: encodeTaskToken({ kind: 'workflow', namespace, runId: run.runId, leaseId }),
+    workflowId: run.workflowId,
+    runId: run.runId,
+    workflowType: run.workflowType,
+    taskQueue: run.taskQueue,
+    attempt: 1,
+    taskTime: now,
+    previousSeenUpToEventId: 0,
+    // As a read of the history would return them: the worker gets its own copy.
+    events: JSON.parse(JSON.stringify(events)),
+    eventsComplete: true,
+    lastEventId: events.length,
+  };
+  return { ...response, firstTask };
 }
 
 /** One timer for whichever of the run's deadlines comes first. */

@@ -1,0 +1,71 @@
+import { describe, expect, test } from 'vitest';
+import type { WorkflowTask } from '../protocol/index.js';
+import { WaitingPolls } from './waiting-polls.js';
+
+const task = (runId: string) => ({ runId }) as WorkflowTask;
+
+/** Whether a promise has settled by the end of the current macrotask. */
+async function settled(promise: Promise<unknown>): Promise<boolean> {
+  let done = false;
+  void promise.then(() => {
+    done = true;
+  });
+  await new Promise((resolve) => setImmediate(resolve));
+  return done;
+}
+
+describe('WaitingPolls', () => {
+  test('a start takes a poll of its queue and type; the poll gets the task it delivers', async () => {
+    const polls = new WaitingPolls();
+    const waiting = polls.enter('ns', 'main', ['a', 'b']);
+    expect(polls.size).toBe(1);
+    const handoff = polls.take('ns', 'main', 'b');
+    expect(handoff).toBeDefined();
+    expect(await settled(waiting.taken)).toBe(true);
+    // Taken: no second start can take it.
+    expect(polls.take('ns', 'main', 'b')).toBeUndefined();
+    expect(polls.size).toBe(0);
+    const outcome = waiting.leave();
+    expect(await settled(outcome)).toBe(false);
+    handoff!.deliver(task('r1'));
+    expect(await outcome).toEqual({ runId: 'r1' });
+    expect(polls.handedOff).toBe(1);
+  });
+
+  test('polls of another queue, namespace or types are not taken', async () => {
+    const polls = new WaitingPolls();
+    const waiting = polls.enter('ns', 'main', ['a']);
+    expect(polls.take('ns', 'other', 'a')).toBeUndefined();
+    expect(polls.take('other-ns', 'main', 'a')).toBeUndefined();
+    expect(polls.take('ns', 'main', 'b')).toBeUndefined();
+    expect(await settled(waiting.taken)).toBe(false);
+    expect(await waiting.leave()).toBeUndefined();
+  });
+
+  test('a cancelled handoff leaves the poll to carry on; settling twice keeps the first outcome', async () => {
+    const polls = new WaitingPolls();
+    const waiting = polls.enter('ns', 'main', ['a']);
+    const handoff = polls.take('ns', 'main', 'a')!;
+    handoff.cancel();
+    handoff.deliver(task('late'));
+    expect(await waiting.leave()).toBeUndefined();
+    expect(polls.handedOff).toBe(0);
+  });
+
+  test('a poll that left is never taken', () => {
+    const polls = new WaitingPolls();
+    const waiting = polls.enter('ns', 'main', ['a']);
+    void waiting.leave();
+    expect(polls.take('ns', 'main', 'a')).toBeUndefined();
+    expect(polls.size).toBe(0);
+  });
+
+  test('each waiting poll is taken by one start at most', () => {
+    const polls = new WaitingPolls();
+    polls.enter('ns', 'main', ['a']);
+    polls.enter('ns', 'main', ['a']);
+    expect(polls.take('ns', 'main', 'a')).toBeDefined();
+    expect(polls.take('ns', 'main', 'a')).toBeDefined();
+    expect(polls.take('ns', 'main', 'a')).toBeUndefined();
+  });
+});
