@@ -1,7 +1,7 @@
 import type { Failure, HistoryEvent, Payload, WorkflowStatus } from '../protocol/index.js';
 import { deleteRunPendingWork, type Queryable, type RunRow } from '../store/index.js';
 import { applyParentClosePolicy, reportToParent } from './children.js';
-import { appendToRun, type EngineContext } from './context.js';
+import { appendToRun, type EngineContext, type Notify } from './context.js';
 import { notifyKeys } from './notifier.js';
 import { queueTaskEvent } from './task-events.js';
 import { failUpdatesOfClosedRun } from './updates.js';
@@ -24,7 +24,7 @@ export async function closeRun(
     failure?: Failure;
     nextRunId?: string;
   },
-  notify: (key: string) => void,
+  notify: Notify,
   extra: { seenUpToEventId?: number } = {},
 ): Promise<void> {
   await appendToRun(tx, run, events, {
@@ -37,7 +37,16 @@ export async function closeRun(
   });
   await deleteRunPendingWork(tx, run.namespace, run.runId);
   run.status = close.status;
-  notify(notifyKeys.runClosed(run.namespace, run.runId));
+  // Result waits of this process get the outcome with the wake-up, and read nothing back.
+  const closed: RunRow = {
+    ...run,
+    closeTime: close.now,
+    result: close.result ?? null,
+    failure: close.failure ?? null,
+    nextRunId: close.nextRunId ?? null,
+    ...(extra.seenUpToEventId !== undefined ? { seenUpToEventId: extra.seenUpToEventId } : {}),
+  };
+  notify(notifyKeys.runClosed(run.namespace, run.runId), closed);
   queueTaskEvent(
     tx,
     run,

@@ -37,8 +37,15 @@ export interface EngineContext {
   /** Workflow polls waiting in this engine, which a start can hand its first task to. */
   waitingPolls: WaitingPolls;
   /** Runs one state transition in one transaction; `notify` keys wake waiters after commit. */
-  transition<T>(fn: (tx: Queryable, notify: (key: string) => void) => Promise<T>): Promise<T>;
+  transition<T>(fn: (tx: Queryable, notify: Notify) => Promise<T>): Promise<T>;
 }
+
+/**
+ * Queues a wake-up of `key`'s waiters for when the transaction commits. A
+ * `value` reaches only this process's waiters (see `Subscription.value`);
+ * other replicas get the key alone.
+ */
+export type Notify = (key: string, value?: unknown) => void;
 
 export function createContext(args: {
   db: Db;
@@ -56,13 +63,24 @@ export function createContext(args: {
     runReads: new RunReads(db),
     waitingPolls: new WaitingPolls(),
     async transition(fn) {
-      const keys = new Set<string>();
-      const result = await runTransaction(db, fn, keys);
-      if (db.kind === 'pglite') notifier.emit(keys);
-      // On PostgreSQL the notification comes back through LISTEN a moment later and wakes the waiters;
-      // until then, this replica's memory of queues a claim emptied must not hide what this transition
-      // queued from a poll that asks meanwhile.
-      else notifier.committedLocally(keys);
+      const keys = new Map<string, unknown>();
+      let committing = false;
+      let result: Awaited<ReturnType<typeof fn>>;
+      try {
+        result = await runTransaction(db, fn, keys, () => {
+          // On PostgreSQL the notification may come back through LISTEN before COMMIT is answered: the
+          // waiters of keys with a value wait for the answer instead, which carries the value.
+          if (db.kind === 'postgres') notifier.committing(keys);
+          committing = true;
+        });
+      } catch (error) {
+        if (committing && db.kind === 'postgres') notifier.commitFailed(keys);
+        throw error;
+      }
+      if (db.kind === 'pglite') notifier.emit(keys.keys(), keys);
+      // The commit is visible now: this replica wakes its waiters at once, and its memory of queues a
+      // claim emptied must not hide what this transition queued from a poll that asks meanwhile.
+      else notifier.committedLocally(keys.keys(), keys);
       return result;
     },
   };
@@ -70,24 +88,34 @@ export function createContext(args: {
 
 async function runTransaction<T>(
   db: Db,
-  fn: (tx: Queryable, notify: (key: string) => void) => Promise<T>,
-  keys: Set<string>,
+  fn: (tx: Queryable, notify: Notify) => Promise<T>,
+  keys: Map<string, unknown>,
+  beforeCommit: () => void,
 ): Promise<T> {
   try {
     return await db.transaction(
       async (tx) => {
         let value: Awaited<ReturnType<typeof fn>>;
         try {
-          value = await fn(tx, (key) => keys.add(key));
+          value = await fn(tx, (key, value) => {
+            if (value !== undefined || !keys.has(key)) keys.set(key, value);
+          });
         } catch (error) {
           discardTaskEvents(tx);
           throw error;
         }
-        await flushTaskEvents(tx, (key) => keys.add(key));
+        await flushTaskEvents(tx, (key) => {
+          if (!keys.has(key)) keys.set(key, undefined);
+        });
         return value;
       },
       // On PostgreSQL, delivered to every listening replica (this one included) when the transaction commits.
-      { notifications: () => ({ channel: NOTIFY_CHANNEL, payloads: [...keys] }) },
+      {
+        notifications: () => {
+          beforeCommit();
+          return { channel: NOTIFY_CHANNEL, payloads: [...keys.keys()] };
+        },
+      },
     );
   } catch (error) {
     if (isRunMovedConcurrently(error)) throw new TidewayApiError('FailedPrecondition', (error as Error).message);

@@ -186,3 +186,64 @@ test('disposing a subscription ends its pending wait', async () => {
   await waiting;
   expect(performance.now() - started).toBeLessThan(1000);
 });
+
+test("a wake-up by this process's commit carries the value passed with its key; a notification's does not", async () => {
+  const notifier = new Notifier();
+  const key = notifyKeys.runClosed('ns', 'r1');
+  const first = notifier.subscribe(key);
+  notifier.committedLocally([key], new Map([[key, { status: 'completed' }]]));
+  await first.wait(1000);
+  expect(first.value).toEqual({ status: 'completed' });
+  first.dispose();
+  const second = notifier.subscribe(key);
+  notifier.notificationArrived(key);
+  await second.wait(1000);
+  expect(second.value).toBeUndefined();
+  second.dispose();
+});
+
+describe('a commit of this process with a value for a key', () => {
+  const key = notifyKeys.runClosed('ns', 'r2');
+
+  test('its notification arriving before COMMIT is answered is left to the answer, which carries the value', async () => {
+    const notifier = new Notifier();
+    const values = new Map([[key, { status: 'completed' }]]);
+    const subscription = notifier.subscribe(key);
+    notifier.committing(values);
+    notifier.notificationArrived(key);
+    let woke = false;
+    const waiting = subscription.wait(1000).then(() => {
+      woke = true;
+    });
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(woke).toBe(false);
+    notifier.committedLocally(values.keys(), values);
+    await waiting;
+    expect(subscription.value).toEqual({ status: 'completed' });
+    subscription.dispose();
+    // Answered: the next notification of the key wakes as usual.
+    const next = notifier.subscribe(key);
+    notifier.notificationArrived(key);
+    await next.wait(1000);
+    expect(next.value).toBeUndefined();
+    next.dispose();
+  });
+
+  test('a failed commit wakes the waiters to look for themselves, and expects nothing more', async () => {
+    const notifier = new Notifier();
+    const values = new Map([[key, { status: 'completed' }]]);
+    const subscription = notifier.subscribe(key);
+    notifier.committing(values);
+    notifier.commitFailed(values);
+    await subscription.wait(1000);
+    expect(subscription.value).toBeUndefined();
+    subscription.dispose();
+    // Nothing is expected any more: the next notification of the key wakes at once.
+    const next = notifier.subscribe(key);
+    notifier.notificationArrived(key);
+    const started = performance.now();
+    await next.wait(10_000);
+    expect(performance.now() - started).toBeLessThan(1000);
+    next.dispose();
+  });
+});

@@ -43,7 +43,15 @@ export interface Subscription {
   /** Resolves when notified (or already notified), after `ms`, when `signal` aborts, or on `dispose`. */
   wait(ms: number, signal?: AbortSignal): Promise<void>;
   dispose(): void;
+  /**
+   * What the last wake-up carried: a value a commit of this process passed with the key (a closed run's
+   * outcome), so the waiter need not read it back; undefined for wake-ups by notifications.
+   */
+  readonly value: unknown;
 }
+
+/** Values passed with keys by this process's commits (see `Subscription.value`). */
+type Values = ReadonlyMap<string, unknown>;
 
 export function queryHintKey(ns: string, queue: string, workflowType: string): string {
   return `${ns}\u001f${queue}\u001f${workflowType}`;
@@ -270,12 +278,14 @@ export class OwnNotifications {
 }
 
 export class Notifier {
-  private readonly waiters = new Map<string, Set<() => void>>();
+  private readonly waiters = new Map<string, Set<(value: unknown) => void>>();
   readonly queryHints = new QueryHints();
   readonly emptyQueues = new EmptyQueueHints();
   readonly timerHints = new TimerHints();
   private unlisten: (() => Promise<void>) | undefined;
   private readonly own = new OwnNotifications();
+  /** Keys with a value whose commit by this process is on its way (see `committing`). */
+  private readonly committingValues = new Map<string, number>();
 
   async start(db: Db): Promise<void> {
     if (db.kind === 'postgres') {
@@ -286,13 +296,37 @@ export class Notifier {
 
   /** A notification came through LISTEN: one this process's commit already counted only wakes the waiters. */
   notificationArrived(key: string): void {
+    // This process's commit of the key is being answered: its answer wakes the waiters, with the value.
+    if (this.committingValues.has(key)) return;
     if (this.emptyQueues.tracks(key) && this.own.arrived(key, performance.now())) this.wakeLocal(key);
     else this.emit([key]);
   }
 
+  /** A transition of this process sends COMMIT with these keys: those with a value are woken by its answer. */
+  committing(keys: Values): void {
+    for (const [key, value] of keys) {
+      if (value !== undefined) this.committingValues.set(key, (this.committingValues.get(key) ?? 0) + 1);
+    }
+  }
+
+  /** The commit announced by `committing` failed or its answer was lost: waiters of its keys look for themselves. */
+  commitFailed(keys: Values): void {
+    for (const [key, value] of keys) {
+      if (value === undefined) continue;
+      this.doneCommitting(key);
+      this.wakeLocal(key);
+    }
+  }
+
+  private doneCommitting(key: string): void {
+    const n = this.committingValues.get(key) ?? 0;
+    if (n <= 1) this.committingValues.delete(key);
+    else this.committingValues.set(key, n - 1);
+  }
+
   async stop(): Promise<void> {
     await this.unlisten?.();
-    for (const set of this.waiters.values()) for (const wake of set) wake();
+    for (const set of this.waiters.values()) for (const wake of set) wake(undefined);
     this.waiters.clear();
   }
 
@@ -304,7 +338,7 @@ export class Notifier {
     this.emit([...this.waiters.keys()]);
   }
 
-  emit(keys: Iterable<string>): void {
+  emit(keys: Iterable<string>, values?: Values): void {
     const woken: string[] = [];
     for (const key of keys) {
       if (key.startsWith('qn:')) this.queryHints.mark(key.slice(3));
@@ -319,7 +353,7 @@ export class Notifier {
       } else this.emptyQueues.notified(key);
       woken.push(key);
     }
-    for (const key of woken) for (const wake of this.waiters.get(key) ?? []) wake();
+    for (const key of woken) this.wakeLocal(key, values?.get(key));
   }
 
   /**
@@ -332,7 +366,8 @@ export class Notifier {
    * the polls woken look for queries only where hinted; timer hints are left
    * to the notification.
    */
-  committedLocally(keys: Iterable<string>): void {
+  committedLocally(keys: Iterable<string>, values?: Values): void {
+    keys = [...keys];
     const now = performance.now();
     // Hints first, so the polls woken below already see them.
     for (const key of keys) {
@@ -342,7 +377,9 @@ export class Notifier {
     for (const key of keys) {
       if (key.startsWith('qn:') || key.startsWith(TIMER_DUE_PREFIX) || key.startsWith(VISIBLE_AT_PREFIX)) continue;
       if (this.emptyQueues.tracks(key) && this.own.committed(key, now)) this.emptyQueues.notified(key);
-      this.wakeLocal(key);
+      const value = values?.get(key);
+      if (value !== undefined) this.doneCommitting(key);
+      this.wakeLocal(key, value);
     }
   }
 
@@ -353,15 +390,17 @@ export class Notifier {
   }
 
   /** Wakes this process's waiters on `key` only (no notification, no change of generation). */
-  wakeLocal(key: string): void {
-    for (const wake of this.waiters.get(key) ?? []) wake();
+  wakeLocal(key: string, value?: unknown): void {
+    for (const wake of this.waiters.get(key) ?? []) wake(value);
   }
 
   subscribe(key: string): Subscription {
     let fired = false;
+    let lastValue: unknown;
     let resolveWait: (() => void) | undefined;
-    const wake = () => {
+    const wake = (value: unknown) => {
       fired = true;
+      lastValue = value;
       resolveWait?.();
     };
     let set = this.waiters.get(key);
@@ -378,6 +417,9 @@ export class Notifier {
     };
     return {
       dispose,
+      get value() {
+        return lastValue;
+      },
       wait(ms, signal) {
         if (fired || ms <= 0 || signal?.aborted) return Promise.resolve();
         return new Promise<void>((resolve) => {

@@ -146,6 +146,12 @@ export async function getWorkflowResult(
         const remaining = deadline - ctx.clock.now();
         if (remaining <= 0 || ctx.closing.aborted) break;
         await subscription.wait(remaining, ctx.closing);
+        // Woken by this process's commit of the close: the outcome came with the wake-up.
+        const closed = subscription.value as RunRow | undefined;
+        if (closed?.runId === run.runId && closed.status !== 'running') {
+          run = closed;
+          break;
+        }
       }
       subscription?.dispose();
       subscription = ctx.notifier.subscribe(notifyKeys.runClosed(namespace, run.runId));
