@@ -10,20 +10,19 @@ import {
 } from '../protocol/index.js';
 import {
   appendEvents,
-  expectNewWorkflowId,
   findRun,
   findRunByRequestId,
   findRunsForStart,
   insertRun,
   insertWorkflowTask,
   isUniqueViolation,
-  isWorkflowIdUsed,
   lockRun,
   type Queryable,
   type RunRow,
 } from '../store/index.js';
 import { closeRun } from './close-run.js';
 import { checkNamespace, checkPayloadSize, type EngineContext, numberEvents } from './context.js';
+import { FreshStarts } from './fresh-starts.js';
 import { notifyKeys } from './notifier.js';
 import { parseRequest } from './parse.js';
 import { checkWorkflowTypeKnown } from './registered-types.js';
@@ -61,6 +60,18 @@ export async function startWorkflow(
   }
 }
 
+const freshStarts = new WeakMap<EngineContext, FreshStarts>();
+
+/** The engine's batcher of starts of new ids. */
+function freshStartsOf(ctx: EngineContext): FreshStarts {
+  let starts = freshStarts.get(ctx);
+  if (!starts) {
+    starts = new FreshStarts(ctx);
+    freshStarts.set(ctx, starts);
+  }
+  return starts;
+}
+
 /** A start after its checks: a fresh id in one round trip, else by the id's reuse policy. */
 async function startRun(
   ctx: EngineContext,
@@ -70,7 +81,8 @@ async function startRun(
 ): Promise<CreatedRun> {
   try {
     // Most starts name an id that has no runs: the guard and the inserts go in one message, no look first.
-    const fresh = await startFreshId(ctx, namespace, request, leaseFirstTaskAs);
+    // Many starts at once share transactions (see FreshStarts).
+    const fresh = await freshStartsOf(ctx).start(namespace, request, leaseFirstTaskAs);
     if (fresh) return fresh;
     return await ctx.transition(async (tx, notify): Promise<CreatedRun> => {
       const { sameRequest, latest } = await findRunsForStart(tx, namespace, request.workflowId, request.requestId);
@@ -90,29 +102,6 @@ async function startRun(
     }
     if (error instanceof TidewayApiError) throw error;
     throw alreadyStarted(request.workflowId, namespace);
-  }
-}
-
-/**
- * Starts the run of an id that has no runs yet, in one round trip: the
- * guard (`expectNewWorkflowId`) is sent ahead of the inserts, so nothing is
- * written when it fails. Undefined when the id has runs: the caller then
- * applies the reuse policy and request-id checks with a look at them.
- */
-async function startFreshId(
-  ctx: EngineContext,
-  namespace: string,
-  request: z.output<typeof StartWorkflowRequestSchema>,
-  leaseFirstTaskAs: string | undefined,
-): Promise<CreatedRun | undefined> {
-  try {
-    return await ctx.transition(async (tx, notify) => {
-      await expectNewWorkflowId(tx, namespace, request.workflowId);
-      return createRun(ctx, tx, namespace, request, notify, { leaseFirstTaskAs });
-    });
-  } catch (error) {
-    if (isWorkflowIdUsed(error)) return undefined;
-    throw error;
   }
 }
 
