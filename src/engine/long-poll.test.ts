@@ -1,7 +1,8 @@
 import { expect, test } from 'vitest';
 import type { EngineContext } from './context.js';
 import { longPoll } from './long-poll.js';
-import { EmptyQueueHints, Notifier } from './notifier.js';
+import { Notifier } from './notifier.js';
+import { EmptyQueueHints } from './wake-hints.js';
 
 /** A clock that moves 5 ms every time it is read, as a busy server's would between two queries. */
 function movingClock(start: number) {

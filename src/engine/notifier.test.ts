@@ -1,5 +1,6 @@
 import { describe, expect, test } from 'vitest';
-import { Notifier, notifyKeys, OwnNotifications, QueryHints, queryHintKey } from './notifier.js';
+import { Notifier, notifyKeys, queryHintKey } from './notifier.js';
+import { OwnNotifications, QueryHints } from './wake-hints.js';
 
 test('a query hint is taken once; a queue never checked since a restart is looked at once', () => {
   const hints = new QueryHints();
