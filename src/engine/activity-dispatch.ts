@@ -10,6 +10,7 @@ import {
 import { nextActivityDeadline } from './activity-deadline.js';
 import { activityTimerKey } from './apply-commands.js';
 import type { EngineContext } from './context.js';
+import { activityLeasedAfterCommit } from './known-runs.js';
 import { type PollerRegistry, pollTaskQueue } from './long-poll.js';
 import { queueTaskEvent } from './task-events.js';
 import { encodeTaskToken } from './task-token.js';
@@ -64,7 +65,10 @@ async function claimBatch(
     sawQueue(queueAfter);
     if (rows.length === 0) return undefined;
     const tasks: ActivityTask[] = [];
-    for (const row of rows) tasks.push(await startActivityAttempt(tx, row, leaseId, now, notify));
+    for (const row of rows) {
+      activityLeasedAfterCommit(tx, row);
+      tasks.push(await startActivityAttempt(tx, row, leaseId, now, notify));
+    }
     return tasks;
   });
 }
@@ -141,7 +145,7 @@ export async function rescheduleActivityTimer(
 }
 
 /** The fields every task event of an activity attempt carries. */
-export function activityEventFields(activity: ActivityTaskRow) {
+export function activityEventFields(activity: Pick<ActivityTaskRow, 'activityId' | 'activityType' | 'attempt'>) {
   return {
     source: 'activity' as const,
     activityId: activity.activityId,

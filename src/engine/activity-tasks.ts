@@ -28,24 +28,28 @@ import { isRecordable, recordResultWithNextTask, sawWholeHistory } from './chain
 import {
   checkNamespace,
   checkPayloadSize,
+  type Delivered,
   type DeliveryOptions,
   deliverToWorkflow,
   type EngineContext,
   requireRunning,
 } from './context.js';
+import { activitiesAfter, knownActivity, onKnownState } from './known-completion.js';
+import { type KnownActivity, knowAfterCommit } from './known-runs.js';
 import { notifyKeys } from './notifier.js';
 import { parseRequest } from './parse.js';
 import { decideRetry } from './retry.js';
 import { startWorkflowTasks } from './started-workflow-task.js';
 import { queueTaskEvent } from './task-events.js';
-import { decodeTaskToken } from './task-token.js';
+import { decodeTaskToken, type TaskToken } from './task-token.js';
+
+type ActivityTaskToken = Extract<TaskToken, { kind: 'activity' }>;
 
 async function lockLeasedActivity(
   tx: Queryable,
   namespace: string,
-  taskToken: string,
+  token: ActivityTaskToken,
 ): Promise<{ run: RunRow; activity: ActivityTaskRow; workflowTask: WorkflowTaskRow | null }> {
-  const token = decodeTaskToken(taskToken, 'activity', namespace);
   // The run's lock, then the activity's, then the run's workflow task (an outcome is delivered through it),
   // in one round trip (see queryEach).
   const [runs, activities, workflowTasks] = (await queryEach(tx, [
@@ -89,55 +93,68 @@ export async function completeActivityTask(
   const receivedAt = ctx.clock.now();
   const ahead =
     request.nextWorkflowTask && isRecordable(ctx, request.nextWorkflowTask) ? request.nextWorkflowTask : undefined;
-  const { finishEagerTask, chained } = await ctx.transition(async (tx, notify) => {
-    const { run, activity, workflowTask: existingTask } = await lockLeasedActivity(tx, namespace, request.taskToken);
-    if (ahead && sawWholeHistory(run, activity, existingTask, ahead, ctx.clock.now())) {
-      await dropActivity(tx, run, activity);
-      const recorded = await recordResultWithNextTask(
+  const token = decodeTaskToken(request.taskToken, 'activity', namespace);
+  const { finishEagerTask, chained } = await onKnownState(ctx, namespace, token.runId, (known) =>
+    ctx.transition(async (tx, notify) => {
+      const loaded = (await knownActivity(ctx, tx, known, token.scheduledEventId, token.leaseId)) ?? {
+        ...(await lockLeasedActivity(tx, namespace, token)),
+        activities: new Map<number, KnownActivity>(),
+      };
+      const { run, activity, workflowTask: existingTask } = loaded;
+      const ended = activity.scheduledEventId;
+      if (ahead && sawWholeHistory(run, activity, existingTask, ahead, ctx.clock.now())) {
+        await dropActivity(tx, run, activity);
+        const recorded = await recordResultWithNextTask(
+          ctx,
+          tx,
+          run,
+          activity,
+          { result: request.result, identity: request.identity, next: ahead, receivedAt },
+          notify,
+        );
+        if (recorded.after) {
+          const { workflowTask, activities } = recorded.after;
+          knowAfterCommit(tx, { run, workflowTask, activities: activitiesAfter(loaded.activities, ended, activities) });
+        }
+        return { finishEagerTask: undefined, chained: recorded };
+      }
+      // Eager dispatch: the reporting worker runs this workflow on this queue, so the task this result
+      // creates is leased to it here and returned, instead of waiting in the queue for a poll.
+      const eagerLease =
+        request.eagerWorkflowTypes?.includes(run.workflowType) && run.taskQueue === activity.taskQueue
+          ? ctx.newId()
+          : undefined;
+      const seenUpToEventId = run.seenUpToEventId;
+      const { leasedNewTask, workflowTask } = await finishActivity(
         ctx,
         tx,
         run,
         activity,
-        { result: request.result, identity: request.identity, next: ahead, receivedAt },
         notify,
-      );
-      return { finishEagerTask: undefined, chained: recorded };
-    }
-    // Eager dispatch: the reporting worker runs this workflow on this queue, so the task this result
-    // creates is leased to it here and returned, instead of waiting in the queue for a poll.
-    const eagerLease =
-      request.eagerWorkflowTypes?.includes(run.workflowType) && run.taskQueue === activity.taskQueue
-        ? ctx.newId()
-        : undefined;
-    const seenUpToEventId = run.seenUpToEventId;
-    const { leasedNewTask } = await finishActivity(
-      ctx,
-      tx,
-      run,
-      activity,
-      notify,
-      {
-        type: 'ActivityTaskCompleted',
-        attributes: {
-          scheduledEventId: activity.scheduledEventId,
-          result: request.result,
-          attempt: activity.attempt,
-          identity: request.identity,
+        {
+          type: 'ActivityTaskCompleted',
+          attributes: {
+            scheduledEventId: activity.scheduledEventId,
+            result: request.result,
+            attempt: activity.attempt,
+            identity: request.identity,
+          },
         },
-      },
-      { leaseNewTaskAs: eagerLease, existingTask },
-    );
-    if (!leasedNewTask || !eagerLease) return { finishEagerTask: undefined, chained: undefined };
-    return {
-      finishEagerTask: await startWorkflowTasks(
-        tx,
-        [{ ...run, attempt: 1, updatesPending: false, seenUpToEventId }],
-        eagerLease,
-        ctx.clock.now(),
-      ),
-      chained: undefined,
-    };
-  });
+        { leaseNewTaskAs: eagerLease, existingTask },
+      );
+      knowAfterCommit(tx, { run, workflowTask, activities: activitiesAfter(loaded.activities, ended, []) });
+      if (!leasedNewTask || !eagerLease) return { finishEagerTask: undefined, chained: undefined };
+      return {
+        finishEagerTask: await startWorkflowTasks(
+          tx,
+          [{ ...run, attempt: 1, updatesPending: false, seenUpToEventId }],
+          eagerLease,
+          ctx.clock.now(),
+        ),
+        chained: undefined,
+      };
+    }),
+  );
   if (chained) {
     const { activityTasks, newEvents } = chained;
     return {
@@ -158,7 +175,7 @@ export async function completeActivityTask(
 }
 
 /** An activity's rows go away: its task and its timeout timer. */
-async function dropActivity(tx: Queryable, run: RunRow, activity: ActivityTaskRow): Promise<void> {
+async function dropActivity(tx: Queryable, run: RunRow, activity: KnownActivity): Promise<void> {
   await deleteActivityTaskAndTimer(
     tx,
     run.namespace,
@@ -173,11 +190,11 @@ export async function finishActivity(
   ctx: EngineContext,
   tx: Queryable,
   run: RunRow,
-  activity: ActivityTaskRow,
+  activity: KnownActivity,
   notify: (key: string) => void,
   event: NewEvent,
   delivery: DeliveryOptions = {},
-): Promise<{ leasedNewTask: boolean }> {
+): Promise<Delivered> {
   await dropActivity(tx, run, activity);
   const delivered = await deliverToWorkflow(ctx, tx, run, [event], notify, delivery);
   const outcome = ACTIVITY_OUTCOME_EVENT[event.type as keyof typeof ACTIVITY_OUTCOME_EVENT];
@@ -213,8 +230,9 @@ export async function failActivityTask(
   checkNamespace(namespace);
   const request = parseRequest(FailActivityTaskRequestSchema, raw, 'activity task failure');
   checkPayloadSize(ctx, request.failure, 'the activity failure');
+  const token = decodeTaskToken(request.taskToken, 'activity', namespace);
   await ctx.transition(async (tx, notify) => {
-    const { run, activity } = await lockLeasedActivity(tx, namespace, request.taskToken);
+    const { run, activity } = await lockLeasedActivity(tx, namespace, token);
     await retryOrFailActivity(ctx, tx, run, activity, request.failure, request.identity, notify);
   });
 }

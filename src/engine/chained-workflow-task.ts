@@ -1,9 +1,10 @@
-import type { ActivityTask, HistoryEvent, NewEvent, NextWorkflowTask, Payload } from '../protocol/index.js';
-import type { ActivityTaskRow, Queryable, RunRow, WorkflowTaskRow } from '../store/index.js';
+import type { NewEvent, NextWorkflowTask, Payload } from '../protocol/index.js';
+import type { Queryable, RunRow, WorkflowTaskRow } from '../store/index.js';
 import { activityEventFields } from './activity-dispatch.js';
 import { validateCommands } from './apply-commands.js';
 import { type EngineContext, payloadBytes } from './context.js';
-import { recordWorkflowTaskCompletion } from './record-completion.js';
+import type { KnownActivity } from './known-runs.js';
+import { type RecordedCompletion, recordWorkflowTaskCompletion } from './record-completion.js';
 import { queueTaskEvent } from './task-events.js';
 
 /*
@@ -46,7 +47,7 @@ export function isRecordable(ctx: EngineContext, next: NextWorkflowTask): boolea
 /** Whether the workflow saw the run's whole history when it decided (see above). */
 export function sawWholeHistory(
   run: RunRow,
-  activity: ActivityTaskRow,
+  activity: KnownActivity,
   pendingTask: WorkflowTaskRow | null,
   next: NextWorkflowTask,
   now: number,
@@ -69,10 +70,10 @@ export async function recordResultWithNextTask(
   ctx: EngineContext,
   tx: Queryable,
   run: RunRow,
-  activity: ActivityTaskRow,
+  activity: KnownActivity,
   report: { result: Payload; identity: string; next: NextWorkflowTask; receivedAt: number },
   notify: (key: string) => void,
-): Promise<{ activityTasks: ActivityTask[]; newEvents: HistoryEvent[] }> {
+): Promise<RecordedCompletion> {
   const now = ctx.clock.now();
   const { next, identity } = report;
   queueTaskEvent(tx, run, { ...activityEventFields(activity), kind: 'completed' }, { now });

@@ -14,6 +14,7 @@ import {
   type WorkflowTaskRow,
 } from '../store/index.js';
 import type { Clock } from './clock.js';
+import { applyAfterCommit, forgetAfterCommit, KnownRuns } from './known-runs.js';
 import { NOTIFY_CHANNEL, type Notifier, notifyKeys } from './notifier.js';
 import { RegisteredTypes } from './registered-types.js';
 import { RunReads } from './run-reads.js';
@@ -36,6 +37,8 @@ export interface EngineContext {
   runReads: RunReads;
   /** Workflow polls waiting in this engine, which a start can hand its first task to. */
   waitingPolls: WaitingPolls;
+  /** What this engine knows of the runs it last changed, for completions sent without a read (see known-runs.ts). */
+  knownRuns: KnownRuns;
   /** Runs one state transition in one transaction; `notify` keys wake waiters after commit. */
   transition<T>(fn: (tx: Queryable, notify: Notify) => Promise<T>): Promise<T>;
 }
@@ -55,6 +58,7 @@ export function createContext(args: {
   closing: AbortSignal;
 }): EngineContext {
   const { db, notifier } = args;
+  const knownRuns = new KnownRuns();
   return {
     ...args,
     random: Math.random,
@@ -62,12 +66,14 @@ export function createContext(args: {
     registeredTypes: new RegisteredTypes(),
     runReads: new RunReads(db),
     waitingPolls: new WaitingPolls(),
+    knownRuns,
     async transition(fn) {
       const keys = new Map<string, unknown>();
       let committing = false;
       let result: Awaited<ReturnType<typeof fn>>;
+      const opened: { tx?: Queryable } = {};
       try {
-        result = await runTransaction(db, fn, keys, () => {
+        result = await runTransaction(db, fn, keys, opened, () => {
           // On PostgreSQL the notification may come back through LISTEN before COMMIT is answered: the
           // waiters of keys with a value wait for the answer instead, which carries the value.
           if (db.kind === 'postgres') notifier.committing(keys);
@@ -77,6 +83,7 @@ export function createContext(args: {
         if (committing && db.kind === 'postgres') notifier.commitFailed(keys);
         throw error;
       }
+      if (opened.tx) applyAfterCommit(opened.tx, knownRuns);
       if (db.kind === 'pglite') notifier.emit(keys.keys(), keys);
       // The commit is visible now: this replica wakes its waiters at once, and its memory of queues a
       // claim emptied must not hide what this transition queued from a poll that asks meanwhile.
@@ -90,11 +97,13 @@ async function runTransaction<T>(
   db: Db,
   fn: (tx: Queryable, notify: Notify) => Promise<T>,
   keys: Map<string, unknown>,
+  opened: { tx?: Queryable },
   beforeCommit: () => void,
 ): Promise<T> {
   try {
     return await db.transaction(
       async (tx) => {
+        opened.tx = tx;
         let value: Awaited<ReturnType<typeof fn>>;
         try {
           value = await fn(tx, (key, value) => {
@@ -142,7 +151,20 @@ export async function appendToRun(
   // Guarded: if another transition moved the run first, the transaction fails (see `transition`).
   await advanceRun(tx, run.namespace, run.runId, run.nextEventId, { ...change, nextEventId });
   await appendEvents(tx, run.namespace, run.runId, events);
+  // The row as it now is, for a transition that goes on to tell what it knows of the run (known-runs.ts).
   run.nextEventId = nextEventId;
+  if (change.seenUpToEventId !== undefined) run.seenUpToEventId = change.seenUpToEventId;
+  if (change.bufferedSignals !== undefined) run.bufferedSignals = change.bufferedSignals;
+  if (change.status !== undefined) run.status = change.status;
+  // Unless the transition says what the run is now, what this engine knew of it is out of date.
+  forgetAfterCommit(tx, run);
+}
+
+/** What delivering events to a workflow left: whether it leased a new task, and the run's task after it. */
+export interface Delivered {
+  leasedNewTask: boolean;
+  /** The run's workflow task now: the pending one (made regular if it only carried updates) or the new one. */
+  workflowTask: WorkflowTaskRow;
 }
 
 export interface DeliveryOptions {
@@ -164,7 +186,7 @@ export async function deliverToWorkflow(
   newEvents: readonly NewEvent[],
   notify: (key: string) => void,
   options: DeliveryOptions = {},
-): Promise<{ leasedNewTask: boolean }> {
+): Promise<Delivered> {
   const now = ctx.clock.now();
   const existing =
     options.existingTask === undefined
@@ -172,27 +194,56 @@ export async function deliverToWorkflow(
       : (options.existingTask ?? undefined);
   const all: NewEvent[] = [...newEvents];
   let leasedNewTask = false;
+  let workflowTask: WorkflowTaskRow;
   if (!existing) {
     all.push({ type: 'WorkflowTaskScheduled', attributes: { taskQueue: run.taskQueue } });
     if (options.leaseNewTaskAs) {
       // Eager dispatch: the caller hands this task to its worker, so no poller needs waking.
-      await insertWorkflowTask(tx, {
-        ...run,
-        visibleAt: now + run.workflowTaskTimeoutMs,
-        lease: { leaseId: options.leaseNewTaskAs, leasedAt: now, lastEventIdAtLease: run.nextEventId + all.length - 1 },
-      });
+      const lease = {
+        leaseId: options.leaseNewTaskAs,
+        leasedAt: now,
+        lastEventIdAtLease: run.nextEventId + all.length - 1,
+      };
+      await insertWorkflowTask(tx, { ...run, visibleAt: now + run.workflowTaskTimeoutMs, lease });
+      workflowTask = { ...queuedWorkflowTask(run, now + run.workflowTaskTimeoutMs), ...lease };
       leasedNewTask = true;
     } else {
       await insertWorkflowTask(tx, { ...run, visibleAt: now });
+      workflowTask = queuedWorkflowTask(run, now);
       notify(notifyKeys.workflowQueue(run.namespace, run.taskQueue));
     }
   } else if (existing.speculative) {
     // A task that only carried updates now delivers events too: it must be recorded.
     all.push({ type: 'WorkflowTaskScheduled', attributes: { taskQueue: run.taskQueue } });
     await makeTaskRegular(tx, run.namespace, run.runId);
+    workflowTask = { ...existing, speculative: false };
+  } else {
+    workflowTask = existing;
   }
   await appendToRun(tx, run, numberEvents(run, all, now));
-  return { leasedNewTask };
+  return { leasedNewTask, workflowTask };
+}
+
+/** A workflow task as `insertWorkflowTask` queues it, claimable from `visibleAt`. */
+export function queuedWorkflowTask(
+  run: Pick<RunRow, 'namespace' | 'runId' | 'workflowId' | 'workflowType' | 'taskQueue'>,
+  visibleAt: number,
+): WorkflowTaskRow {
+  return {
+    namespace: run.namespace,
+    runId: run.runId,
+    workflowId: run.workflowId,
+    workflowType: run.workflowType,
+    taskQueue: run.taskQueue,
+    attempt: 1,
+    visibleAt,
+    leaseId: null,
+    leasedAt: null,
+    lastEventIdAtLease: null,
+    lastFailure: null,
+    speculative: false,
+    updatesPending: false,
+  };
 }
 
 /** The run must exist and be running for a worker's report to apply. */

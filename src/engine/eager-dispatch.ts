@@ -9,6 +9,7 @@ import {
 } from '../store/index.js';
 import { startActivityAttempt } from './activity-dispatch.js';
 import { activityTimerKey } from './apply-commands.js';
+import type { KnownActivity } from './known-runs.js';
 
 /**
  * Eager dispatch. The worker completing a workflow task usually runs the
@@ -50,6 +51,19 @@ export function chooseEagerActivities(
     return { ...task, lease: { leaseId: newId(), startedAt: now } };
   });
   return { tasks, timerKeys };
+}
+
+/** The scheduled activities' rows as inserted, eagerly leased or queued (see known-runs.ts). */
+export function knownActivitiesOf(tasks: EagerActivities['tasks']): KnownActivity[] {
+  return tasks.map(({ lease, input: _, ...task }) => ({
+    ...task,
+    visibleAt: lease ? NEVER : task.visibleAt,
+    attempt: 1,
+    leaseId: lease?.leaseId ?? null,
+    startedAt: lease?.startedAt ?? null,
+    lastFailure: null,
+    cancelRequested: false,
+  }));
 }
 
 /** Starts the eagerly leased attempts (timers, task events) and builds the tasks the worker runs. */

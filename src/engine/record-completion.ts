@@ -14,13 +14,15 @@ import {
   type Queryable,
   type RunRow,
   readEvents,
+  type WorkflowTaskRow,
 } from '../store/index.js';
 import { requestActivityCancellations } from './activity-tasks.js';
 import { applyWorkflowTaskCompletion, type ContinuedRun } from './apply-commands.js';
 import { applyParentClosePolicy, requestChildCancellations, startChildren } from './children.js';
 import { closeRun } from './close-run.js';
-import { appendToRun, deliverToWorkflow, type EngineContext, numberEvents } from './context.js';
-import { chooseEagerActivities, startEagerActivities } from './eager-dispatch.js';
+import { appendToRun, deliverToWorkflow, type EngineContext, numberEvents, queuedWorkflowTask } from './context.js';
+import { chooseEagerActivities, knownActivitiesOf, startEagerActivities } from './eager-dispatch.js';
+import type { KnownActivity } from './known-runs.js';
 import { notifyKeys } from './notifier.js';
 import { decideRetry } from './retry.js';
 import { createRun } from './start-workflow.js';
@@ -66,7 +68,7 @@ export async function recordWorkflowTaskCompletion(
   times: { now: number; receivedAt: number },
   notify: (key: string) => void,
   precedingEvents: readonly NewEvent[] = [],
-): Promise<{ activityTasks: ActivityTask[]; newEvents: HistoryEvent[] }> {
+): Promise<RecordedCompletion> {
   const { now, receivedAt } = times;
   const namespace = run.namespace;
   const preceding = numberEvents(run, precedingEvents, now);
@@ -83,7 +85,7 @@ export async function recordWorkflowTaskCompletion(
     newRunId: ctx.newId(),
   });
   const events = [...preceding, ...out.events];
-  const closed = { activityTasks: [], newEvents: [] };
+  const closed: RecordedCompletion = { activityTasks: [], newEvents: [] };
   await recordUpdateOutcomes(tx, run, out.updateOutcomes, notify);
   if (out.close?.status === 'continued-as-new') {
     await continueAsNew(ctx, tx, run, events, out.close.next, task.seenUpToEventId, notify);
@@ -122,7 +124,30 @@ export async function recordWorkflowTaskCompletion(
   // Updates requested while this task ran need another task to carry them.
   if (task.updatesPending) await scheduleTaskForWaitingUpdates(tx, run, now, notify);
   const activityTasks = await startEagerActivities(tx, eager.tasks, now, notify);
-  return { activityTasks, newEvents: out.events };
+  // What the run's task rows now are, when nothing here changed them in ways not followed (see known-runs.ts).
+  const followed =
+    out.updateOutcomes.length === 0 &&
+    out.cancelledActivityIds.length === 0 &&
+    out.childCancels.length === 0 &&
+    out.childStarts.length === 0 &&
+    !task.updatesPending;
+  const after = followed
+    ? {
+        workflowTask: out.scheduleWorkflowTask ? queuedWorkflowTask(run, now) : null,
+        activities: knownActivitiesOf(eager.tasks),
+      }
+    : undefined;
+  return { activityTasks, newEvents: out.events, ...(after ? { after } : {}) };
+}
+
+/** What recording a workflow task's completion gives back. */
+export interface RecordedCompletion {
+  /** Activities started for the reporting worker. */
+  activityTasks: ActivityTask[];
+  /** The events the task appended (none if the run closed). */
+  newEvents: HistoryEvent[];
+  /** The run's workflow task and new activities, when the run stays open and they are all known. */
+  after?: { workflowTask: WorkflowTaskRow | null; activities: KnownActivity[] };
 }
 
 /**

@@ -11,6 +11,7 @@ import {
 import { nextActivityDeadline } from './activity-deadline.js';
 import { activityTimerKey, userTimerKey } from './apply-commands.js';
 import { childOutcomeEvent } from './children.js';
+import { forgetAfterCommit } from './known-runs.js';
 import { notifyKeys } from './notifier.js';
 import { setTimer } from './timers.js';
 
@@ -122,7 +123,10 @@ export async function carryOverChildren(
       if (!current) break;
       if (current.status === 'running') {
         if (current.parentRunId !== base.runId) break;
-        if (await reparentChild(tx, base.namespace, current.runId, base.runId, newRunId)) break;
+        if (await reparentChild(tx, base.namespace, current.runId, base.runId, newRunId)) {
+          forgetAfterCommit(tx, current);
+          break;
+        }
         // It closed while we looked (its close held the row): read it again.
         continue;
       }

@@ -23,6 +23,7 @@ import {
 import { closeRun } from './close-run.js';
 import { checkNamespace, checkPayloadSize, type EngineContext, numberEvents } from './context.js';
 import { FreshStarts } from './fresh-starts.js';
+import { knowAfterCommit } from './known-runs.js';
 import { notifyKeys } from './notifier.js';
 import { parseRequest } from './parse.js';
 import { checkWorkflowTypeKnown } from './registered-types.js';
@@ -189,19 +190,35 @@ export async function createRun(
   await insertRun(tx, run);
   await appendEvents(tx, namespace, run.runId, events);
   const leaseId = options.firstTaskDelayMs ? undefined : options.leaseFirstTaskAs;
+  const lease = leaseId ? { leaseId, leasedAt: now, lastEventIdAtLease: events.length } : undefined;
+  const taskVisibleAt = now + (lease ? run.workflowTaskTimeoutMs : (options.firstTaskDelayMs ?? 0));
+  knowAfterCommit(tx, {
+    run: { ...run, hasChildren: false, hasUpdates: false },
+    workflowTask: {
+      namespace,
+      runId: run.runId,
+      workflowId: run.workflowId,
+      workflowType: run.workflowType,
+      taskQueue: run.taskQueue,
+      attempt: 1,
+      visibleAt: taskVisibleAt,
+      leaseId: lease?.leaseId ?? null,
+      leasedAt: lease?.leasedAt ?? null,
+      lastEventIdAtLease: lease?.lastEventIdAtLease ?? null,
+      lastFailure: null,
+      speculative: false,
+      updatesPending: false,
+    },
+    activities: new Map(),
+  });
   if (leaseId) {
     // Handed to a waiting poll of this engine.
-    const lastEventId = events.length;
-    await insertWorkflowTask(tx, {
-      ...run,
-      visibleAt: now + run.workflowTaskTimeoutMs,
-      lease: { leaseId, leasedAt: now, lastEventIdAtLease: lastEventId },
-    });
+    await insertWorkflowTask(tx, { ...run, visibleAt: taskVisibleAt, lease });
     queueTaskEvent(tx, run, { source: 'workflow', kind: 'started', attempt: 1 }, { now });
     // No poller needs waking, but every replica's polls must look again when the lease could run out.
     notify(notifyKeys.workflowTaskVisibleAt(namespace, run.taskQueue, now + run.workflowTaskTimeoutMs));
   } else {
-    await insertWorkflowTask(tx, { ...run, visibleAt: now + (options.firstTaskDelayMs ?? 0) });
+    await insertWorkflowTask(tx, { ...run, visibleAt: taskVisibleAt });
     notify(notifyKeys.workflowQueue(namespace, run.taskQueue));
   }
   await scheduleWorkflowTimeout(tx, run, request.runTimeoutMs ? now + request.runTimeoutMs : undefined, notify);

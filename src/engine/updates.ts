@@ -22,6 +22,7 @@ import {
   type UpdateRow,
 } from '../store/index.js';
 import { checkNamespace, checkPayloadSize, type EngineContext } from './context.js';
+import { forgetAfterCommit } from './known-runs.js';
 import { notifyKeys } from './notifier.js';
 import { parseRequest } from './parse.js';
 
@@ -110,6 +111,8 @@ export async function ensureTaskForUpdates(
   now: number,
   notify: (key: string) => void,
 ): Promise<void> {
+  // The run's task changes without its history moving: what this engine knew of it is out of date.
+  forgetAfterCommit(tx, run);
   if (await getWorkflowTask(tx, run.namespace, run.runId)) {
     await flagUpdatesPending(tx, run.namespace, run.runId);
     return;

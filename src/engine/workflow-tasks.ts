@@ -1,3 +1,4 @@
+import type { z } from 'zod';
 import {
   type CompleteWorkflowTaskRequest,
   CompleteWorkflowTaskRequestSchema,
@@ -21,19 +22,26 @@ import {
   checkNamespace,
   checkPayloadSize,
   type EngineContext,
+  type Notify,
   numberEvents,
   requireRunning,
 } from './context.js';
+import {
+  activitiesAfter,
+  type KnownWorkflowTaskCompletion,
+  knownWorkflowTask,
+  onKnownState,
+} from './known-completion.js';
+import { forgetAfterCommit, knowAfterCommit } from './known-runs.js';
 import { notifyKeys } from './notifier.js';
 import { parseRequest } from './parse.js';
 import { recordWorkflowTaskCompletion } from './record-completion.js';
 import { queueTaskEvent } from './task-events.js';
-import { decodeTaskToken } from './task-token.js';
+import { decodeTaskToken, type TaskToken } from './task-token.js';
 import { recordUpdateOutcomes, scheduleTaskForWaitingUpdates } from './updates.js';
 
 /** Loads the run and its leased workflow task for a completion, rejecting stale or foreign leases. */
-async function lockLeasedTask(tx: Queryable, namespace: string, taskToken: string) {
-  const token = decodeTaskToken(taskToken, 'workflow', namespace);
+async function lockLeasedTask(tx: Queryable, namespace: string, token: Extract<TaskToken, { kind: 'workflow' }>) {
   // The run's lock, then its task as committed once the lock is held, in one round trip (see queryEach).
   const [runs, tasks] = (await queryEach(tx, [
     lockRunStatement(namespace, token.runId),
@@ -65,48 +73,74 @@ export async function completeWorkflowTask(
     checkPayloadSize(ctx, command, `command ${i} (${command.type})`);
   });
   const receivedAt = ctx.clock.now();
-  return ctx.transition(async (tx, notify): Promise<CompleteWorkflowTaskResponse> => {
-    const { run, task } = await lockLeasedTask(tx, namespace, request.taskToken);
-    const now = ctx.clock.now();
-    for (const event of request.taskEvents ?? []) {
-      queueTaskEvent(tx, run, { ...event, source: 'workflow', attempt: task.attempt }, { now });
-    }
-    queueTaskEvent(tx, run, { source: 'workflow', kind: 'completed', attempt: task.attempt }, { now });
-    const eventsArrivedDuringLease = run.nextEventId - 1 > task.lastEventIdAtLease;
-    if (task.speculative && !eventsArrivedDuringLease && request.commands.every((c) => c.type === 'RejectUpdate')) {
-      // Only rejected updates: no trace in history, as if the task never happened.
-      await deleteWorkflowTask(tx, namespace, run.runId);
-      await recordUpdateOutcomes(
-        tx,
-        run,
-        request.commands.map((c) => ({ updateId: c.updateId, status: 'rejected' as const, failure: c.failure })),
-        notify,
-      );
-      if (task.updatesPending) await scheduleTaskForWaitingUpdates(tx, run, now, notify);
-      return { ok: true };
-    }
-    const { activityTasks, newEvents } = await recordWorkflowTaskCompletion(
-      ctx,
+  const token = decodeTaskToken(request.taskToken, 'workflow', namespace);
+  return onKnownState(ctx, namespace, token.runId, (known) =>
+    ctx.transition(async (tx, notify): Promise<CompleteWorkflowTaskResponse> => {
+      const { run, task, activities } = (await knownWorkflowTask(ctx, tx, known, token.leaseId)) ?? {
+        ...(await lockLeasedTask(tx, namespace, token)),
+        activities: new Map(),
+      };
+      return recordCompletion(ctx, tx, notify, { run, task, activities }, request, receivedAt);
+    }),
+  );
+}
+
+/** Records a completion of the run's leased task, and what the run then is if all of it is known. */
+async function recordCompletion(
+  ctx: EngineContext,
+  tx: Queryable,
+  notify: Notify,
+  { run, task, activities }: KnownWorkflowTaskCompletion,
+  request: z.output<typeof CompleteWorkflowTaskRequestSchema>,
+  receivedAt: number,
+): Promise<CompleteWorkflowTaskResponse> {
+  const now = ctx.clock.now();
+  for (const event of request.taskEvents ?? []) {
+    queueTaskEvent(tx, run, { ...event, source: 'workflow', attempt: task.attempt }, { now });
+  }
+  queueTaskEvent(tx, run, { source: 'workflow', kind: 'completed', attempt: task.attempt }, { now });
+  const eventsArrivedDuringLease = run.nextEventId - 1 > task.lastEventIdAtLease;
+  if (task.speculative && !eventsArrivedDuringLease && request.commands.every((c) => c.type === 'RejectUpdate')) {
+    // Only rejected updates: no trace in history, as if the task never happened.
+    await deleteWorkflowTask(tx, run.namespace, run.runId);
+    await recordUpdateOutcomes(
       tx,
       run,
-      {
-        seenUpToEventId: task.lastEventIdAtLease,
-        taskTime: task.leasedAt,
-        attempt: task.attempt,
-        eventsArrivedDuringLease,
-        updatesPending: task.updatesPending,
-        hasRow: true,
-      },
-      request,
-      { now, receivedAt },
+      request.commands.map((c) => ({ updateId: c.updateId, status: 'rejected' as const, failure: c.failure })),
       notify,
     );
-    return {
-      ok: true,
-      ...(activityTasks.length > 0 ? { activityTasks } : {}),
-      ...(request.returnNewEvents && newEvents.length > 0 ? { newEvents } : {}),
-    };
-  });
+    if (task.updatesPending) await scheduleTaskForWaitingUpdates(tx, run, now, notify);
+    forgetAfterCommit(tx, run);
+    return { ok: true };
+  }
+  const { activityTasks, newEvents, after } = await recordWorkflowTaskCompletion(
+    ctx,
+    tx,
+    run,
+    {
+      seenUpToEventId: task.lastEventIdAtLease,
+      taskTime: task.leasedAt,
+      attempt: task.attempt,
+      eventsArrivedDuringLease,
+      updatesPending: task.updatesPending,
+      hasRow: true,
+    },
+    request,
+    { now, receivedAt },
+    notify,
+  );
+  if (after) {
+    knowAfterCommit(tx, {
+      run,
+      workflowTask: after.workflowTask,
+      activities: activitiesAfter(activities, undefined, after.activities),
+    });
+  }
+  return {
+    ok: true,
+    ...(activityTasks.length > 0 ? { activityTasks } : {}),
+    ...(request.returnNewEvents && newEvents.length > 0 ? { newEvents } : {}),
+  };
 }
 
 /** Backoff for a failing workflow task: 1 s doubling to at most 60 s. */
@@ -127,8 +161,9 @@ export async function failWorkflowTask(
 ): Promise<void> {
   checkNamespace(namespace);
   const request = parseRequest(FailWorkflowTaskRequestSchema, raw, 'workflow task failure');
+  const token = decodeTaskToken(request.taskToken, 'workflow', namespace);
   await ctx.transition(async (tx, notify) => {
-    const { run, task } = await lockLeasedTask(tx, namespace, request.taskToken);
+    const { run, task } = await lockLeasedTask(tx, namespace, token);
     const now = ctx.clock.now();
     const retryAt = now + workflowTaskRetryDelayMs(task.attempt);
     queueTaskEvent(
@@ -164,6 +199,7 @@ export async function failWorkflowTask(
         ),
       );
     }
+    forgetAfterCommit(tx, run);
     await retryWorkflowTask(tx, {
       namespace,
       runId: run.runId,

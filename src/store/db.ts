@@ -120,6 +120,13 @@ export function isWorkflowIdUsed(error: unknown): boolean {
   return typeof error === 'object' && error !== null && (error as { code?: unknown }).code === WORKFLOW_ID_USED;
 }
 
+/** Error code raised by a guard that found a run not as the engine last knew it (migration 014). */
+export const KNOWN_STATE_STALE = 'TWSTL';
+
+export function isKnownStateStale(error: unknown): boolean {
+  return typeof error === 'object' && error !== null && (error as { code?: unknown }).code === KNOWN_STATE_STALE;
+}
+
 /** Postgres error code for a `NOWAIT` lock that another transaction holds. */
 export const LOCK_NOT_AVAILABLE = '55P03';
 

@@ -44,5 +44,6 @@ export async function openDb(options: StoreOptions): Promise<Db> {
   }
   return db;
 }
+export * from './known-state.js';
 export * from './queries.js';
 export * from './updates.js';
