@@ -69,14 +69,47 @@ function countsFor(database: string): Required<SqlCounts> {
   return counts;
 }
 
-function wrote(sql: string, result: unknown): boolean {
-  if (ALWAYS_WRITE.test(sql)) return true;
-  if (!ROW_WRITE.test(sql)) return false;
+function wrote(text: TextClass, result: unknown): boolean {
+  if (text.alwaysWrite) return true;
+  if (!text.rowWrite) return false;
   const results = Array.isArray(result) ? result : [result];
   return results.some((r) => ((r as { rowCount?: number | null } | undefined)?.rowCount ?? 0) > 0);
 }
 
-function shapeOf(sql: string): string {
+/** What the counter needs to know of a statement's text. */
+interface TextClass {
+  shape: string;
+  begin: boolean;
+  commit: boolean;
+  rollback: boolean;
+  alwaysWrite: boolean;
+  rowWrite: boolean;
+}
+
+/**
+ * Classes of texts seen, so counting costs a lookup, not a handful of regular expressions, per
+ * statement (the counter runs inside the measured processes). Bounded: texts with literals are each new.
+ */
+const classes = new Map<string, TextClass>();
+const MAX_REMEMBERED_TEXTS = 10_000;
+
+function classOf(sql: string): TextClass {
+  let known = classes.get(sql);
+  if (known === undefined) {
+    known = {
+      shape: computeShape(sql),
+      begin: BEGIN.test(sql),
+      commit: COMMIT.test(sql),
+      rollback: ROLLBACK.test(sql),
+      alwaysWrite: ALWAYS_WRITE.test(sql),
+      rowWrite: ROW_WRITE.test(sql),
+    };
+    if (classes.size < MAX_REMEMBERED_TEXTS) classes.set(sql, known);
+  }
+  return known;
+}
+
+function computeShape(sql: string): string {
   // Values written into the text as literals (held-back writes) would make every statement its own shape.
   const flat = sql
     .replace(/^\s*\/\*[^*]*\*\/\s*/, '')
@@ -109,34 +142,34 @@ function record(client: object & { database?: string }, parts: string[]): (resul
 
 function recordStatement(client: object, counts: Required<SqlCounts>, sql: string): (result: unknown) => void {
   counts.statements++;
-  const shape = shapeOf(sql);
-  counts.shapes[shape] = (counts.shapes[shape] ?? 0) + 1;
+  const text = classOf(sql);
+  counts.shapes[text.shape] = (counts.shapes[text.shape] ?? 0) + 1;
   const block = openBlocks.get(client);
-  if (BEGIN.test(sql)) {
+  if (text.begin) {
     openBlocks.set(client, { write: false });
     return () => {};
   }
-  if (block && COMMIT.test(sql)) {
+  if (block && text.commit) {
     openBlocks.delete(client);
     return () => {
       counts.transactions++;
       if (block.write) counts.writeTransactions++;
     };
   }
-  if (block && ROLLBACK.test(sql)) {
+  if (block && text.rollback) {
     openBlocks.delete(client);
     return () => {};
   }
   if (block) {
     // Marked when sent, so a COMMIT in the same message sees it.
-    if (ALWAYS_WRITE.test(sql)) block.write = true;
+    if (text.alwaysWrite) block.write = true;
     return (result) => {
-      if (wrote(sql, result)) block.write = true;
+      if (wrote(text, result)) block.write = true;
     };
   }
   return (result) => {
     counts.transactions++;
-    if (wrote(sql, result)) counts.writeTransactions++;
+    if (wrote(text, result)) counts.writeTransactions++;
   };
 }
 

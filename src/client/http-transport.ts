@@ -1,3 +1,4 @@
+import type { Agent } from 'node:http';
 import {
   API_ROUTES,
   type ErrorBody,
@@ -7,6 +8,7 @@ import {
   type TidewayApi,
   TidewayApiError,
 } from '../protocol/index.js';
+import { type HttpReply, httpRequest, keepAliveAgent } from './http-request.js';
 import { readTaskEventStream } from './sse.js';
 
 /** Where a Tideway server listens and how to authenticate to it. */
@@ -31,8 +33,11 @@ export class HttpTransport implements TidewayApi {
   readonly address: string;
   private readonly headers: Record<string, string>;
 
+  private readonly agent: Agent;
+
   constructor(options: HttpTransportOptions) {
     this.address = normalizeAddress(options.address);
+    this.agent = keepAliveAgent(new URL(this.address));
     this.headers = { 'content-type': 'application/json' };
     if (options.token) this.headers.authorization = `Bearer ${options.token}`;
   }
@@ -51,13 +56,13 @@ export class HttpTransport implements TidewayApi {
     for (const [key, value] of Object.entries(args.query ?? {})) {
       if (value !== undefined && value !== null) url.searchParams.set(key, String(value));
     }
-    let response: Response;
+    let reply: HttpReply;
     try {
-      response = await fetch(url, {
+      reply = await httpRequest(url, this.agent, {
         method: method.toUpperCase(),
         headers: this.headers,
-        ...(args.body !== undefined ? { body: JSON.stringify(args.body) } : {}),
-        ...(args.signal ? { signal: args.signal } : {}),
+        body: args.body !== undefined ? JSON.stringify(args.body) : undefined,
+        signal: args.signal,
       });
     } catch (error) {
       if (args.signal?.aborted) throw error;
@@ -67,20 +72,20 @@ export class HttpTransport implements TidewayApi {
           'is it running? Start one with `npx tideway server`, or set TIDEWAY_ADDRESS',
       );
     }
-    const text = await response.text();
+    const { status, text } = reply;
     let body: unknown;
     try {
       body = text ? JSON.parse(text) : undefined;
     } catch {
       body = undefined;
     }
-    if (!response.ok) {
+    if (status < 200 || status >= 300) {
       if (body && typeof body === 'object' && 'error' in body) {
-        throw TidewayApiError.fromBody(body as ErrorBody, response.status);
+        throw TidewayApiError.fromBody(body as ErrorBody, status);
       }
       throw new TidewayApiError(
-        response.status >= 500 ? 'Unavailable' : 'InvalidArgument',
-        `${method.toUpperCase()} ${url.pathname} answered ${response.status}: ${text.slice(0, 200)}`,
+        status >= 500 ? 'Unavailable' : 'InvalidArgument',
+        `${method.toUpperCase()} ${url.pathname} answered ${status}: ${text.slice(0, 200)}`,
       );
     }
     return body as T;
