@@ -1,4 +1,3 @@
-import { timingSafeEqual } from 'node:crypto';
 import { OpenAPIHono } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
@@ -6,6 +5,7 @@ import { HTTPException } from 'hono/http-exception';
 import type { Engine } from '../engine/index.js';
 import { describeIssues } from '../engine/parse.js';
 import { SERVER_VERSION, TidewayApiError } from '../protocol/index.js';
+import { releasedForGoneWorker, tokenMatches } from './request-checks.js';
 import { routes } from './routes.js';
 import { registerTaskEventStream } from './task-event-stream.js';
 
@@ -15,6 +15,11 @@ export interface AppOptions {
   token?: string | undefined;
   /** Largest request body accepted, in bytes (default: 4 × the engine's payload limit). */
   maxBodyBytes?: number;
+}
+
+/** Largest request body accepted unless told otherwise: room for a few payloads at the limit. */
+export function defaultMaxBodyBytes(engine: Engine): number {
+  return 4 * engine.ctx.maxPayloadBytes + 64 * 1024;
 }
 
 function errorResponse(c: Context, error: TidewayApiError) {
@@ -62,7 +67,7 @@ export function createApp(options: AppOptions): OpenAPIHono {
     return c.json({ status: 'ok', version: SERVER_VERSION });
   });
 
-  const maxBodyBytes = options.maxBodyBytes ?? 4 * engine.ctx.maxPayloadBytes + 64 * 1024;
+  const maxBodyBytes = options.maxBodyBytes ?? defaultMaxBodyBytes(engine);
   app.use(
     '/api/*',
     bodyLimit({
@@ -190,11 +195,8 @@ export const openApiInfo = {
 };
 
 function requireToken(expected: string) {
-  const expectedBytes = Buffer.from(expected);
   return async (c: Context, next: () => Promise<void>) => {
-    const header = c.req.header('authorization') ?? '';
-    const given = Buffer.from(header.startsWith('Bearer ') ? header.slice(7) : '');
-    if (given.length !== expectedBytes.length || !timingSafeEqual(given, expectedBytes)) {
+    if (!tokenMatches(expected, c.req.header('authorization'))) {
       return errorResponse(
         c,
         new TidewayApiError(
@@ -205,24 +207,4 @@ function requireToken(expected: string) {
     }
     await next();
   };
-}
-
-/**
- * The worker hung up while its poll claimed: hands the tasks to the next
- * poller instead of losing them to a lease timeout. True if it did.
- */
-async function releasedForGoneWorker(
-  engine: Engine,
-  namespace: string,
-  polled: { task: { taskToken: string } | null; moreTasks?: { taskToken: string }[] },
-  signal: AbortSignal,
-): Promise<boolean> {
-  if (!polled.task || !signal.aborted) return false;
-  // Each on its own: one failed release must not leave the others waiting out their leases.
-  const tasks = [polled.task, ...(polled.moreTasks ?? [])];
-  const released = await Promise.allSettled(tasks.map((task) => engine.releaseTask(namespace, task.taskToken)));
-  for (const outcome of released) {
-    if (outcome.status === 'rejected') console.error('[tideway server] could not release a task', outcome.reason);
-  }
-  return true;
 }

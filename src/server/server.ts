@@ -1,7 +1,9 @@
+import { createServer, type ServerOptions as HttpServerOptions, type RequestListener } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { serve } from '@hono/node-server';
 import { Engine, type EngineOptions } from '../engine/index.js';
-import { createApp } from './app.js';
+import { createApp, defaultMaxBodyBytes } from './app.js';
+import { directRoutes } from './direct-routes.js';
 
 export const DEFAULT_PORT = 7233;
 
@@ -27,9 +29,22 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   const ownsEngine = !options.engine;
   const engine = options.engine ?? (await Engine.open(options));
   const app = createApp({ engine, token: options.token });
+  // The routes every workflow calls are answered straight from node:http; the rest go to the app.
+  const direct = directRoutes({ engine, token: options.token, maxBodyBytes: defaultMaxBodyBytes(engine) });
   const host = options.host ?? '127.0.0.1';
   const server = await new Promise<ReturnType<typeof serve>>((resolve, reject) => {
-    const s = serve({ fetch: app.fetch, port: options.port ?? DEFAULT_PORT, hostname: host }, () => resolve(s));
+    const s = serve(
+      {
+        fetch: app.fetch,
+        port: options.port ?? DEFAULT_PORT,
+        hostname: host,
+        createServer: ((serverOptions: HttpServerOptions, listener: RequestListener) =>
+          createServer(serverOptions, (req, res) => {
+            if (!direct(req, res)) listener(req, res);
+          })) as typeof createServer,
+      },
+      () => resolve(s),
+    );
     s.once('error', reject);
   }).catch(async (error) => {
     if (ownsEngine) await engine.close();
