@@ -142,6 +142,23 @@ describe.skipIf(skip)('completions on known state', () => {
     expect(history.events.at(-1)?.type).toBe('WorkflowExecutionCompleted');
   });
 
+  test('results of activities run in parallel, reported at once, each go on what the one before left known', async () => {
+    const runId = await start('known-parallel');
+    const activities = await scheduleEagerly(await pollWorkflow('known-parallel'), ['a', 'b', 'c', 'd']);
+    const { tried, missed } = known();
+    await Promise.all(
+      activities.map((a, i) =>
+        engine.completeActivityTask(NS, { taskToken: a.taskToken, identity: 'test', result: toPayload(i) }),
+      ),
+    );
+    expect(known().tried - tried).toBe(4);
+    expect(known().missed - missed).toBe(0);
+    await expectKnownAsStored(runId);
+    const history = await engine.getWorkflowHistory(NS, { workflowId: `known-${n}` });
+    expect(history.events.filter((e) => e.type === 'ActivityTaskCompleted')).toHaveLength(4);
+    expect(history.events.map((e) => e.eventId)).toEqual(history.events.map((_, i) => i + 1));
+  });
+
   test('a signal moves the run: the engine forgets what it knew, and the next completion reads', async () => {
     const runId = await start('known-signal');
     const [activity] = await scheduleEagerly(await pollWorkflow('known-signal'), ['a']);
@@ -152,6 +169,20 @@ describe.skipIf(skip)('completions on known state', () => {
     await engine.completeActivityTask(NS, { taskToken: activity!.taskToken, identity: 'test', result: toPayload(1) });
     expect(known().tried).toBe(tried);
     // Read under the lock, then known again.
+    await expectKnownAsStored(runId);
+  });
+
+  test('a poll that claims a task makes its run known as the claim read it, and the completion goes on it', async () => {
+    const runId = await start('known-claim');
+    // Forgotten (as after a restart, or a change made elsewhere): the claim reads the run with its task.
+    known().forget(NS, runId);
+    const task = await pollWorkflow('known-claim');
+    const entry = await expectKnownAsStored(runId);
+    expect(entry.workflowTask?.leaseId).not.toBe(null);
+    const { tried, missed } = known();
+    await scheduleEagerly(task, ['a']);
+    expect(known().tried).toBe(tried + 1);
+    expect(known().missed).toBe(missed);
     await expectKnownAsStored(runId);
   });
 

@@ -13,22 +13,27 @@ import type { KnownActivity, KnownRun } from './known-runs.js';
 // (see known-runs.ts): the first attempt uses what is known, if anything; if
 // a guard finds the run changed, the completion runs again on reads.
 
-/** Runs `complete` on what is known of the run, and again on reads if a guard finds it changed. */
-export async function onKnownState<T>(
+/**
+ * Runs `complete` on what is known of the run, and again on reads if a guard
+ * finds it changed; in turn with the run's other completions on this engine.
+ */
+export function onKnownState<T>(
   ctx: EngineContext,
   namespace: string,
   runId: string,
   complete: (known: KnownRun | undefined) => Promise<T>,
 ): Promise<T> {
-  const known = ctx.knownRuns.take(namespace, runId);
-  if (!known) return complete(undefined);
-  try {
-    return await complete(known);
-  } catch (error) {
-    if (!isKnownStateStale(error)) throw error;
-    ctx.knownRuns.miss(namespace, runId);
-    return complete(undefined);
-  }
+  return ctx.knownRuns.inTurn(namespace, runId, async () => {
+    const known = ctx.knownRuns.take(namespace, runId);
+    if (!known) return complete(undefined);
+    try {
+      return await complete(known);
+    } catch (error) {
+      if (!isKnownStateStale(error)) throw error;
+      ctx.knownRuns.miss(namespace, runId);
+      return complete(undefined);
+    }
+  });
 }
 
 /** A known run with the workflow task a completion reports on. */

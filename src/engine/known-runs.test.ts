@@ -63,15 +63,20 @@ describe('KnownRuns', () => {
     expect(known.peek('ns', 'a')?.run.nextEventId).toBe(4);
   });
 
-  test('a poll that leased the task of a run as known keeps it known with the lease; a run that moved is forgotten', () => {
+  test("a poll that claimed a run's task makes it known; activities known before stay only if the run had not moved", () => {
     const known = new KnownRuns();
-    known.know(state('a'));
-    known.know(state('b'));
-    const taskA = leased(state('a').workflowTask!);
-    known.workflowTaskLeased(taskA, { nextEventId: 3, seenUpToEventId: 0 });
+    const a = state('a');
+    known.know({ ...a, activities: new Map([[4, {} as never]]) });
+    const taskA = leased(a.workflowTask!);
+    known.workflowTaskClaimed(a.run, taskA);
     expect(known.peek('ns', 'a')?.workflowTask).toEqual(taskA);
-    known.workflowTaskLeased(leased(state('b').workflowTask!), { nextEventId: 5, seenUpToEventId: 0 });
-    expect(known.peek('ns', 'b')).toBeUndefined();
+    expect(known.peek('ns', 'a')?.activities.size).toBe(1);
+    const moved = run('a', 6);
+    known.workflowTaskClaimed(moved, taskA);
+    expect(known.peek('ns', 'a')?.run).toEqual(moved);
+    expect(known.peek('ns', 'a')?.activities.size).toBe(0);
+    known.workflowTaskClaimed(run('b'), leased(state('b').workflowTask!));
+    expect(known.peek('ns', 'b')?.run).toEqual(run('b'));
   });
 
   test('stops guessing for a while when more than one guess in ten misses, then tries again', () => {
@@ -94,5 +99,31 @@ describe('KnownRuns', () => {
       if (i % 20 === 0) known.miss('ns', 'x');
     }
     expect(known.take('ns', 'a')).toBeDefined();
+  });
+
+  test('completions of one run take turns; other runs do not wait', async () => {
+    const known = new KnownRuns();
+    const order: string[] = [];
+    let letFirstFinish = () => {};
+    const first = known.inTurn('ns', 'a', async () => {
+      order.push('a1 start');
+      await new Promise<void>((resolve) => {
+        letFirstFinish = resolve;
+      });
+      order.push('a1 end');
+    });
+    const second = known.inTurn('ns', 'a', async () => {
+      order.push('a2');
+    });
+    await known.inTurn('ns', 'b', async () => {
+      order.push('b');
+    });
+    expect(order).toEqual(['a1 start', 'b']);
+    letFirstFinish();
+    await Promise.all([first, second]);
+    expect(order).toEqual(['a1 start', 'b', 'a1 end', 'a2']);
+    // A turn that fails lets the next one go.
+    await expect(known.inTurn('ns', 'a', async () => Promise.reject(new Error('no')))).rejects.toThrow('no');
+    expect(await known.inTurn('ns', 'a', async () => 'next')).toBe('next');
   });
 });

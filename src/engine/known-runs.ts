@@ -126,6 +126,8 @@ export class KnownRuns {
   tried = 0;
   missed = 0;
   private readonly runs = new Map<string, KnownRun>();
+  /** Per run, the end of the last completion's turn (see `inTurn`). */
+  private readonly turns = new Map<string, Promise<void>>();
   private windowTried = 0;
   private windowMissed = 0;
   private pausedFor = 0;
@@ -134,6 +136,31 @@ export class KnownRuns {
 
   get size(): number {
     return this.runs.size;
+  }
+
+  /**
+   * Runs `fn` once the completions of the same run that came before it here
+   * have finished. They would wait for each other at the run's lock anyway;
+   * waiting here instead, each starts from what the one before left known,
+   * so results of activities run in parallel, arriving together, do not
+   * each find the run moved by the others.
+   */
+  async inTurn<T>(namespace: string, runId: string, fn: () => Promise<T>): Promise<T> {
+    const k = key(namespace, runId);
+    const before = this.turns.get(k);
+    let release = () => {};
+    const done = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const mine = before ? before.then(() => done) : done;
+    this.turns.set(k, mine);
+    try {
+      if (before) await before;
+      return await fn();
+    } finally {
+      release();
+      if (this.turns.get(k) === mine) this.turns.delete(k);
+    }
   }
 
   /** What is known of a run, as a copy the caller may change; undefined while guessing is paused. */
@@ -194,23 +221,18 @@ export class KnownRuns {
   }
 
   /**
-   * The workflow task of a run was leased by a poll, which saw the run as
-   * `seen`: kept if that is the run as known, forgotten otherwise.
+   * A poll claimed the run's workflow task, reading the run as `run`: known
+   * from now on, with the activities known before if the run had not moved.
    */
-  workflowTaskLeased(task: WorkflowTaskRow, seen: SeenByClaim): void {
+  workflowTaskClaimed(run: KnownRunRow, task: WorkflowTaskRow): void {
     const known = this.runs.get(key(task.namespace, task.runId));
-    if (!known) return;
     const same =
-      known.workflowTask !== null &&
-      known.run.nextEventId === seen.nextEventId &&
-      known.run.seenUpToEventId === seen.seenUpToEventId;
-    if (same) this.know({ ...known, workflowTask: task });
-    else this.forget(task.namespace, task.runId);
+      known !== undefined &&
+      known.run.nextEventId === run.nextEventId &&
+      known.run.seenUpToEventId === run.seenUpToEventId;
+    this.know({ run, workflowTask: task, activities: same ? known.activities : new Map() });
   }
 }
-
-/** What a claim of a workflow task saw of its run. */
-export type SeenByClaim = Pick<RunRow, 'nextEventId' | 'seenUpToEventId'>;
 
 function key(namespace: string, runId: string): string {
   return `${namespace}\u0000${runId}`;
@@ -221,7 +243,7 @@ type Change =
   | { kind: 'know'; state: KnownRun }
   | { kind: 'forget'; namespace: string; runId: string }
   | { kind: 'activityLeased'; row: KnownActivity }
-  | { kind: 'workflowTaskLeased'; task: WorkflowTaskRow; seen: SeenByClaim };
+  | { kind: 'workflowTaskClaimed'; run: KnownRunRow; task: WorkflowTaskRow };
 
 const changesOf = new WeakMap<Queryable, Change[]>();
 
@@ -250,8 +272,8 @@ export function activityLeasedAfterCommit(tx: Queryable, row: ActivityTaskRow): 
   record(tx, { kind: 'activityLeased', row: known });
 }
 
-export function workflowTaskLeasedAfterCommit(tx: Queryable, task: WorkflowTaskRow, seen: SeenByClaim): void {
-  record(tx, { kind: 'workflowTaskLeased', task, seen });
+export function workflowTaskClaimedAfterCommit(tx: Queryable, run: KnownRunRow, task: WorkflowTaskRow): void {
+  record(tx, { kind: 'workflowTaskClaimed', run, task });
 }
 
 /** Applies what `tx` recorded, in order; call once it committed. */
@@ -263,6 +285,6 @@ export function applyAfterCommit(tx: Queryable, known: KnownRuns): void {
     if (change.kind === 'know') known.know(change.state);
     else if (change.kind === 'forget') known.forget(change.namespace, change.runId);
     else if (change.kind === 'activityLeased') known.activityLeased(change.row);
-    else known.workflowTaskLeased(change.task, change.seen);
+    else known.workflowTaskClaimed(change.run, change.task);
   }
 }

@@ -1,7 +1,7 @@
 import type { PollRequest, WorkflowTask } from '../protocol/index.js';
 import { claimWorkflowTasksAndLook, type NextVisibleTask, nextWorkflowTaskVisibleAt } from '../store/index.js';
 import type { EngineContext } from './context.js';
-import { workflowTaskLeasedAfterCommit } from './known-runs.js';
+import { workflowTaskClaimedAfterCommit } from './known-runs.js';
 import { type PollerRegistry, pollTaskQueue } from './long-poll.js';
 import { claimQueryTask } from './queries.js';
 import { startWorkflowTasks } from './started-workflow-task.js';
@@ -73,8 +73,9 @@ async function claimBatch(
     sawQueue(queueAfter);
     if (rows.length === 0) return undefined;
     for (const row of rows) {
-      const { nextEventId, seenUpToEventId, leaseExpired: _, ...task } = row;
-      workflowTaskLeasedAfterCommit(tx, task, { nextEventId, seenUpToEventId });
+      const { nextEventId: _n, seenUpToEventId: _s, leaseExpired: _l, run, ...task } = row;
+      // The completion of this task can then go without a read first (see known-runs.ts).
+      workflowTaskClaimedAfterCommit(tx, run, task);
       if (row.leaseExpired) {
         queueTaskEvent(
           tx,

@@ -7,6 +7,7 @@ import {
   type QueueClaim,
   toNextVisible,
 } from './next-visible.js';
+import type { RunRow } from './runs.js';
 
 /** The (at most one) workflow task of a run. */
 export interface WorkflowTaskRow {
@@ -102,9 +103,29 @@ export interface ClaimedWorkflowTaskExtras {
   seenUpToEventId: number;
   /** The previous attempt's lease ran out (its worker died or hung): this claim is its retry. */
   leaseExpired: boolean;
+  /** The task's run as the claim read it (not locked), without its buffered signal names. */
+  run: Omit<RunRow, 'bufferedSignals'>;
 }
 
-type ClaimedRow = WorkflowTaskRow & ClaimedWorkflowTaskExtras & { queuedAt: number };
+/** The run's columns a claim returns beside the task's, under these names. */
+type ClaimedRunColumns = {
+  runStatus: RunRow['status'];
+  runRequestId: string | null;
+  runWorkflowTaskTimeoutMs: number;
+  runStartTime: number;
+  runCloseTime: number | null;
+  runResult: RunRow['result'];
+  runFailure: RunRow['failure'];
+  runNextRunId: string | null;
+  runExecutionDeadline: number | null;
+  runParentRunId: string | null;
+  runParentInitiatedEventId: number | null;
+  runParentClosePolicy: RunRow['parentClosePolicy'];
+  runHasChildren: boolean;
+  runHasUpdates: boolean;
+};
+
+type ClaimedRow = WorkflowTaskRow & Omit<ClaimedWorkflowTaskExtras, 'run'> & ClaimedRunColumns & { queuedAt: number };
 
 /**
  * Planned for each call, unlike most statements here: a plan kept from an empty queue joins the claimed
@@ -123,13 +144,20 @@ const CLAIM_WORKFLOW_TASKS_SQL = `WITH candidate AS (
        FROM candidate c, runs r
        WHERE t.namespace = c.namespace AND t.run_id = c.run_id AND r.namespace = t.namespace AND r.run_id = t.run_id
        RETURNING t.*, r.next_event_id, r.seen_up_to_event_id, c.previous_lease IS NOT NULL AS lease_expired,
-         c.queued_at
+         c.queued_at, r.status, r.request_id, r.workflow_task_timeout_ms, r.start_time, r.close_time, r.result,
+         r.failure, r.next_run_id, r.execution_deadline, r.parent_run_id, r.parent_initiated_event_id,
+         r.parent_close_policy, r.has_children, r.has_updates
      )
      SELECT namespace, run_id AS "runId", workflow_id AS "workflowId", workflow_type AS "workflowType",
        task_queue AS "taskQueue", attempt, visible_at AS "visibleAt", lease_id AS "leaseId", leased_at AS "leasedAt",
        last_event_id_at_lease AS "lastEventIdAtLease", last_failure AS "lastFailure", speculative,
        updates_pending AS "updatesPending", next_event_id AS "nextEventId", seen_up_to_event_id AS "seenUpToEventId",
-       lease_expired AS "leaseExpired", queued_at AS "queuedAt"
+       lease_expired AS "leaseExpired", queued_at AS "queuedAt", status AS "runStatus", request_id AS "runRequestId",
+       workflow_task_timeout_ms AS "runWorkflowTaskTimeoutMs", start_time AS "runStartTime",
+       close_time AS "runCloseTime", result AS "runResult", failure AS "runFailure", next_run_id AS "runNextRunId",
+       execution_deadline AS "runExecutionDeadline", parent_run_id AS "runParentRunId",
+       parent_initiated_event_id AS "runParentInitiatedEventId", parent_close_policy AS "runParentClosePolicy",
+       has_children AS "runHasChildren", has_updates AS "runHasUpdates"
      FROM claimed`;
 
 function claimWorkflowTasksStatement(args: QueueClaim): Statement {
@@ -141,7 +169,55 @@ function claimWorkflowTasksStatement(args: QueueClaim): Statement {
 
 /** RETURNING keeps no order: oldest first, as they were picked (by when they became claimable). */
 function inClaimOrder(rows: ClaimedRow[]): (WorkflowTaskRow & ClaimedWorkflowTaskExtras)[] {
-  return rows.sort((a, b) => a.queuedAt - b.queuedAt).map(({ queuedAt: _, ...row }) => row);
+  return rows.sort((a, b) => a.queuedAt - b.queuedAt).map(splitClaimedRow);
+}
+
+/** A claimed row as the task, what the claim saw, and the task's run. */
+function splitClaimedRow(row: ClaimedRow): WorkflowTaskRow & ClaimedWorkflowTaskExtras {
+  const {
+    queuedAt: _,
+    runStatus,
+    runRequestId,
+    runWorkflowTaskTimeoutMs,
+    runStartTime,
+    runCloseTime,
+    runResult,
+    runFailure,
+    runNextRunId,
+    runExecutionDeadline,
+    runParentRunId,
+    runParentInitiatedEventId,
+    runParentClosePolicy,
+    runHasChildren,
+    runHasUpdates,
+    ...task
+  } = row;
+  return {
+    ...task,
+    run: {
+      namespace: task.namespace,
+      runId: task.runId,
+      workflowId: task.workflowId,
+      workflowType: task.workflowType,
+      taskQueue: task.taskQueue,
+      status: runStatus,
+      requestId: runRequestId,
+      nextEventId: task.nextEventId,
+      seenUpToEventId: task.seenUpToEventId,
+      workflowTaskTimeoutMs: runWorkflowTaskTimeoutMs,
+      startTime: runStartTime,
+      closeTime: runCloseTime,
+      result: runResult,
+      failure: runFailure,
+      nextRunId: runNextRunId,
+      executionDeadline: runExecutionDeadline,
+      parentRunId: runParentRunId,
+      parentInitiatedEventId: runParentInitiatedEventId,
+      parentClosePolicy: runParentClosePolicy,
+      hasChildren: runHasChildren,
+      hasUpdates: runHasUpdates,
+    },
+  };
 }
 
 export async function claimWorkflowTasks(
