@@ -1,3 +1,4 @@
+import { Turns } from '../protocol/index.js';
 import type { ActivityTaskRow, Queryable, RunRow, WorkflowTaskRow } from '../store/index.js';
 
 /*
@@ -126,8 +127,7 @@ export class KnownRuns {
   tried = 0;
   missed = 0;
   private readonly runs = new Map<string, KnownRun>();
-  /** Per run, the end of the last completion's turn (see `inTurn`). */
-  private readonly turns = new Map<string, Promise<void>>();
+  private readonly turns = new Turns();
   private windowTried = 0;
   private windowMissed = 0;
   private pausedFor = 0;
@@ -145,22 +145,8 @@ export class KnownRuns {
    * so results of activities run in parallel, arriving together, do not
    * each find the run moved by the others.
    */
-  async inTurn<T>(namespace: string, runId: string, fn: () => Promise<T>): Promise<T> {
-    const k = key(namespace, runId);
-    const before = this.turns.get(k);
-    let release = () => {};
-    const done = new Promise<void>((resolve) => {
-      release = resolve;
-    });
-    const mine = before ? before.then(() => done) : done;
-    this.turns.set(k, mine);
-    try {
-      if (before) await before;
-      return await fn();
-    } finally {
-      release();
-      if (this.turns.get(k) === mine) this.turns.delete(k);
-    }
+  inTurn<T>(namespace: string, runId: string, fn: () => Promise<T>): Promise<T> {
+    return this.turns.run(key(namespace, runId), fn);
   }
 
   /** What is known of a run, as a copy the caller may change; undefined while guessing is paused. */

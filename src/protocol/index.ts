@@ -13,5 +13,6 @@ export * from './reset.js';
 export * from './retry-policy.js';
 export * from './routes.js';
 export * from './task-events.js';
+export * from './turns.js';
 export * from './version.js';
 export * from './worker-api.js';

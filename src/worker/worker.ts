@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { hostname } from 'node:os';
 import { type Connection, type ConnectionOptions, checkCompatible, connectHttp } from '../client/index.js';
 import {
@@ -84,6 +85,8 @@ export class Worker {
     private readonly activities: FunctionMap,
     private readonly logger: Logger,
   ) {
+    // One listener per running activity and per poll waiting for a slot: hundreds at once is normal, not a leak.
+    setMaxListeners(0, this.stopPolling.signal, this.abortActivities.signal);
     this.identity = options.identity ?? `${process.pid}@${hostname()}`;
     this.namespace = options.namespace ?? process.env.TIDEWAY_NAMESPACE ?? 'default';
     const api = connection.api;

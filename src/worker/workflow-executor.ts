@@ -8,6 +8,7 @@ import {
   type NextWorkflowTask,
   type Payload,
   type TidewayApi,
+  Turns,
   toPayload,
   type WorkflowTask,
 } from '../protocol/index.js';
@@ -42,6 +43,8 @@ export class WorkflowExecutor {
    * (which also keeps a test environment's skipped time).
    */
   private engineClockOffset = 0;
+  /** Workflow tasks of one run run one at a time. */
+  private readonly runs = new Turns();
 
   constructor(
     private readonly api: TidewayApi,
@@ -68,6 +71,12 @@ export class WorkflowExecutor {
       return 'completed';
     }
     this.engineClockOffset = task.taskTime - realDateNow();
+    // A run's next task can reach this worker before the previous one has put the run back in the cache
+    // (the poll that claimed it may answer before the completion does): it waits, rather than replaying.
+    return this.runs.run(task.runId, () => this.runTask(task, fn));
+  }
+
+  private async runTask(task: WorkflowTask, fn: WorkflowFunction): Promise<WorkflowTaskOutcome> {
     let instance: WorkflowInstance | undefined;
     try {
       instance = await this.prepare(task, fn);
