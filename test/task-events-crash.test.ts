@@ -23,8 +23,8 @@ describe.skipIf(skip)(`long activities under crashes (${BACKEND}, real processes
     const client = await Client.connect({ address: server.url });
     const handle = await client.workflow.start(resumableExport, { id: 'export', taskQueue: TASK_QUEUE, args: [ROWS] });
 
-    await waitUntil('worker A to be 20 rows in', async () =>
-      (await logLines()).some((l) => l.startsWith('row 20 attempt-1')),
+    await waitUntil('worker A to be 30 rows in', async () =>
+      (await logLines()).some((l) => l.startsWith('row 30 attempt-1')),
     );
     await workerA.process.kill9();
     const rowsDoneByA = (await logLines()).filter((l) => l.startsWith('row ') && l.includes('attempt-1')).length;
@@ -33,8 +33,8 @@ describe.skipIf(skip)(`long activities under crashes (${BACKEND}, real processes
     const result = await handle.result();
     expect(result.attempt).toBe(2);
     // B started where A's last heartbeat said, not from row 0. Heartbeats reach the server at most every half
-    // heartbeat timeout (500 ms = 10 rows here), so at most that many rows, plus the one in progress, are redone.
-    const rowsPerHeartbeat = 500 / 50;
+    // heartbeat timeout (1 s = 20 rows here), so at most that many rows, plus the one in progress, are redone.
+    const rowsPerHeartbeat = 1000 / 50;
     expect(result.resumedFrom).toBeGreaterThanOrEqual(Math.max(1, rowsDoneByA - rowsPerHeartbeat - 2));
     expect(result.resumedFrom).toBeLessThanOrEqual(rowsDoneByA);
     const lines = await logLines();
