@@ -1,32 +1,13 @@
 import { describe, expect, test } from 'vitest';
-import type { RunRow, WorkflowTaskRow } from '../store/index.js';
+import { runRow } from '../../test/fixtures/run-row.js';
+import type { WorkflowTaskRow } from '../store/index.js';
 import { queuedWorkflowTask } from './context.js';
-import { type KnownRun, KnownRuns } from './known-runs.js';
+import { type KnownRun, type KnownRunRow, KnownRuns } from './known-runs.js';
 
-function run(runId: string, nextEventId = 3): RunRow {
-  return {
-    namespace: 'ns',
-    runId,
-    workflowId: `wf-${runId}`,
-    workflowType: 't',
-    taskQueue: 'q',
-    status: 'running',
-    requestId: null,
-    nextEventId,
-    seenUpToEventId: 0,
-    workflowTaskTimeoutMs: 10_000,
-    startTime: 1,
-    closeTime: null,
-    result: null,
-    failure: null,
-    nextRunId: null,
-    executionDeadline: null,
-    parentRunId: null,
-    parentInitiatedEventId: null,
-    parentClosePolicy: null,
-    hasChildren: false,
-    hasUpdates: false,
-  };
+/** A run as known: the store's fixture row without its buffered signals (never kept). */
+function run(runId: string, nextEventId = 3): KnownRunRow {
+  const { bufferedSignals: _, ...row } = runRow('ns', { runId, nextEventId });
+  return row;
 }
 
 function state(runId: string, nextEventId = 3): KnownRun {

@@ -70,6 +70,15 @@ interface DirectRequestSchemas {
 
 const body = <T>(r: Checked) => r.body as T;
 
+/** A long-poll: a task claimed for a caller who hung up meanwhile goes back to the queue at once. */
+function poll(op: 'pollWorkflowTask' | 'pollActivityTask'): DirectRoute {
+  return direct(op, async (engine, r) => {
+    const namespace = r.params.namespace!;
+    const polled = await engine[op](namespace, body(r), r.signal);
+    return (await releasedForGoneWorker(engine, namespace, polled, r.signal)) ? { task: null } : polled;
+  });
+}
+
 const DIRECT_ROUTES: DirectRoute[] = [
   direct('startWorkflow', (engine, r) => engine.startWorkflow(r.params.namespace!, body(r))),
   direct('getWorkflowResult', (engine, r) =>
@@ -82,21 +91,13 @@ const DIRECT_ROUTES: DirectRoute[] = [
     });
     return OK;
   }),
-  direct('pollWorkflowTask', async (engine, r) => {
-    const namespace = r.params.namespace!;
-    const polled = await engine.pollWorkflowTask(namespace, body(r), r.signal);
-    return (await releasedForGoneWorker(engine, namespace, polled, r.signal)) ? { task: null } : polled;
-  }),
+  poll('pollWorkflowTask'),
   direct('completeWorkflowTask', (engine, r) => engine.completeWorkflowTask(r.params.namespace!, body(r))),
   direct('failWorkflowTask', async (engine, r) => {
     await engine.failWorkflowTask(r.params.namespace!, body(r));
     return OK;
   }),
-  direct('pollActivityTask', async (engine, r) => {
-    const namespace = r.params.namespace!;
-    const polled = await engine.pollActivityTask(namespace, body(r), r.signal);
-    return (await releasedForGoneWorker(engine, namespace, polled, r.signal)) ? { task: null } : polled;
-  }),
+  poll('pollActivityTask'),
   direct('completeActivityTask', (engine, r) => engine.completeActivityTask(r.params.namespace!, body(r))),
   direct('failActivityTask', async (engine, r) => {
     await engine.failActivityTask(r.params.namespace!, body(r));
