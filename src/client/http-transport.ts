@@ -142,6 +142,7 @@ export class HttpTransport implements TidewayApi {
     this.call('heartbeatActivityTask', { path: { namespace }, body });
   recordActivityEvents: TidewayApi['recordActivityEvents'] = (namespace, body) =>
     this.call('recordActivityEvents', { path: { namespace }, body });
+  fireTimer: TidewayApi['fireTimer'] = (namespace, body) => this.call('fireTimer', { path: { namespace }, body });
   listTaskEvents: TidewayApi['listTaskEvents'] = (namespace, { workflowId, ...query }, signal) =>
     this.call('listTaskEvents', { path: { namespace, workflowId }, query, signal });
 

@@ -102,7 +102,7 @@ export async function completeActivityTask(
       };
       const { run, activity, workflowTask: existingTask } = loaded;
       const ended = activity.scheduledEventId;
-      if (ahead && sawWholeHistory(run, activity, existingTask, ahead, ctx.clock.now())) {
+      if (ahead && run.taskQueue === activity.taskQueue && sawWholeHistory(run, existingTask, ahead, ctx.clock.now())) {
         await dropActivity(tx, run, activity);
         const recorded = await recordResultWithNextTask(
           ctx,

@@ -47,7 +47,16 @@ export interface CompletionInput {
   eventsArrivedDuringLease: boolean;
   /** The id the next run gets if the workflow continues as new. */
   newRunId: string;
+  /** Timers the worker will report itself when due (`wakesTimers`): the timer service waits a grace period for it. */
+  wakesTimers?: readonly string[];
 }
+
+/**
+ * How long after a timer is due the engine's timer service waits for the
+ * worker that promised to report it (see `wakesTimers`) before firing it
+ * itself. Only a worker that died or lost track makes a timer this late.
+ */
+export const TIMER_WAKE_GRACE_MS = 200;
 
 export interface CompletionOutput {
   events: HistoryEvent[];
@@ -179,13 +188,15 @@ const handlers: { [K in CommandType]: CommandHandler<K> } = {
       type: 'TimerStarted',
       attributes: { timerId: command.timerId, durationMs: command.durationMs, fireAt },
     });
+    // A timer the worker will report keeps its true due time in `fireAt`; the row's due time is the timer service's.
+    const wokenByWorker = ctx.input.wakesTimers?.includes(command.timerId) ?? false;
     ctx.out.timers.push({
       namespace: run.namespace,
       runId: run.runId,
       timerKey: userTimerKey(command.timerId),
       kind: 'user-timer',
-      dueAt: fireAt,
-      data: { timerId: command.timerId, startedEventId: eventId },
+      dueAt: wokenByWorker ? fireAt + TIMER_WAKE_GRACE_MS : fireAt,
+      data: { timerId: command.timerId, startedEventId: eventId, ...(wokenByWorker ? { fireAt } : {}) },
     });
   },
   CancelTimer(command, ctx) {

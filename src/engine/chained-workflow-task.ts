@@ -47,7 +47,6 @@ export function isRecordable(ctx: EngineContext, next: NextWorkflowTask): boolea
 /** Whether the workflow saw the run's whole history when it decided (see above). */
 export function sawWholeHistory(
   run: RunRow,
-  activity: KnownActivity,
   pendingTask: WorkflowTaskRow | null,
   next: NextWorkflowTask,
   now: number,
@@ -55,7 +54,6 @@ export function sawWholeHistory(
   return (
     pendingTask === null &&
     run.nextEventId - 1 === next.afterEventId &&
-    run.taskQueue === activity.taskQueue &&
     next.taskTime <= now + MAX_TASK_TIME_AHEAD_MS &&
     next.taskTime >= now - MAX_TASK_TIME_BEHIND_MS
   );
@@ -74,32 +72,46 @@ export async function recordResultWithNextTask(
   report: { result: Payload; identity: string; next: NextWorkflowTask; receivedAt: number },
   notify: (key: string) => void,
 ): Promise<RecordedCompletion> {
+  queueTaskEvent(tx, run, { ...activityEventFields(activity), kind: 'completed' }, { now: ctx.clock.now() });
+  const event: NewEvent = {
+    type: 'ActivityTaskCompleted',
+    attributes: {
+      scheduledEventId: activity.scheduledEventId,
+      result: report.result,
+      attempt: activity.attempt,
+      identity: report.identity,
+    },
+  };
+  return recordEventWithNextTask(ctx, tx, run, event, report, notify);
+}
+
+/**
+ * Records `event` (an activity result, a fired timer), the workflow task it
+ * creates, and that task's completion worked out ahead by the worker, in the
+ * caller's transaction.
+ */
+export async function recordEventWithNextTask(
+  ctx: EngineContext,
+  tx: Queryable,
+  run: RunRow,
+  event: NewEvent,
+  report: { identity: string; next: NextWorkflowTask; receivedAt: number },
+  notify: (key: string) => void,
+): Promise<RecordedCompletion> {
   const now = ctx.clock.now();
   const { next, identity } = report;
-  queueTaskEvent(tx, run, { ...activityEventFields(activity), kind: 'completed' }, { now });
   queueTaskEvent(tx, run, { source: 'workflow', kind: 'started', attempt: 1 }, { now });
   for (const event of next.taskEvents ?? []) {
     queueTaskEvent(tx, run, { ...event, source: 'workflow', attempt: 1 }, { now });
   }
   queueTaskEvent(tx, run, { source: 'workflow', kind: 'completed', attempt: 1 }, { now });
-  const preceding: NewEvent[] = [
-    {
-      type: 'ActivityTaskCompleted',
-      attributes: {
-        scheduledEventId: activity.scheduledEventId,
-        result: report.result,
-        attempt: activity.attempt,
-        identity,
-      },
-    },
-    { type: 'WorkflowTaskScheduled', attributes: { taskQueue: run.taskQueue } },
-  ];
+  const preceding: NewEvent[] = [event, { type: 'WorkflowTaskScheduled', attributes: { taskQueue: run.taskQueue } }];
   return recordWorkflowTaskCompletion(
     ctx,
     tx,
     run,
     {
-      // The result and the task's scheduling are the last events the workflow saw.
+      // The event and the task's scheduling are the last events the workflow saw.
       seenUpToEventId: run.nextEventId + preceding.length - 1,
       taskTime: next.taskTime,
       attempt: 1,
@@ -112,6 +124,7 @@ export async function recordResultWithNextTask(
       identity,
       ...(next.bufferedSignals ? { bufferedSignals: next.bufferedSignals } : {}),
       ...(next.eagerActivities ? { eagerActivities: next.eagerActivities } : {}),
+      ...(next.wakesTimers ? { wakesTimers: next.wakesTimers } : {}),
     },
     { now, receivedAt: report.receivedAt },
     notify,

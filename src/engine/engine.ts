@@ -9,13 +9,14 @@ import {
   toMs,
   WORKER_PROTOCOL_VERSION,
 } from '../protocol/index.js';
-import { type Db, openDb, type StoreOptions } from '../store/index.js';
+import { type Db, dropTimerWakeGrace, openDb, type StoreOptions } from '../store/index.js';
 import { pollActivityTasks } from './activity-dispatch.js';
 import { heartbeatActivityTask } from './activity-heartbeats.js';
 import { completeActivityTask, failActivityTask } from './activity-tasks.js';
 import { bulkWorkflowOperation } from './bulk-operations.js';
 import { type Clock, systemClock } from './clock.js';
 import { createContext, type EngineContext } from './context.js';
+import { fireTimer } from './fire-timer.js';
 import { PollerRegistry } from './long-poll.js';
 import { Notifier } from './notifier.js';
 import { queryWorkflow, respondQueryTask } from './queries.js';
@@ -105,6 +106,11 @@ export class Engine implements TidewayApi {
   /** After a test clock skipped forward: fire what became due, and let long-polls see tasks that became visible. */
   clockChanged(): void {
     this.ctx.notifier.wakeAll();
+    // Workers' own clocks for the timers they promised to report know nothing of skipped time:
+    // such timers are left to the timer service at their due time, with no grace.
+    void dropTimerWakeGrace(this.ctx.db)
+      .then(() => this.ctx.notifier.wakeAll())
+      .catch(() => {});
   }
 
   /** Stops the timer service, ends long-polls, lets running operations finish, closes the store. */
@@ -184,6 +190,7 @@ export class Engine implements TidewayApi {
     this.track(() => failActivityTask(this.ctx, ns, request));
   heartbeatActivityTask: TidewayApi['heartbeatActivityTask'] = (ns, request) =>
     this.track(() => heartbeatActivityTask(this.ctx, ns, request));
+  fireTimer: TidewayApi['fireTimer'] = (ns, request) => this.track(() => fireTimer(this.ctx, ns, request));
   recordActivityEvents: TidewayApi['recordActivityEvents'] = (ns, request) =>
     this.track(() => recordActivityEvents(this.ctx, this.outputBudget, ns, request));
   listTaskEvents: TidewayApi['listTaskEvents'] = (ns, request, signal) =>

@@ -45,7 +45,10 @@ export interface CompletedTask {
 }
 
 /** What the worker reported, as far as recording it goes. */
-export type ReportedCompletion = Pick<CompleteWorkflowTaskRequest, 'bufferedSignals' | 'eagerActivities'> & {
+export type ReportedCompletion = Pick<
+  CompleteWorkflowTaskRequest,
+  'bufferedSignals' | 'eagerActivities' | 'wakesTimers'
+> & {
   commands: readonly Command[];
   identity: string;
 };
@@ -83,6 +86,7 @@ export async function recordWorkflowTaskCompletion(
     attempt: task.attempt,
     eventsArrivedDuringLease: task.eventsArrivedDuringLease,
     newRunId: ctx.newId(),
+    ...(reported.wakesTimers ? { wakesTimers: reported.wakesTimers } : {}),
   });
   const events = [...preceding, ...out.events];
   const closed: RecordedCompletion = { activityTasks: [], newEvents: [] };

@@ -15,6 +15,7 @@ import type {
   RecordActivityEventsResponse,
   TaskEventPage,
 } from './task-events.js';
+import type { FireTimerRequest, FireTimerResponse } from './timer-wake-api.js';
 import type {
   CompleteActivityTaskRequest,
   CompleteActivityTaskResponse,
@@ -341,6 +342,8 @@ export interface TidewayApi {
     namespace: string,
     request: HeartbeatActivityTaskRequest,
   ): Promise<HeartbeatActivityTaskResponse>;
+  /** A timer of a run the worker holds fell due by its clock: fires it, with the workflow task run ahead if given. */
+  fireTimer(namespace: string, request: FireTimerRequest): Promise<FireTimerResponse>;
   /** Progress, milestones and output of a running activity attempt, for watchers; rate-limited per activity. */
   recordActivityEvents(namespace: string, request: RecordActivityEventsRequest): Promise<RecordActivityEventsResponse>;
   /** A page of a run's task events after a seq, optionally waiting for new ones (see also the SSE stream). */

@@ -13,6 +13,7 @@ export * from './reset.js';
 export * from './retry-policy.js';
 export * from './routes.js';
 export * from './task-events.js';
+export * from './timer-wake-api.js';
 export * from './turns.js';
 export * from './version.js';
 export * from './worker-api.js';

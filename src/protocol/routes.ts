@@ -29,6 +29,7 @@ export const API_ROUTES = {
   failActivityTask: { method: 'post', path: '/api/v1/namespaces/{namespace}/activity-tasks/fail' },
   heartbeatActivityTask: { method: 'post', path: '/api/v1/namespaces/{namespace}/activity-tasks/heartbeat' },
   recordActivityEvents: { method: 'post', path: '/api/v1/namespaces/{namespace}/activity-tasks/events' },
+  fireTimer: { method: 'post', path: '/api/v1/namespaces/{namespace}/timers/fire' },
   listTaskEvents: { method: 'get', path: '/api/v1/namespaces/{namespace}/workflows/{workflowId}/events' },
 } as const satisfies Record<keyof TidewayApi, { method: 'get' | 'post'; path: string }>;
 

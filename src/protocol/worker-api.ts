@@ -104,6 +104,14 @@ const EagerActivitiesSchema = z.object({
   types: z.array(z.string().min(1).max(1000)).max(10_000),
 });
 
+/**
+ * Timers (ids of StartTimer commands in this task) the worker will report
+ * itself when they fall due (`fireTimer`), from its own clock: the engine's
+ * timer service then fires each only a grace period after it is due, if the
+ * worker has not (it died, or lost track). A timer never fires early either way.
+ */
+const WakesTimersSchema = z.array(z.string().min(1).max(1000)).max(10_000);
+
 export const CompleteWorkflowTaskRequestSchema = z
   .object({
     taskToken: z.string().min(1),
@@ -115,6 +123,8 @@ export const CompleteWorkflowTaskRequestSchema = z
     taskEvents: z.array(ReportedTaskEventSchema).max(TASK_EVENT_LIMITS.maxEventsPerReport).optional(),
     /** Eager dispatch of the activities this task schedules (see EagerActivitiesSchema). */
     eagerActivities: EagerActivitiesSchema.optional(),
+    /** Timers this task starts that the worker will report when due (see WakesTimersSchema). */
+    wakesTimers: WakesTimersSchema.optional(),
     /**
      * The worker keeps the run in memory: send back the events this completion appends (`newEvents`),
      * so its copy of the history stays whole and its next activity result can carry the following
@@ -166,6 +176,7 @@ export const NextWorkflowTaskSchema = z
     bufferedSignals: z.array(z.string().max(1000)).max(10_000).optional(),
     taskEvents: z.array(ReportedTaskEventSchema).max(TASK_EVENT_LIMITS.maxEventsPerReport).optional(),
     eagerActivities: EagerActivitiesSchema.optional(),
+    wakesTimers: WakesTimersSchema.optional(),
   })
   .meta({ id: 'NextWorkflowTask' });
 export type NextWorkflowTask = z.infer<typeof NextWorkflowTaskSchema>;
@@ -192,27 +203,28 @@ export const CompleteActivityTaskRequestSchema = z
   .meta({ id: 'CompleteActivityTaskRequest' });
 export type CompleteActivityTaskRequest = z.input<typeof CompleteActivityTaskRequestSchema>;
 
+/**
+ * Whether a `NextWorkflowTask` was recorded; if so, the events its completion appended (unless the
+ * run closed) and the activities handed to the worker (eager dispatch).
+ */
+export const NextWorkflowTaskOutcomeSchema = z.object({
+  applied: z.boolean(),
+  newEvents: z.array(HistoryEventSchema).optional(),
+  activityTasks: z.array(ActivityTaskSchema).optional(),
+});
+export type NextWorkflowTaskOutcome = { applied: boolean; newEvents?: HistoryEvent[]; activityTasks?: ActivityTask[] };
+
 export const CompleteActivityTaskResponseSchema = z
   .object({
     ok: z.literal(true),
     workflowTask: WorkflowTaskSchema.optional(),
-    /**
-     * Whether `nextWorkflowTask` was recorded; if so, the events its completion appended (unless the
-     * run closed) and the activities handed to the worker (eager dispatch).
-     */
-    nextWorkflowTask: z
-      .object({
-        applied: z.boolean(),
-        newEvents: z.array(HistoryEventSchema).optional(),
-        activityTasks: z.array(ActivityTaskSchema).optional(),
-      })
-      .optional(),
+    nextWorkflowTask: NextWorkflowTaskOutcomeSchema.optional(),
   })
   .meta({ id: 'CompleteActivityTaskResponse' });
 export type CompleteActivityTaskResponse = {
   ok: true;
   workflowTask?: WorkflowTask;
-  nextWorkflowTask?: { applied: boolean; newEvents?: HistoryEvent[]; activityTasks?: ActivityTask[] };
+  nextWorkflowTask?: NextWorkflowTaskOutcome;
 };
 
 export const FailActivityTaskRequestSchema = z

@@ -12,6 +12,8 @@ import {
   ErrorBodySchema,
   FailActivityTaskRequestSchema,
   FailWorkflowTaskRequestSchema,
+  FireTimerRequestSchema,
+  FireTimerResponseSchema,
   HeartbeatActivityTaskRequestSchema,
   HeartbeatActivityTaskResponseSchema,
   HistoryPageSchema,
@@ -230,6 +232,16 @@ export const routes = {
       "activity's output budget are dropped and counted (retryAfterMs says when output is accepted again).",
     request: { params: namespaceParam, ...jsonBody(RecordActivityEventsRequestSchema) },
     responses: ok(RecordActivityEventsResponseSchema, 'Recorded'),
+  }),
+  fireTimer: route('fireTimer', {
+    tags: ['worker'],
+    summary: 'Report a timer of a run this worker holds as due, with the workflow task it creates run ahead',
+    description:
+      'Sent by a worker that promised to (`wakesTimers` of the task that started the timer). The timer fires ' +
+      "only if it is due by the server's clock; `next` is recorded with it only if the run's history still " +
+      'ends where the worker ran it from.',
+    request: { params: namespaceParam, ...jsonBody(FireTimerRequestSchema) },
+    responses: ok(FireTimerResponseSchema, 'Whether the timer fired, and whether `next` was recorded'),
   }),
   listTaskEvents: route('listTaskEvents', {
     tags: ['workflows'],

@@ -1,4 +1,4 @@
-import { genericPlan, type Queryable, writeLater } from './db.js';
+import { genericPlan, type Queryable, type Statement, writeLater } from './db.js';
 
 /** Kinds of timer rows: a workflow's own durable timer, an activity's timeouts, a workflow's timeout. */
 /** 'child-closed' is an outbox entry: a child's outcome on its way to its parent. */
@@ -61,4 +61,53 @@ export async function claimTimer(
 export async function nextTimerDueAt(q: Queryable): Promise<number | undefined> {
   const rows = await q.query<{ at: number | null }>('SELECT min(due_at) AS at FROM timers');
   return rows[0]?.at ?? undefined;
+}
+
+/**
+ * Takes a workflow's timer off the table if it is due at `now` (by its true
+ * due time: `data.fireAt` where the row's own due time includes the grace
+ * given to a worker that reports it; see engine/apply-commands.ts). Send it
+ * after the run's lock (see `queryEach`); its rows are `TakenTimer`s: one if
+ * the timer was due and is now gone, none otherwise.
+ */
+export function takeDueUserTimerStatement(namespace: string, runId: string, timerKey: string, now: number): Statement {
+  return {
+    sql: genericPlan(`DELETE FROM timers WHERE namespace = $1 AND run_id = $2 AND timer_key = $3 AND kind = 'user-timer'
+      AND COALESCE((data->>'fireAt')::bigint, due_at) <= $4::bigint
+      RETURNING data, COALESCE((data->>'fireAt')::bigint, due_at) AS "fireAt"`),
+    params: [namespace, runId, timerKey, now],
+  };
+}
+
+export interface TakenTimer {
+  data: Record<string, unknown>;
+  fireAt: number;
+}
+
+/** When a workflow's timer is truly due (see `takeDueUserTimerStatement`), if it is still set. */
+export async function userTimerFireAt(
+  q: Queryable,
+  namespace: string,
+  runId: string,
+  timerKey: string,
+): Promise<number | undefined> {
+  const rows = await q.query<{ fireAt: number }>(
+    genericPlan(`SELECT COALESCE((data->>'fireAt')::bigint, due_at) AS "fireAt" FROM timers
+      WHERE namespace = $1 AND run_id = $2 AND timer_key = $3 AND kind = 'user-timer'`),
+    [namespace, runId, timerKey],
+  );
+  return rows[0]?.fireAt;
+}
+
+/**
+ * Gives up the grace every timer a worker promised to report has (see
+ * `takeDueUserTimerStatement`): each is due to the timer service at its true
+ * due time again. For a clock that skipped ahead (a test environment), which
+ * the workers' own clocks know nothing of.
+ */
+export async function dropTimerWakeGrace(q: Queryable): Promise<void> {
+  await q.query(
+    `UPDATE timers SET due_at = (data->>'fireAt')::bigint
+     WHERE kind = 'user-timer' AND data ? 'fireAt' AND due_at <> (data->>'fireAt')::bigint`,
+  );
 }

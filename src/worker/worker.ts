@@ -56,6 +56,14 @@ export interface WorkerOptions extends ConnectionOptions {
    * recorded before the workflow code sees it.
    */
   runAhead?: boolean;
+  /**
+   * Report the timers this worker's workflows start (`sleep`, condition timeouts) when they fall due, from
+   * this worker's own clock, and run the workflow on at once in the same request when the run is cached
+   * (default true; timers up to 10 minutes). The engine's timer service fires such a timer only a grace
+   * period (200 ms) after it is due, if the worker has not: after a crash, say. Off: the engine fires every
+   * timer, and the worker gets its task by polling.
+   */
+  wakeTimers?: boolean;
   logger?: Logger;
 }
 
@@ -100,6 +108,7 @@ export class Worker {
       workflows,
       new WorkflowCache(options.maxCachedWorkflows ?? 1000),
       eager,
+      { wakeTimers: options.wakeTimers ?? true },
     );
     this.activityExecutor = new ActivityExecutor(api, this.namespace, this.identity, activities, logger, eager);
   }
@@ -215,6 +224,7 @@ export class Worker {
    * ignores its signal is abandoned; the server retries it after its timeout.
    */
   private async drain(): Promise<void> {
+    await this.workflowExecutor.stopTimerWakes();
     const grace = toMs(this.options.shutdownGraceTime ?? '10s');
     const settled = async () => {
       while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);

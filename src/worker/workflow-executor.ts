@@ -1,11 +1,12 @@
 import {
   type ActivityTask,
-  type CompleteActivityTaskResponse,
   errorToFailure,
   type Failure,
+  type FireTimerResponse,
   fromPayloads,
   type HistoryEvent,
   type NextWorkflowTask,
+  type NextWorkflowTaskOutcome,
   type Payload,
   type TidewayApi,
   Turns,
@@ -17,13 +18,14 @@ import { DeterminismViolationError, NonDeterminismError } from '../workflow/erro
 import { type WorkflowFunction, WorkflowInstance } from '../workflow/instance.js';
 import type { EagerDispatch } from './eager-dispatch.js';
 import type { FunctionMap } from './registry.js';
+import { type PromisedTimer, TimerWakes } from './timer-wakes.js';
 import type { WorkflowCache } from './workflow-cache.js';
 
 /** A workflow task run ahead with an activity result: its completion, and what to do with the engine's answer. */
 export interface RunAhead {
   next: NextWorkflowTask;
   /** Takes the engine's answer: a recorded completion keeps the run cached and runs the activities handed back. */
-  settle(outcome: CompleteActivityTaskResponse['nextWorkflowTask']): Promise<void>;
+  settle(outcome: NextWorkflowTaskOutcome | undefined): Promise<void>;
 }
 
 /** How the worker reports a task outcome; the cause names the kind of failure. */
@@ -45,6 +47,8 @@ export class WorkflowExecutor {
   private engineClockOffset = 0;
   /** Workflow tasks of one run run one at a time. */
   private readonly runs = new Turns();
+  /** The clocks of the timers this worker reports itself; undefined when it leaves them to the engine. */
+  private readonly timerWakes: TimerWakes | undefined;
 
   constructor(
     private readonly api: TidewayApi,
@@ -53,7 +57,27 @@ export class WorkflowExecutor {
     private readonly workflows: FunctionMap,
     private readonly cache: WorkflowCache,
     private readonly eager?: EagerDispatch,
-  ) {}
+    options: { wakeTimers?: boolean } = {},
+  ) {
+    this.timerWakes = options.wakeTimers
+      ? new TimerWakes((timer) => {
+          const waking = this.wake(timer).finally(() => this.wakesInFlight.delete(waking));
+          this.wakesInFlight.add(waking);
+        })
+      : undefined;
+  }
+
+  /** Timer reports on their way. */
+  private readonly wakesInFlight = new Set<Promise<void>>();
+
+  /**
+   * Stops the worker's own timer clocks (at shutdown) and waits for reports
+   * on their way: the engine fires the timers left after their grace period.
+   */
+  async stopTimerWakes(): Promise<void> {
+    this.timerWakes?.stop();
+    await Promise.allSettled([...this.wakesInFlight]);
+  }
 
   async execute(task: WorkflowTask): Promise<WorkflowTaskOutcome> {
     const fn = this.workflows.get(task.workflowType) as WorkflowFunction | undefined;
@@ -83,6 +107,7 @@ export class WorkflowExecutor {
       const commands = await instance.activate(task.taskTime, task.updates ?? []);
       const taskEvents = instance.taskEvents.splice(0);
       const offer = this.eager?.offerActivities(task.taskQueue, commands);
+      const wakes = this.timerWakes?.active ? TimerWakes.promised(commands) : [];
       let response: Awaited<ReturnType<TidewayApi['completeWorkflowTask']>>;
       try {
         response = await this.api.completeWorkflowTask(this.namespace, {
@@ -92,12 +117,14 @@ export class WorkflowExecutor {
           bufferedSignals: instance.handlers.pendingSignalNames,
           ...(taskEvents.length > 0 ? { taskEvents } : {}),
           ...(offer ? { eagerActivities: { max: offer.max, types: offer.types } } : {}),
+          ...(wakes.length > 0 ? { wakesTimers: wakes } : {}),
           ...(this.cache.enabled ? { returnNewEvents: true } : {}),
         });
       } catch (error) {
         offer?.release(offer.max);
         throw error;
       }
+      this.timerWakes?.setAll(task, commands, wakes, response?.newEvents);
       await this.keep(task.runId, instance, response?.newEvents);
       if (offer) {
         const handed = response?.activityTasks ?? [];
@@ -189,39 +216,108 @@ export class WorkflowExecutor {
    */
   async runAhead(activity: ActivityTask, result: Payload): Promise<RunAhead | undefined> {
     if (!this.workflows.has(activity.workflowType)) return undefined;
-    const instance = this.cache.take(activity.runId);
+    const instance = this.takeWhole(activity.runId);
     if (!instance) return undefined;
     const scheduledEventId = instance.pendingActivityEventId(activity.activityId);
-    if (!this.wholeHistory.has(instance) || scheduledEventId === undefined) {
+    if (scheduledEventId === undefined) {
       this.cache.put(activity.runId, instance);
       return undefined;
     }
+    return this.advance(activity, instance, (eventId, timestamp) => ({
+      eventId,
+      type: 'ActivityTaskCompleted',
+      timestamp,
+      attributes: { scheduledEventId, result, attempt: activity.attempt, identity: this.identity },
+    }));
+  }
+
+  /**
+   * A promised timer's clock ran out: reports it, with the workflow task it
+   * creates run ahead (in a workflow slot) when the run is cached whole. If
+   * the report fails, the engine fires the timer after its grace period.
+   */
+  private async wake(timer: PromisedTimer): Promise<void> {
+    await this.runs.run(timer.runId, async () => {
+      const slot = this.eager?.offerWorkflowTask(timer.workflowType, timer.taskQueue);
+      const ahead = slot ? await this.runAheadOnTimer(timer) : undefined;
+      if (!ahead) slot?.release();
+      let response: FireTimerResponse | undefined;
+      try {
+        response = await this.api.fireTimer(this.namespace, {
+          runId: timer.runId,
+          timerId: timer.timerId,
+          identity: this.identity,
+          ...(ahead ? { next: ahead.next } : {}),
+        });
+      } catch {
+        // Not reported: the engine fires the timer itself once its grace period is over.
+      }
+      if (response?.outcome === 'not-due') this.timerWakes?.set(timer, response.dueInMs ?? 1);
+      await ahead?.settle(response?.next);
+      if (ahead) slot?.release();
+    });
+  }
+
+  private async runAheadOnTimer(timer: PromisedTimer): Promise<RunAhead | undefined> {
+    const { startedEventId, timerId } = timer;
+    if (startedEventId === undefined) return undefined;
+    const instance = this.takeWhole(timer.runId);
+    if (!instance) return undefined;
+    if (!instance.hasPendingTimer(timerId)) {
+      this.cache.put(timer.runId, instance);
+      return undefined;
+    }
+    return this.advance(timer, instance, (eventId, timestamp) => ({
+      eventId,
+      type: 'TimerFired',
+      timestamp,
+      attributes: { timerId, startedEventId },
+    }));
+  }
+
+  /** The cached copy of a run if it ends at the history's last event; otherwise it stays cached. */
+  private takeWhole(runId: string): WorkflowInstance | undefined {
+    const instance = this.cache.take(runId);
+    if (!instance) return undefined;
+    if (this.wholeHistory.has(instance)) return instance;
+    this.cache.put(runId, instance);
+    return undefined;
+  }
+
+  /**
+   * Delivers an event (an activity result, a fired timer) to a whole cached
+   * copy and runs the workflow on, as the task that event would create:
+   * the completion to send with the event, and how to take the engine's
+   * answer. Undefined if the code fails here.
+   */
+  private async advance(
+    run: { runId: string; workflowType: string; taskQueue: string },
+    instance: WorkflowInstance,
+    event: (eventId: number, timestamp: number) => HistoryEvent,
+  ): Promise<RunAhead | undefined> {
     // From here the instance moves past what history records; it is cached again only if the engine agrees.
     this.wholeHistory.delete(instance);
     const afterEventId = instance.lastEventId;
     const now = realDateNow() + this.engineClockOffset;
     let next: NextWorkflowTask;
     let offer: ReturnType<EagerDispatch['offerActivities']>;
+    let wakes: string[];
     try {
       await instance.consume([
-        {
-          eventId: afterEventId + 1,
-          type: 'ActivityTaskCompleted',
-          timestamp: now,
-          attributes: { scheduledEventId, result, attempt: activity.attempt, identity: this.identity },
-        },
+        event(afterEventId + 1, now),
         {
           eventId: afterEventId + 2,
           type: 'WorkflowTaskScheduled',
           timestamp: now,
-          attributes: { taskQueue: activity.taskQueue },
+          attributes: { taskQueue: run.taskQueue },
         },
       ]);
       // Workflow time never goes back, whatever this machine's clock does.
       const taskTime = Math.max(now, instance.now);
       const commands = await instance.activate(taskTime);
       const taskEvents = instance.taskEvents.splice(0);
-      offer = this.eager?.offerActivities(activity.taskQueue, commands);
+      offer = this.eager?.offerActivities(run.taskQueue, commands);
+      wakes = this.timerWakes?.active ? TimerWakes.promised(commands) : [];
       next = {
         afterEventId,
         taskTime,
@@ -229,6 +325,7 @@ export class WorkflowExecutor {
         bufferedSignals: instance.handlers.pendingSignalNames,
         ...(taskEvents.length > 0 ? { taskEvents } : {}),
         ...(offer ? { eagerActivities: { max: offer.max, types: offer.types } } : {}),
+        ...(wakes.length > 0 ? { wakesTimers: wakes } : {}),
       };
     } catch {
       return undefined;
@@ -240,7 +337,8 @@ export class WorkflowExecutor {
           offer?.release(offer.max);
           return;
         }
-        await this.keep(activity.runId, instance, outcome.newEvents);
+        this.timerWakes?.setAll(run, next.commands, wakes, outcome.newEvents);
+        await this.keep(run.runId, instance, outcome.newEvents);
         const handed = outcome.activityTasks ?? [];
         offer?.release(offer.max - handed.length);
         this.eager?.runActivities(handed);

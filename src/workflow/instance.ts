@@ -237,6 +237,11 @@ export class WorkflowInstance {
     this.commands.add(command);
   }
 
+  /** Whether the workflow still awaits the timer (not fired, not cancelled). */
+  hasPendingTimer(timerId: string): boolean {
+    return this.timers.has(timerId);
+  }
+
   /** The event that scheduled an activity the workflow still awaits, once history has recorded it. */
   pendingActivityEventId(activityId: string): number | undefined {
     return this.activities.has(activityId) ? this.commands.eventIdsByActivityId.get(activityId) : undefined;
