@@ -118,6 +118,14 @@ describe.skipIf(skip)('direct routes answer as the framework routes do', () => {
     ],
     ['a signal to a workflow that does not exist', 'POST', `${ns}/workflows/nobody/signal`, '{"signalName":"s"}', json],
     ['a heartbeat with a missing token', 'POST', `${ns}/activity-tasks/heartbeat`, '{}', json],
+    ['a timer report without a timer id', 'POST', `${ns}/timers/fire`, '{"runId":"r"}', json],
+    [
+      'a timer report with a wrong task run ahead',
+      'POST',
+      `${ns}/timers/fire`,
+      '{"runId":"r","timerId":"1","next":{}}',
+      json,
+    ],
   ];
 
   for (const [what, method, path, body, headers] of cases) {

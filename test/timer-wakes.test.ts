@@ -1,0 +1,301 @@
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import type { Connection } from '../src/client/index.js';
+import { TIMER_WAKE_GRACE_MS } from '../src/engine/apply-commands.js';
+import type { Engine } from '../src/engine/index.js';
+import {
+  type FireTimerResponse,
+  type HistoryEvent,
+  type TidewayApi,
+  TidewayApiError,
+  toPayload,
+  type WorkflowTask,
+} from '../src/protocol/index.js';
+import { Worker, type WorkerOptions } from '../src/worker/index.js';
+import { sideEffect, sleep, type WorkflowFunction } from '../src/workflow/index.js';
+import { skipBackend } from './support/backend.js';
+import { createTideway, type TestTideway, TRANSPORTS } from './support/env.js';
+import { replayAllRuns } from './support/replay-check.js';
+import { waitFor } from './support/wait.js';
+
+// A worker reports the timers its workflows start when they fall due, from
+// its own clock (`wakesTimers`, `fireTimer`), with the workflow task the
+// fired timer creates run ahead in the same request. The engine's timer
+// service gives such a timer a grace period, and fires it itself only if the
+// worker does not.
+
+const wallClock = () => performance.timeOrigin + performance.now();
+
+/** Sleeps `ms` and says when it fell asleep and woke, by the real clock (recorded, so replays agree). */
+async function napper(ms: number): Promise<{ sleptAt: number; wokeAt: number }> {
+  const sleptAt = sideEffect(wallClock);
+  await sleep(ms);
+  const wokeAt = sideEffect(wallClock);
+  return { sleptAt, wokeAt };
+}
+
+/** Two naps in a row: the second timer is started by the task run ahead of the first's firing. */
+async function twoNaps(ms: number): Promise<number> {
+  await sleep(ms);
+  await sleep(ms);
+  return 2;
+}
+
+const workflows = { napper, twoNaps };
+const quiet = { debug() {}, info() {}, warn() {}, error: console.error };
+const NS = 'default';
+
+/** Counts timer reports and what came of them, and how many workflow tasks came by polling. */
+function countingConnection(api: TidewayApi) {
+  const counted: TidewayApi = Object.create(api);
+  const counts = { reports: 0, fired: 0, recordedAhead: 0, polledWorkflowTasks: 0 };
+  let answered = 0;
+  counted.fireTimer = async (ns, request) => {
+    counts.reports++;
+    try {
+      const response = await api.fireTimer(ns, request);
+      if (response.outcome === 'fired') counts.fired++;
+      if (response.next?.applied) counts.recordedAhead++;
+      return response;
+    } finally {
+      answered++;
+    }
+  };
+  counted.pollWorkflowTask = async (ns, request, signal) => {
+    const polled = await api.pollWorkflowTask(ns, request, signal);
+    if (polled.task && !polled.task.query) counts.polledWorkflowTasks += 1 + (polled.moreTasks?.length ?? 0);
+    return polled;
+  };
+  const connection: Connection = { api: counted, target: 'counting' };
+  // A run's result can reach its caller before the worker has the engine's answer to the report that closed it.
+  const settled = () => waitFor(async () => answered === counts.reports, { what: 'answers to every report' });
+  return { connection, counts, settled };
+}
+
+const skip = await skipBackend();
+
+describe.skipIf(skip).each(TRANSPORTS)('workers report their own timers, over %s', (transport) => {
+  let t: TestTideway;
+  const workers: { worker: Worker; running: Promise<void> }[] = [];
+  const startWorker = async (options: WorkerOptions) => {
+    const worker = await Worker.create({ handleSignals: false, logger: quiet, workflows, ...options });
+    workers.push({ worker, running: worker.run() });
+  };
+  beforeAll(async () => {
+    t = await createTideway(transport);
+  });
+  afterAll(async () => {
+    for (const w of workers) {
+      await w.worker.shutdown();
+      await w.running;
+    }
+    await t?.teardown();
+  });
+
+  const types = (history: HistoryEvent[]) => history.map((e) => e.type);
+
+  test('the timer fires by the worker’s report, never early, with the next task in the same report', async () => {
+    const { connection, counts, settled } = countingConnection(t.connection.api);
+    const taskQueue = `wake-${transport}`;
+    await startWorker({ connection, taskQueue });
+    const handles = await Promise.all(
+      [0, 1, 2].map((i) => t.client.workflow.start(napper, { taskQueue, id: `wake-${transport}-${i}`, args: [300] })),
+    );
+    for (const handle of handles) {
+      const { sleptAt, wokeAt } = await handle.result();
+      expect(wokeAt - sleptAt).toBeGreaterThanOrEqual(300);
+      const history = await handle.fetchHistory();
+      const started = history.find((e) => e.type === 'TimerStarted');
+      const fired = history.find((e) => e.type === 'TimerFired');
+      if (started?.type !== 'TimerStarted' || !fired) throw new Error('no timer in history');
+      // Never early by the engine's clock; and fired by the report, well inside the grace period.
+      expect(fired.timestamp).toBeGreaterThanOrEqual(started.attributes.fireAt);
+      expect(fired.timestamp).toBeLessThan(started.attributes.fireAt + TIMER_WAKE_GRACE_MS);
+    }
+    await settled();
+    // One report per timer, each with the task it created: after the first, no task came by polling.
+    expect(counts).toEqual({ reports: 3, fired: 3, recordedAhead: 3, polledWorkflowTasks: 3 });
+
+    // The history is the one the engine's own timer service writes.
+    const plainQueue = `plain-${transport}`;
+    await startWorker({ connection: t.connection, taskQueue: plainQueue, wakeTimers: false });
+    const reference = await t.client.workflow.start(napper, { taskQueue: plainQueue, id: plainQueue, args: [300] });
+    await reference.result();
+    expect(types(await handles[0]!.fetchHistory())).toEqual(types(await reference.fetchHistory()));
+    const problems = await replayAllRuns(t.client, new Map<string, WorkflowFunction>(Object.entries(workflows)));
+    expect(problems).toEqual([]);
+  });
+
+  test('a timer started by a task run ahead is reported too', async () => {
+    const { connection, counts, settled } = countingConnection(t.connection.api);
+    const taskQueue = `chain-${transport}`;
+    await startWorker({ connection, taskQueue });
+    const handle = await t.client.workflow.start(twoNaps, { taskQueue, id: taskQueue, args: [100] });
+    expect(await handle.result()).toBe(2);
+    await settled();
+    expect(counts).toEqual({ reports: 2, fired: 2, recordedAhead: 2, polledWorkflowTasks: 1 });
+  });
+
+  test('without the cache the worker still reports its timers; the task then comes by polling', async () => {
+    const { connection, counts, settled } = countingConnection(t.connection.api);
+    const taskQueue = `nocache-${transport}`;
+    await startWorker({ connection, taskQueue, maxCachedWorkflows: 0 });
+    const handle = await t.client.workflow.start(napper, { taskQueue, id: taskQueue, args: [100] });
+    const { sleptAt, wokeAt } = await handle.result();
+    expect(wokeAt - sleptAt).toBeGreaterThanOrEqual(100);
+    await settled();
+    expect(counts).toEqual({ reports: 1, fired: 1, recordedAhead: 0, polledWorkflowTasks: 2 });
+  });
+});
+
+describe.skipIf(skip)('timer reports driven by hand', () => {
+  let t: TestTideway;
+  let engine: Engine;
+  let n = 0;
+  beforeAll(async () => {
+    t = await createTideway('in-process', { replayCheck: false });
+    engine = t.env.engine;
+  });
+  afterAll(() => t?.teardown());
+
+  /** A run whose first task started one timer of `durationMs`, promised (or not) to be reported by its worker. */
+  async function runWithTimer(durationMs: number, promised: boolean): Promise<{ runId: string; workflowId: string }> {
+    const taskQueue = `hand-${++n}`;
+    const workflowId = `hand-${n}`;
+    const { runId } = await engine.startWorkflow(NS, { workflowId, workflowType: 'manual', taskQueue, args: [] });
+    const task = await poll(taskQueue);
+    await engine.completeWorkflowTask(NS, {
+      taskToken: task.taskToken,
+      commands: [{ type: 'StartTimer', timerId: '1', durationMs }],
+      ...(promised ? { wakesTimers: ['1'] } : {}),
+    });
+    return { runId, workflowId };
+  }
+
+  async function poll(taskQueue: string, waitMs = 1000): Promise<WorkflowTask> {
+    const { task } = await engine.pollWorkflowTask(NS, { taskQueue, types: ['manual'], waitMs });
+    if (!task) throw new Error(`no workflow task on ${taskQueue}`);
+    return task;
+  }
+
+  const history = async (workflowId: string) =>
+    (await engine.getWorkflowHistory(NS, { workflowId, pageSize: 1000 })).events;
+  const timerRow = async (runId: string) =>
+    (
+      await engine.db.query<{ dueAt: number; data: Record<string, unknown> }>(
+        `SELECT due_at AS "dueAt", data FROM timers WHERE namespace = $1 AND run_id = $2 AND kind = 'user-timer'`,
+        [NS, runId],
+      )
+    )[0];
+
+  test('a promised timer waits a grace period for the timer service; one not promised does not', async () => {
+    const promised = await runWithTimer(60_000, true);
+    const started = (await history(promised.workflowId)).find((e) => e.type === 'TimerStarted');
+    if (started?.type !== 'TimerStarted') throw new Error('no TimerStarted');
+    const row = await timerRow(promised.runId);
+    expect(row?.dueAt).toBe(started.attributes.fireAt + TIMER_WAKE_GRACE_MS);
+    expect(Number(row?.data.fireAt)).toBe(started.attributes.fireAt);
+
+    const plain = await runWithTimer(60_000, false);
+    const plainStarted = (await history(plain.workflowId)).find((e) => e.type === 'TimerStarted');
+    if (plainStarted?.type !== 'TimerStarted') throw new Error('no TimerStarted');
+    expect((await timerRow(plain.runId))?.dueAt).toBe(plainStarted.attributes.fireAt);
+  });
+
+  test('a worker that promised and never reported: the timer service fires the timer after the grace', async () => {
+    const { workflowId } = await runWithTimer(100, true);
+    const task = await poll(`hand-${n}`, 5000);
+    const events = await history(workflowId);
+    const started = events.find((e) => e.type === 'TimerStarted');
+    const fired = events.find((e) => e.type === 'TimerFired');
+    if (started?.type !== 'TimerStarted' || !fired) throw new Error('the timer did not fire');
+    expect(fired.timestamp).toBeGreaterThanOrEqual(started.attributes.fireAt + TIMER_WAKE_GRACE_MS);
+    expect(task.events.map((e) => e.type)).toContain('TimerFired');
+  });
+
+  test('not due yet, then fired, then gone; nothing changes until it is due', async () => {
+    const { runId, workflowId } = await runWithTimer(60_000, true);
+    const before = await history(workflowId);
+    const early = await engine.fireTimer(NS, { runId, timerId: '1' });
+    expect(early.outcome).toBe('not-due');
+    expect(early.dueInMs).toBeGreaterThan(55_000);
+    expect(early.dueInMs).toBeLessThanOrEqual(60_000);
+    expect(await history(workflowId)).toEqual(before);
+
+    // The engine's clock reaches the due time; its timer service sleeps on (past the grace), unaware.
+    t.clock.skip(60_000);
+    expect(await engine.fireTimer(NS, { runId, timerId: '1' })).toEqual({ outcome: 'fired' });
+    const after = await history(workflowId);
+    expect(after.slice(before.length).map((e) => e.type)).toEqual(['TimerFired', 'WorkflowTaskScheduled']);
+    expect(await timerRow(runId)).toBeUndefined();
+    // Its task waits in the queue like any other.
+    const task = await poll(`hand-${n}`);
+    expect(task.events.map((e) => e.type).slice(-2)).toEqual(['TimerFired', 'WorkflowTaskScheduled']);
+
+    expect(await engine.fireTimer(NS, { runId, timerId: '1' })).toEqual({ outcome: 'gone' });
+    expect(await engine.fireTimer(NS, { runId, timerId: 'no-such-timer' })).toEqual({ outcome: 'gone' });
+    expect(await engine.fireTimer(NS, { runId: 'no-such-run', timerId: '1' })).toEqual({ outcome: 'gone' });
+  });
+
+  test('the task run ahead is recorded with the timer only when it saw the whole history', async () => {
+    const stale = await runWithTimer(1000, true);
+    const staleEvents = await history(stale.workflowId);
+    t.clock.skip(1000);
+    const refused: FireTimerResponse = await engine.fireTimer(NS, {
+      runId: stale.runId,
+      timerId: '1',
+      next: {
+        afterEventId: staleEvents.length - 1, // one event short of the history
+        taskTime: t.clock.now(),
+        commands: [{ type: 'CompleteWorkflow', result: toPayload('too soon') }],
+      },
+    });
+    expect(refused).toEqual({ outcome: 'fired', next: { applied: false } });
+    expect((await engine.describeWorkflow(NS, { workflowId: stale.workflowId })).status).toBe('running');
+    expect((await poll(`hand-${n}`)).events.map((e) => e.type)).toContain('TimerFired');
+
+    const whole = await runWithTimer(1000, true);
+    const wholeEvents = await history(whole.workflowId);
+    t.clock.skip(1000);
+    const recorded = await engine.fireTimer(NS, {
+      runId: whole.runId,
+      timerId: '1',
+      identity: 'hand',
+      next: {
+        afterEventId: wholeEvents.length,
+        taskTime: t.clock.now(),
+        commands: [{ type: 'CompleteWorkflow', result: toPayload('woke') }],
+      },
+    });
+    expect(recorded).toEqual({ outcome: 'fired', next: { applied: true } });
+    const after = await history(whole.workflowId);
+    expect(after.slice(wholeEvents.length).map((e) => e.type)).toEqual([
+      'TimerFired',
+      'WorkflowTaskScheduled',
+      'WorkflowTaskCompleted',
+      'WorkflowExecutionCompleted',
+    ]);
+    expect((await engine.getWorkflowResult(NS, { workflowId: whole.workflowId, waitMs: 0 })).status).toBe('completed');
+  });
+
+  test('bad reports are refused with what to fix, and change nothing', async () => {
+    const { runId, workflowId } = await runWithTimer(60_000, true);
+    const before = await history(workflowId);
+    const refusal = async (request: unknown) => {
+      try {
+        await engine.fireTimer(NS, request as never);
+      } catch (error) {
+        return error as TidewayApiError;
+      }
+      throw new Error('accepted');
+    };
+    const missing = await refusal({ runId });
+    expect(missing).toBeInstanceOf(TidewayApiError);
+    expect(missing.code).toBe('InvalidArgument');
+    expect(missing.message).toMatch(/timerId/);
+    expect((await refusal({ runId, timerId: 7 })).code).toBe('InvalidArgument');
+    expect((await refusal({ runId, timerId: '1', next: { afterEventId: 'x' } })).code).toBe('InvalidArgument');
+    await expect(engine.fireTimer('bad namespace', { runId, timerId: '1' })).rejects.toThrow(/namespace/);
+    expect(await history(workflowId)).toEqual(before);
+    expect(await timerRow(runId)).toBeDefined();
+  });
+});
