@@ -11,7 +11,14 @@ import {
   type WorkflowTask,
 } from '../src/protocol/index.js';
 import { Worker, type WorkerOptions } from '../src/worker/index.js';
-import { sideEffect, sleep, type WorkflowFunction } from '../src/workflow/index.js';
+import {
+  condition,
+  defineSignal,
+  setHandler,
+  sideEffect,
+  sleep,
+  type WorkflowFunction,
+} from '../src/workflow/index.js';
 import { skipBackend } from './support/backend.js';
 import { createTideway, type TestTideway, TRANSPORTS } from './support/env.js';
 import { replayAllRuns } from './support/replay-check.js';
@@ -40,17 +47,34 @@ async function twoNaps(ms: number): Promise<number> {
   return 2;
 }
 
-const workflows = { napper, twoNaps };
+const poke = defineSignal('poke');
+
+/**
+ * Waits for a poke with a timeout (the poke comes first, so the timeout's
+ * timer is cancelled), then for a second poke, running on meanwhile.
+ */
+async function waitsForPoke(timeoutMs: number): Promise<boolean> {
+  let pokes = 0;
+  setHandler(poke, () => {
+    pokes++;
+  });
+  const inTime = await condition(() => pokes > 0, timeoutMs);
+  await condition(() => pokes > 1);
+  return inTime;
+}
+
+const workflows = { napper, twoNaps, waitsForPoke };
 const quiet = { debug() {}, info() {}, warn() {}, error: console.error };
 const NS = 'default';
 
 /** Counts timer reports and what came of them, and how many workflow tasks came by polling. */
 function countingConnection(api: TidewayApi) {
   const counted: TidewayApi = Object.create(api);
-  const counts = { reports: 0, fired: 0, recordedAhead: 0, polledWorkflowTasks: 0 };
+  const counts = { reports: 0, fired: 0, sentAhead: 0, recordedAhead: 0, polledWorkflowTasks: 0 };
   let answered = 0;
   counted.fireTimer = async (ns, request) => {
     counts.reports++;
+    if (request.next) counts.sentAhead++;
     try {
       const response = await api.fireTimer(ns, request);
       if (response.outcome === 'fired') counts.fired++;
@@ -113,7 +137,7 @@ describe.skipIf(skip).each(TRANSPORTS)('workers report their own timers, over %s
     }
     await settled();
     // One report per timer, each with the task it created: after the first, no task came by polling.
-    expect(counts).toEqual({ reports: 3, fired: 3, recordedAhead: 3, polledWorkflowTasks: 3 });
+    expect(counts).toEqual({ reports: 3, fired: 3, sentAhead: 3, recordedAhead: 3, polledWorkflowTasks: 3 });
 
     // The history is the one the engine's own timer service writes.
     const plainQueue = `plain-${transport}`;
@@ -132,7 +156,22 @@ describe.skipIf(skip).each(TRANSPORTS)('workers report their own timers, over %s
     const handle = await t.client.workflow.start(twoNaps, { taskQueue, id: taskQueue, args: [100] });
     expect(await handle.result()).toBe(2);
     await settled();
-    expect(counts).toEqual({ reports: 2, fired: 2, recordedAhead: 2, polledWorkflowTasks: 1 });
+    expect(counts).toEqual({ reports: 2, fired: 2, sentAhead: 2, recordedAhead: 2, polledWorkflowTasks: 1 });
+  });
+
+  test('a timer the workflow cancelled is not reported', async () => {
+    const { connection, counts } = countingConnection(t.connection.api);
+    const taskQueue = `cancelled-${transport}`;
+    await startWorker({ connection, taskQueue });
+    const handle = await t.client.workflow.start(waitsForPoke, { taskQueue, id: taskQueue, args: [300] });
+    await waitFor(async () => (await handle.fetchHistory()).some((e) => e.type === 'TimerStarted'));
+    await handle.signal(poke);
+    await waitFor(async () => (await handle.fetchHistory()).some((e) => e.type === 'TimerCanceled'));
+    // Past the timer's due time: the worker's clock ran out, and its copy of the run awaits no such timer.
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(counts.reports).toBe(0);
+    await handle.signal(poke);
+    expect(await handle.result()).toBe(true);
   });
 
   test('without the cache the worker still reports its timers; the task then comes by polling', async () => {
@@ -143,7 +182,7 @@ describe.skipIf(skip).each(TRANSPORTS)('workers report their own timers, over %s
     const { sleptAt, wokeAt } = await handle.result();
     expect(wokeAt - sleptAt).toBeGreaterThanOrEqual(100);
     await settled();
-    expect(counts).toEqual({ reports: 1, fired: 1, recordedAhead: 0, polledWorkflowTasks: 2 });
+    expect(counts).toEqual({ reports: 1, fired: 1, sentAhead: 0, recordedAhead: 0, polledWorkflowTasks: 2 });
   });
 });
 

@@ -78,11 +78,12 @@ export async function describeWorkflow(
   ref: RunRef,
 ): Promise<WorkflowDescription> {
   const run = await requireRun(ctx, namespace, ref);
-  const now = ctx.clock.now();
   const [task, activities] = await Promise.all([
     getWorkflowTask(ctx.db, namespace, run.runId),
     listRunActivityTasks(ctx.db, namespace, run.runId),
   ]);
+  // After the reads: a task committed while they ran is visible from a time before this, not "backing off".
+  const now = ctx.clock.now();
   const pendingActivities: PendingActivity[] = activities.map((a) => ({
     activityId: a.activityId,
     activityType: a.activityType,

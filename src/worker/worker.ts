@@ -67,6 +67,9 @@ export interface WorkerOptions extends ConnectionOptions {
   logger?: Logger;
 }
 
+/** How long a poll that asks for several tasks (in a burst) waits for one: see `pollLoop`. */
+const BURST_POLL_WAIT_MS = 50;
+
 type State = 'created' | 'running' | 'stopping' | 'stopped';
 
 /**
@@ -274,7 +277,10 @@ export class Worker {
     // of fired timers), back to one when one does not. Every task asked for has a slot held for it and
     // runs as soon as it arrives, so taking many delays none; an idle poll holds only one slot, so slots
     // stay free for the tasks completions hand back (eager dispatch). (Doubling from one instead took
-    // six rounds to reach 40, and the last timers of a burst of 100 waited for all of them.)
+    // six rounds to reach 40, and the last timers of a burst of 100 waited for all of them.) A poll that
+    // asks for more than one waits only briefly: if the queue stays empty, the burst is over, and a long
+    // wait would keep every free slot from the tasks that completions and this worker's own timer
+    // reports hand it (run ahead).
     let wanted = 1;
     while (!this.stopPolling.signal.aborted) {
       await slots.acquire(this.stopPolling.signal);
@@ -283,11 +289,12 @@ export class Worker {
         return;
       }
       const maxTasks = 1 + slots.tryAcquire(Math.min(wanted, MAX_TASKS_PER_POLL) - 1);
+      const poll = { ...request, maxTasks, ...(maxTasks > 1 ? { waitMs: BURST_POLL_WAIT_MS } : {}) };
       try {
         const polled =
           kind === 'workflow'
-            ? await api.pollWorkflowTask(this.namespace, { ...request, maxTasks }, this.stopPolling.signal)
-            : await api.pollActivityTask(this.namespace, { ...request, maxTasks }, this.stopPolling.signal);
+            ? await api.pollWorkflowTask(this.namespace, poll, this.stopPolling.signal)
+            : await api.pollActivityTask(this.namespace, poll, this.stopPolling.signal);
         failures = 0;
         const tasks = polled.task ? [polled.task, ...(polled.moreTasks ?? [])] : [];
         for (let i = tasks.length; i < maxTasks; i++) slots.release();

@@ -16,6 +16,11 @@ export class WorkflowCache {
     return instance;
   }
 
+  /** The cached copy of a run, left in place and in its place in line. */
+  peek(runId: string): WorkflowInstance | undefined {
+    return this.entries.get(runId);
+  }
+
   put(runId: string, instance: WorkflowInstance): void {
     if (this.capacity <= 0) return;
     this.entries.delete(runId);

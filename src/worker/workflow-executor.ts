@@ -238,6 +238,8 @@ export class WorkflowExecutor {
    */
   private async wake(timer: PromisedTimer): Promise<void> {
     await this.runs.run(timer.runId, async () => {
+      // A copy that no longer awaits the timer saw it cancelled (a condition met before its timeout): moot.
+      if (this.cache.peek(timer.runId)?.hasPendingTimer(timer.timerId) === false) return;
       const slot = this.eager?.offerWorkflowTask(timer.workflowType, timer.taskQueue);
       const ahead = slot ? await this.runAheadOnTimer(timer) : undefined;
       if (!ahead) slot?.release();
