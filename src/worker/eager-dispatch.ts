@@ -19,6 +19,15 @@ export interface EagerDispatch {
   runActivities(tasks: readonly ActivityTask[]): void;
   /** Reserves a workflow slot if this worker runs `workflowType` on `taskQueue`; undefined otherwise. */
   offerWorkflowTask(workflowType: string, taskQueue: string): { release(): void } | undefined;
+  /**
+   * As `offerWorkflowTask`, but waits up to `maxWaitMs` for a slot to free up (a timer report, which
+   * would otherwise send its task through the queue); undefined if none did.
+   */
+  waitForWorkflowSlot(
+    workflowType: string,
+    taskQueue: string,
+    maxWaitMs: number,
+  ): Promise<{ release(): void } | undefined>;
   /** Runs a workflow task handed back by an activity completion, in the reserved slot. */
   runWorkflowTask(task: WorkflowTask): void;
   /**

@@ -146,6 +146,16 @@ export class Worker {
         if (this.workflowSlots.tryAcquire(1) === 0) return undefined;
         return { release: () => this.workflowSlots.release() };
       },
+      waitForWorkflowSlot: async (workflowType, taskQueue, maxWaitMs) => {
+        if (this.state !== 'running' || taskQueue !== queue || !this.workflows.has(workflowType)) return undefined;
+        const signal = AbortSignal.any([this.stopPolling.signal, AbortSignal.timeout(maxWaitMs)]);
+        await this.workflowSlots.acquire(signal);
+        if (signal.aborted) {
+          this.workflowSlots.release();
+          return undefined;
+        }
+        return { release: () => this.workflowSlots.release() };
+      },
       runWorkflowTask: (task) => this.runTask('workflow', task, this.workflowSlots),
       runAhead: async (activity, result) =>
         this.state === 'running' && (this.options.runAhead ?? true)

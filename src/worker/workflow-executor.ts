@@ -21,6 +21,12 @@ import type { FunctionMap } from './registry.js';
 import { type PromisedTimer, TimerWakes } from './timer-wakes.js';
 import type { WorkflowCache } from './workflow-cache.js';
 
+/**
+ * How long a timer report waits for a free workflow slot to run the workflow
+ * on in: well inside the engine's grace period (see TIMER_WAKE_GRACE_MS).
+ */
+const SLOT_WAIT_MS = 100;
+
 /** A workflow task run ahead with an activity result: its completion, and what to do with the engine's answer. */
 export interface RunAhead {
   next: NextWorkflowTask;
@@ -240,7 +246,8 @@ export class WorkflowExecutor {
     await this.runs.run(timer.runId, async () => {
       // A copy that no longer awaits the timer saw it cancelled (a condition met before its timeout): moot.
       if (this.cache.peek(timer.runId)?.hasPendingTimer(timer.timerId) === false) return;
-      const slot = this.eager?.offerWorkflowTask(timer.workflowType, timer.taskQueue);
+      // A burst of reports can hold every slot while the engine answers them: wait a little for one.
+      const slot = await this.eager?.waitForWorkflowSlot(timer.workflowType, timer.taskQueue, SLOT_WAIT_MS);
       const ahead = slot ? await this.runAheadOnTimer(timer) : undefined;
       if (!ahead) slot?.release();
       let response: FireTimerResponse | undefined;
