@@ -1,22 +1,20 @@
 import {
   type ActivityTask,
   errorToFailure,
-  type Failure,
   type FireTimerResponse,
-  fromPayloads,
   type HistoryEvent,
   type NextWorkflowTask,
   type NextWorkflowTaskOutcome,
   type Payload,
   type TidewayApi,
   Turns,
-  toPayload,
   type WorkflowTask,
 } from '../protocol/index.js';
 import { realDateNow } from '../workflow/determinism.js';
 import { DeterminismViolationError, NonDeterminismError } from '../workflow/errors.js';
 import { type WorkflowFunction, WorkflowInstance } from '../workflow/instance.js';
 import type { EagerDispatch } from './eager-dispatch.js';
+import { answerQueryTask, fetchTaskHistory } from './query-task.js';
 import type { FunctionMap } from './registry.js';
 import { type PromisedTimer, TimerWakes } from './timer-wakes.js';
 import type { WorkflowCache } from './workflow-cache.js';
@@ -97,7 +95,9 @@ export class WorkflowExecutor {
       return 'failed';
     }
     if (task.query) {
-      await this.answerQuery(task, task.query, fn);
+      await answerQueryTask(this.api, this.namespace, task, task.query, this.newInstance(task, fn), () =>
+        fetchTaskHistory(this.api, this.namespace, task),
+      );
       return 'completed';
     }
     this.engineClockOffset = task.taskTime - realDateNow();
@@ -148,33 +148,6 @@ export class WorkflowExecutor {
             : 'workflow-task-error';
       await this.fail(task, error, cause);
       return 'failed';
-    }
-  }
-
-  /**
-   * Answers a query: replays the run into a fresh instance (the cached one
-   * must not advance outside a workflow task), lets it process every event,
-   * and calls the query handler. Nothing is written to history.
-   */
-  private async answerQuery(
-    task: WorkflowTask,
-    query: NonNullable<WorkflowTask['query']>,
-    fn: WorkflowFunction,
-  ): Promise<void> {
-    let outcome: { result: Payload } | { failure: Failure };
-    try {
-      const instance = this.newInstance(task, fn);
-      await instance.consume(await this.fetchHistory(task));
-      await instance.activate(task.taskTime);
-      outcome = { result: toPayload(instance.answerQuery(query.queryName, fromPayloads(query.args))) };
-      JSON.stringify(outcome.result);
-    } catch (error) {
-      outcome = { failure: errorToFailure(error) };
-    }
-    try {
-      await this.api.respondQueryTask(this.namespace, { taskToken: task.taskToken, ...outcome });
-    } catch {
-      // The caller gave up (timed out); nothing else to do.
     }
   }
 
@@ -363,7 +336,9 @@ export class WorkflowExecutor {
     }
     const instance = this.newInstance(task, fn);
     const history =
-      task.eventsComplete && task.previousSeenUpToEventId === 0 ? task.events : await this.fetchHistory(task);
+      task.eventsComplete && task.previousSeenUpToEventId === 0
+        ? task.events
+        : await fetchTaskHistory(this.api, this.namespace, task);
     await instance.consume(history);
     return instance;
   }
@@ -381,24 +356,6 @@ export class WorkflowExecutor {
       cached.lastEventId <= task.lastEventId &&
       !task.events.some((e) => e.eventId > cached.lastEventId && e.type === 'WorkflowTaskCompleted')
     );
-  }
-
-  /** The run's history up to the task's last event, page by page. */
-  private async fetchHistory(task: WorkflowTask): Promise<HistoryEvent[]> {
-    const events: HistoryEvent[] = [];
-    let fromEventId = 1;
-    while (fromEventId <= task.lastEventId) {
-      const page = await this.api.getWorkflowHistory(this.namespace, {
-        workflowId: task.workflowId,
-        runId: task.runId,
-        fromEventId,
-        pageSize: Math.min(1000, task.lastEventId - fromEventId + 1),
-      });
-      if (page.events.length === 0) break;
-      events.push(...page.events);
-      fromEventId = page.events[page.events.length - 1]!.eventId + 1;
-    }
-    return events.filter((e) => e.eventId <= task.lastEventId);
   }
 
   private async fail(task: WorkflowTask, error: unknown, cause: string): Promise<void> {
