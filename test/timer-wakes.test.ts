@@ -292,6 +292,24 @@ describe.skipIf(skip)('timer reports driven by hand', () => {
     expect((await engine.describeWorkflow(NS, { workflowId: stale.workflowId })).status).toBe('running');
     expect((await poll(`hand-${n}`)).events.map((e) => e.type)).toContain('TimerFired');
 
+    // A task time before the timer was due: workflow time would see the timer fire early.
+    const early = await runWithTimer(1000, true);
+    const earlyEvents = await history(early.workflowId);
+    const earlyStarted = earlyEvents.find((e) => e.type === 'TimerStarted');
+    if (earlyStarted?.type !== 'TimerStarted') throw new Error('no TimerStarted');
+    t.clock.skip(1000);
+    const tooEarly = await engine.fireTimer(NS, {
+      runId: early.runId,
+      timerId: '1',
+      next: {
+        afterEventId: earlyEvents.length,
+        taskTime: earlyStarted.attributes.fireAt - 1,
+        commands: [{ type: 'CompleteWorkflow', result: toPayload('too soon') }],
+      },
+    });
+    expect(tooEarly).toEqual({ outcome: 'fired', next: { applied: false } });
+    expect((await engine.describeWorkflow(NS, { workflowId: early.workflowId })).status).toBe('running');
+
     const whole = await runWithTimer(1000, true);
     const wholeEvents = await history(whole.workflowId);
     t.clock.skip(1000);

@@ -59,7 +59,8 @@ export async function fireTimer(
         attributes: { timerId: request.timerId, startedEventId: Number(timer.data.startedEventId) },
       };
       const existingTask = tasks[0] ?? null;
-      if (ahead && sawWholeHistory(run, existingTask, ahead, now)) {
+      // The task the fired timer creates runs no earlier than the timer was due.
+      if (ahead && ahead.taskTime >= timer.fireAt && sawWholeHistory(run, existingTask, ahead, now)) {
         const recorded = await recordEventWithNextTask(
           ctx,
           tx,

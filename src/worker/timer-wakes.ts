@@ -18,8 +18,8 @@ export interface PromisedTimer {
   workflowType: string;
   taskQueue: string;
   timerId: string;
-  /** The TimerStarted event's id, when the completion's events came back (needed to run the workflow ahead). */
-  startedEventId?: number;
+  /** The TimerStarted event's id and due time, when the completion's events came back (to run the workflow ahead). */
+  started?: { eventId: number; fireAt: number };
 }
 
 /**
@@ -72,7 +72,10 @@ export class TimerWakes {
         0,
         Math.min(command.durationMs, started.attributes.fireAt - now - this.engineClock.offset),
       );
-      this.set({ ...run, timerId: command.timerId, startedEventId: started.eventId }, delay);
+      this.set(
+        { ...run, timerId: command.timerId, started: { eventId: started.eventId, fireAt: started.attributes.fireAt } },
+        delay,
+      );
     }
   }
 

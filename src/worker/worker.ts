@@ -237,12 +237,12 @@ export class Worker {
    * ignores its signal is abandoned; the server retries it after its timeout.
    */
   private async drain(): Promise<void> {
-    await this.workflowExecutor.stopTimerWakes();
     const grace = toMs(this.options.shutdownGraceTime ?? '10s');
     const settled = async () => {
       while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
     };
-    const all = settled();
+    // Timer reports on their way are waited for within the same grace (the engine fires what is left).
+    const all = Promise.all([settled(), this.workflowExecutor.stopTimerWakes()]);
     if (await finishesWithin(all, grace)) return;
     this.abortActivities.abort();
     if (await finishesWithin(all, 1000)) return;

@@ -220,41 +220,55 @@ export class WorkflowExecutor {
       // A copy that no longer awaits the timer saw it cancelled (a condition met before its timeout): moot.
       if (this.cache.peek(timer.runId)?.hasPendingTimer(timer.timerId) === false) return;
       // A burst of reports can hold every slot while the engine answers them: wait a little for one.
-      const slot = await this.eager?.waitForWorkflowSlot(timer.workflowType, timer.taskQueue, SLOT_WAIT_MS);
-      const ahead = slot ? await this.runAheadOnTimer(timer) : undefined;
-      if (!ahead) slot?.release();
-      let response: FireTimerResponse | undefined;
+      let slot = await this.eager?.waitForWorkflowSlot(timer.workflowType, timer.taskQueue, SLOT_WAIT_MS);
       try {
-        response = await this.api.fireTimer(this.namespace, {
-          runId: timer.runId,
-          timerId: timer.timerId,
-          identity: this.identity,
-          ...(ahead ? { next: ahead.next } : {}),
-        });
+        const ahead = slot ? await this.runAheadOnTimer(timer) : undefined;
+        if (!ahead) {
+          // Nothing runs here: the slot is free again while the timer is reported alone.
+          slot?.release();
+          slot = undefined;
+        }
+        let response: FireTimerResponse | undefined;
+        try {
+          response = await this.api.fireTimer(this.namespace, {
+            runId: timer.runId,
+            timerId: timer.timerId,
+            identity: this.identity,
+            ...(ahead ? { next: ahead.next } : {}),
+          });
+        } catch {
+          // Not reported: the engine fires the timer itself once its grace period is over.
+        }
+        if (response?.outcome === 'not-due') this.timerWakes?.set(timer, response.dueInMs ?? 1);
+        await ahead?.settle(response?.next);
       } catch {
-        // Not reported: the engine fires the timer itself once its grace period is over.
+        // The workflow's copy is dropped (not cached); its next task replays it.
+      } finally {
+        slot?.release();
       }
-      if (response?.outcome === 'not-due') this.timerWakes?.set(timer, response.dueInMs ?? 1);
-      await ahead?.settle(response?.next);
-      if (ahead) slot?.release();
     });
   }
 
   private async runAheadOnTimer(timer: PromisedTimer): Promise<RunAhead | undefined> {
-    const { startedEventId, timerId } = timer;
-    if (startedEventId === undefined) return undefined;
+    const { started, timerId } = timer;
+    if (!started) return undefined;
     const instance = this.takeWhole(timer.runId);
     if (!instance) return undefined;
     if (!instance.hasPendingTimer(timerId)) {
       this.cache.put(timer.runId, instance);
       return undefined;
     }
-    return this.advance(timer, instance, (eventId, timestamp) => ({
-      eventId,
-      type: 'TimerFired',
-      timestamp,
-      attributes: { timerId, startedEventId },
-    }));
+    return this.advance(
+      timer,
+      instance,
+      (eventId, timestamp) => ({
+        eventId,
+        type: 'TimerFired',
+        timestamp,
+        attributes: { timerId, startedEventId: started.eventId },
+      }),
+      started.fireAt,
+    );
   }
 
   /** The cached copy of a run if it ends at the history's last event; otherwise it stays cached. */
@@ -276,11 +290,14 @@ export class WorkflowExecutor {
     run: { runId: string; workflowType: string; taskQueue: string },
     instance: WorkflowInstance,
     event: (eventId: number, timestamp: number) => HistoryEvent,
+    notBefore = 0,
   ): Promise<RunAhead | undefined> {
     // From here the instance moves past what history records; it is cached again only if the engine agrees.
     this.wholeHistory.delete(instance);
     const afterEventId = instance.lastEventId;
-    const now = realDateNow() + this.engineClockOffset;
+    // A fired timer's task runs no earlier than the timer was due, however this machine's estimate of the
+    // engine's clock errs (the engine refuses it otherwise).
+    const now = Math.max(realDateNow() + this.engineClockOffset, notBefore);
     let next: NextWorkflowTask;
     let offer: ReturnType<EagerDispatch['offerActivities']>;
     let wakes: string[];
