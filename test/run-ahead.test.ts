@@ -101,21 +101,12 @@ const skip = await skipBackend();
 
 describe.skipIf(skip).each(TRANSPORTS)('workflow tasks run ahead with activity results, over %s', (transport) => {
   let t: TestTideway;
-  const workers: { worker: Worker; running: Promise<void> }[] = [];
-  const startWorker = async (options: WorkerOptions) => {
-    const worker = await Worker.create({ handleSignals: false, logger: quiet, workflows, activities, ...options });
-    workers.push({ worker, running: worker.run() });
-  };
+  const startWorker = (options: Omit<WorkerOptions, 'workflows'>) =>
+    t.startWorker({ workflows, activities, ...options });
   beforeAll(async () => {
     t = await createTideway(transport);
   });
-  afterAll(async () => {
-    for (const w of workers) {
-      await w.worker.shutdown();
-      await w.running;
-    }
-    await t?.teardown();
-  });
+  afterAll(() => t?.teardown());
 
   /** Event types, with each WorkflowTaskCompleted's view: what it had seen, relative to its own id. */
   const shape = (history: HistoryEvent[]) =>

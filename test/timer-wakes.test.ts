@@ -10,7 +10,7 @@ import {
   toPayload,
   type WorkflowTask,
 } from '../src/protocol/index.js';
-import { Worker, type WorkerOptions } from '../src/worker/index.js';
+import type { WorkerOptions } from '../src/worker/index.js';
 import {
   condition,
   defineSignal,
@@ -64,7 +64,7 @@ async function waitsForPoke(timeoutMs: number): Promise<boolean> {
 }
 
 const workflows = { napper, twoNaps, waitsForPoke };
-const quiet = { debug() {}, info() {}, warn() {}, error: console.error };
+const _quiet = { debug() {}, info() {}, warn() {}, error: console.error };
 const NS = 'default';
 
 /** Counts timer reports and what came of them, and how many workflow tasks came by polling. */
@@ -99,21 +99,11 @@ const skip = await skipBackend();
 
 describe.skipIf(skip).each(TRANSPORTS)('workers report their own timers, over %s', (transport) => {
   let t: TestTideway;
-  const workers: { worker: Worker; running: Promise<void> }[] = [];
-  const startWorker = async (options: WorkerOptions) => {
-    const worker = await Worker.create({ handleSignals: false, logger: quiet, workflows, ...options });
-    workers.push({ worker, running: worker.run() });
-  };
+  const startWorker = (options: Omit<WorkerOptions, 'workflows'>) => t.startWorker({ workflows, ...options });
   beforeAll(async () => {
     t = await createTideway(transport);
   });
-  afterAll(async () => {
-    for (const w of workers) {
-      await w.worker.shutdown();
-      await w.running;
-    }
-    await t?.teardown();
-  });
+  afterAll(() => t?.teardown());
 
   const types = (history: HistoryEvent[]) => history.map((e) => e.type);
 

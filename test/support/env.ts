@@ -23,8 +23,8 @@ export interface TestTideway {
   server?: RunningServer;
   /** The test's own PostgreSQL database, when on PostgreSQL (for tests that hold locks beside the engine). */
   databaseUrl?: string;
-  /** Creates and runs a worker; it is shut down by teardown(). */
-  startWorker(options: Omit<WorkerOptions, 'connection'>): Promise<Worker>;
+  /** Creates and runs a worker (on this Tideway's connection unless given one); it is shut down by teardown(). */
+  startWorker(options: Omit<WorkerOptions, 'connection'> & { connection?: Connection }): Promise<Worker>;
   skipTime(ms: number | string): void;
   teardown(): Promise<void>;
 }
@@ -66,7 +66,7 @@ export async function createTideway(
         shutdownGraceTime: 100,
         logger: { debug() {}, info() {}, warn() {}, error() {} },
         ...options,
-        connection,
+        connection: options.connection ?? connection,
       });
       for (const [name, fn] of Object.entries(options.workflows ?? {})) {
         if (typeof fn === 'function') workflowsByType.set(name, fn as WorkflowFunction);
