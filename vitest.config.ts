@@ -1,7 +1,7 @@
 import { defineConfig } from 'vitest/config';
 
 /**
- * Three projects: `unit` (pure code beside the source), and the cross-layer
+ * Three projects: `unit` (pure code beside the source and the benchmark), and the cross-layer
  * suites under test/ run twice — on embedded PGlite and on PostgreSQL.
  * `tideway/*` imports resolve to source through the `source` condition.
  */
@@ -13,7 +13,7 @@ const shared = {
 export default defineConfig({
   test: {
     projects: [
-      { ...shared, test: { name: 'unit', include: ['src/**/*.test.ts'] } },
+      { ...shared, test: { name: 'unit', include: ['src/**/*.test.ts', 'bench/**/*.test.ts'] } },
       {
         ...shared,
         test: {

@@ -8,8 +8,13 @@ export interface Ratio {
   system: string;
   tideway: number;
   dbos: number;
-  /** Tideway / DBOS. */
+  /**
+   * Tideway / DBOS: the median of the ratios of each round when the
+   * workload ran in rounds (`rounds`), else the ratio of the two figures.
+   */
   ratio: number;
+  /** The ratio in each round, in round order. */
+  rounds?: number[] | undefined;
   /** Whether a bigger value of the metric is better (throughput) or worse (latency). */
   higherIsBetter: boolean;
 }
@@ -32,10 +37,19 @@ export interface SuiteResult {
   systems: { id: string; label: string }[];
   /** results[systemId][workload] */
   results: Record<string, Record<string, WorkloadResult>>;
+  /** Timed workloads, round by round: the order systems ran in, and each one's figures. */
+  rounds: Record<string, WorkloadRounds>;
   errors: { system: string; workload: string; message: string }[];
   floor?: WorkloadResult | undefined;
   ratios: Ratio[];
   targets: TargetCheck[];
+}
+
+export interface WorkloadRounds {
+  /** System ids in the order measured, per round. */
+  orders: string[][];
+  /** bySystem[systemId][round] */
+  bySystem: Record<string, WorkloadResult[]>;
 }
 
 export const COUNTING_METHOD =

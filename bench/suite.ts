@@ -1,12 +1,13 @@
 // Runs the chosen workloads on the chosen systems, workload by workload (each
-// workload on every system before the next, so the ratios of one workload
-// are measured close together), and gathers one SuiteResult.
+// workload on every system before the next; the timed ones in rounds that
+// alternate the systems, see rounds.ts), and gathers one SuiteResult.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { dirname } from 'node:path';
 import type { ModeName, SuiteOptions } from './options.js';
 import { checkTargets, computeRatios } from './report/targets.js';
 import { COUNTING_METHOD, type SuiteResult } from './result.js';
+import { runRounds } from './rounds.js';
 import { describeMachine } from './support/machine.js';
 import { postgresReachable } from './support/postgres.js';
 import { installSqlCounter } from './support/sql-counter.js';
@@ -54,13 +55,22 @@ export async function runSuite(options: SuiteOptions): Promise<SuiteResult> {
     else systems.push(system);
   }
   const results: Record<string, Record<string, WorkloadResult>> = {};
+  const rounds: SuiteResult['rounds'] = {};
   const errors: SuiteResult['errors'] = [];
   for (const workload of ALL_WORKLOADS.filter((w) => options.workloads.includes(w.name))) {
-    for (const system of systems.filter((s) => workload.supports(s))) {
+    const measured = systems.filter((s) => workload.supports(s));
+    if (workload.open) {
+      const outcome = await runRounds({ ...workload, open: workload.open }, measured, options.sizes, log);
+      for (const [id, result] of outcome.results) results[id] = { ...results[id], [workload.name]: result };
+      rounds[workload.name] = { orders: outcome.orders, bySystem: Object.fromEntries(outcome.rounds) };
+      for (const e of outcome.errors) errors.push({ system: e.system, workload: workload.name, message: e.message });
+      continue;
+    }
+    for (const system of measured) {
       log(`${workload.name} · ${system.label}`);
       const w0 = performance.now();
       try {
-        const result = await workload.run({ system, sizes: options.sizes, log });
+        const result = await workload.run!({ system, sizes: options.sizes, log });
         results[system.id] = { ...results[system.id], [workload.name]: result };
         log(`  ${((performance.now() - w0) / 1000).toFixed(1)} s: ${JSON.stringify(result)}`);
       } catch (error) {
@@ -86,10 +96,11 @@ export async function runSuite(options: SuiteOptions): Promise<SuiteResult> {
     counting: COUNTING_METHOD,
     systems: systems.map((s) => ({ id: s.id, label: s.label })),
     results,
+    rounds,
     errors,
     floor,
-    ratios: computeRatios(results),
-    targets: checkTargets(results, options.sizes),
+    ratios: computeRatios(results, rounds),
+    targets: checkTargets(results, rounds, options.sizes),
   };
   if (options.out) {
     mkdirSync(dirname(options.out), { recursive: true });

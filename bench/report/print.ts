@@ -92,7 +92,7 @@ export function renderReport(result: SuiteResult): string {
   const out: string[] = [
     `Tideway benchmark, ${result.startedAt} (${Math.round(result.durationS)} s)`,
     `Machine: ${machineLine(result.machine)}; at the end ${result.loadAverageAtEnd.join(' ')}`,
-    `Repetitions: ${result.sizes.repetitions} (timed workloads; medians shown). Counting: ${result.counting}`,
+    `Rounds: ${result.sizes.repetitions} (timed workloads, the systems alternating; medians shown). Counting: ${result.counting}`,
   ];
   for (const [workload, spec] of Object.entries(COLUMNS)) {
     const rows: Cell[][] = [];
@@ -116,11 +116,18 @@ export function renderReport(result: SuiteResult): string {
   if (result.ratios.length > 0) {
     out.push(
       '',
-      '## Tideway / DBOS (same run)',
+      '## Tideway / DBOS (same run; timed workloads: median of the ratios of each round)',
       '',
       table(
-        ['metric', 'Tideway system', 'Tideway', 'DBOS', 'ratio'],
-        result.ratios.map((r) => [r.label, labels.get(r.system), r.tideway, r.dbos, r.ratio]),
+        ['metric', 'Tideway system', 'Tideway', 'DBOS', 'ratio', 'ratio by round'],
+        result.ratios.map((r) => [
+          r.label,
+          labels.get(r.system),
+          r.tideway,
+          r.dbos,
+          r.ratio,
+          r.rounds && r.rounds.length > 1 ? r.rounds.join(' / ') : undefined,
+        ]),
       ),
     );
   }

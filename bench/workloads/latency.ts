@@ -1,17 +1,20 @@
 // 1. Latency: start a one-activity workflow and await its result, in
 // sequence; p50 and p99 of the round trip.
-import { medianOfRuns, percentile, round } from '../stats.js';
-import { runId, withSession } from './with-session.js';
-import { repeat, type Workload } from './workload.js';
+import { percentile, round } from '../stats.js';
+import { runId, sessionTrial } from './with-session.js';
+import type { Workload } from './workload.js';
 
 export const latency: Workload = {
   name: 'latency',
   title: 'latency: one-activity workflow, start → result, sequential',
   supports: () => true,
-  async run({ system, sizes }) {
-    const { value } = await withSession(system, {}, async (session) => {
-      for (let i = 0; i < sizes.warmup; i++) await (await session.start('hello', runId('warm'), i))();
-      return repeat(sizes.repetitions, async () => {
+  open: ({ system, sizes }) =>
+    sessionTrial(
+      system,
+      async (session) => {
+        for (let i = 0; i < sizes.warmup; i++) await (await session.start('hello', runId('warm'), i))();
+      },
+      async (session) => {
         const times: number[] = [];
         let completed = 0;
         for (let i = 0; i < sizes.latencyRuns; i++) {
@@ -26,8 +29,6 @@ export const latency: Workload = {
           p50Ms: round(percentile(times, 50)),
           p99Ms: round(percentile(times, 99)),
         };
-      });
-    });
-    return medianOfRuns(value);
-  },
+      },
+    ),
 };

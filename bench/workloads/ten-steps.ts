@@ -1,17 +1,20 @@
 // 3. Ten steps: a workflow of ten sequential activities, runs in sequence;
 // p50 of the workflow and of one step (the workflow's p50 / 10).
-import { medianOfRuns, percentile, round } from '../stats.js';
-import { runId, withSession } from './with-session.js';
-import { repeat, type Workload } from './workload.js';
+import { percentile, round } from '../stats.js';
+import { runId, sessionTrial } from './with-session.js';
+import type { Workload } from './workload.js';
 
 export const tenSteps: Workload = {
   name: 'tenSteps',
   title: 'ten steps: ten sequential activities per workflow, sequential runs',
   supports: () => true,
-  async run({ system, sizes }) {
-    const { value } = await withSession(system, {}, async (session) => {
-      for (let i = 0; i < Math.min(sizes.warmup, 5); i++) await (await session.start('tenSteps', runId('warm'), i))();
-      return repeat(sizes.repetitions, async () => {
+  open: ({ system, sizes }) =>
+    sessionTrial(
+      system,
+      async (session) => {
+        for (let i = 0; i < Math.min(sizes.warmup, 5); i++) await (await session.start('tenSteps', runId('warm'), i))();
+      },
+      async (session) => {
         const times: number[] = [];
         let completed = 0;
         for (let i = 0; i < sizes.tenStepRuns; i++) {
@@ -28,8 +31,6 @@ export const tenSteps: Workload = {
           p99Ms: round(percentile(times, 99)),
           perStepMs: round(p50 / 10),
         };
-      });
-    });
-    return medianOfRuns(value);
-  },
+      },
+    ),
 };

@@ -1,20 +1,23 @@
 // 2. Throughput: many one-activity workflows started at once, all awaited;
 // workflows completed per second of wall time.
-import { medianOfRuns, round } from '../stats.js';
-import { runId, withSession } from './with-session.js';
-import { repeat, type Workload } from './workload.js';
+import { round } from '../stats.js';
+import { runId, sessionTrial } from './with-session.js';
+import type { Workload } from './workload.js';
 
 export const throughput: Workload = {
   name: 'throughput',
   title: 'throughput: one-activity workflows started concurrently, all awaited',
   supports: () => true,
-  async run({ system, sizes }) {
-    const n = sizes.throughputWorkflows;
-    const { value } = await withSession(system, {}, async (session) => {
-      await Promise.all(
-        Array.from({ length: sizes.warmup }, async (_, i) => (await session.start('hello', runId('warm'), i))()),
-      );
-      return repeat(sizes.repetitions, async () => {
+  open: ({ system, sizes }) =>
+    sessionTrial(
+      system,
+      async (session) => {
+        await Promise.all(
+          Array.from({ length: sizes.warmup }, async (_, i) => (await session.start('hello', runId('warm'), i))()),
+        );
+      },
+      async (session) => {
+        const n = sizes.throughputWorkflows;
         const t0 = performance.now();
         const results = await Promise.all(
           Array.from({ length: n }, async (_, i) => (await session.start('hello', runId('throughput'), i))()),
@@ -26,8 +29,6 @@ export const throughput: Workload = {
           wallS: round(seconds),
           workflowsPerS: round(n / seconds),
         };
-      });
-    });
-    return medianOfRuns(value);
-  },
+      },
+    ),
 };

@@ -5,6 +5,7 @@
 import { createBenchDatabase, type DatabaseStats, settledDatabaseStats } from '../support/postgres.js';
 import type { SqlCounts } from '../support/sql-counter.js';
 import type { BenchSystem, Session, SessionOptions } from '../systems/system.js';
+import type { Trial, WorkloadResult } from './workload.js';
 
 export interface SessionOutcome<T> {
   value: T;
@@ -18,22 +19,63 @@ export async function withSession<T>(
   options: Omit<SessionOptions, 'databaseUrl'> & { databaseStats?: boolean },
   fn: (session: Session) => Promise<T>,
 ): Promise<SessionOutcome<T>> {
-  const database = system.store === 'postgres' ? await createBenchDatabase(system.databasePrefix) : undefined;
+  const opened = await openSession(system, options);
+  let value: T;
   try {
-    const session = await system.open({ ...options, databaseUrl: database?.url });
-    let value: T;
-    try {
-      value = await fn(session);
-    } catch (error) {
-      await session.close().catch(() => undefined);
-      throw error;
-    }
-    const sql = await session.close();
-    const db = options.databaseStats && database ? await settledDatabaseStats(database.name) : undefined;
-    return { value, sql, db };
-  } finally {
-    await database?.drop();
+    value = await fn(opened.session);
+  } catch (error) {
+    await opened.close().catch(() => undefined);
+    throw error;
   }
+  return { value, ...(await opened.close()) };
+}
+
+/** A session kept open across calls (a timed workload's rounds); `close` also drops its database. */
+export async function openSession(
+  system: BenchSystem,
+  options: Omit<SessionOptions, 'databaseUrl'> & { databaseStats?: boolean },
+): Promise<{ session: Session; close(): Promise<Omit<SessionOutcome<never>, 'value'>> }> {
+  const database = system.store === 'postgres' ? await createBenchDatabase(system.databasePrefix) : undefined;
+  let session: Session;
+  try {
+    session = await system.open({ ...options, databaseUrl: database?.url });
+  } catch (error) {
+    await database?.drop();
+    throw error;
+  }
+  return {
+    session,
+    async close() {
+      try {
+        const sql = await session.close();
+        const db = options.databaseStats && database ? await settledDatabaseStats(database.name) : undefined;
+        return { sql, db };
+      } finally {
+        await database?.drop();
+      }
+    },
+  };
+}
+
+/** A timed workload's trial: a session opened and warmed by `warm`, measured by `once` each round. */
+export async function sessionTrial(
+  system: BenchSystem,
+  warm: (session: Session) => Promise<void>,
+  once: (session: Session) => Promise<WorkloadResult>,
+): Promise<Trial> {
+  const opened = await openSession(system, {});
+  try {
+    await warm(opened.session);
+  } catch (error) {
+    await opened.close().catch(() => undefined);
+    throw error;
+  }
+  return {
+    measure: () => once(opened.session),
+    close: async () => {
+      await opened.close();
+    },
+  };
 }
 
 /** Runs `tasks` with at most `limit` in flight. */

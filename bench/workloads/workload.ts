@@ -12,11 +12,29 @@ export interface WorkloadContext {
 /** Flat figures; a nested map (e.g. statements by shape) goes to the JSON only. */
 export type WorkloadResult = Record<string, number | boolean | string | Record<string, number>>;
 
+/**
+ * A workload is measured one of two ways. `run`: once per system, the
+ * systems one after another (untimed counts, and the long one-off runs).
+ * `open`: timed, in rounds. Each system's session is opened (and warmed)
+ * first and kept open; every round then measures each system once, one
+ * after another, so a change in the machine's speed lands on every system
+ * alike, and a ratio is taken within each round (see `rounds.ts`).
+ */
 export interface Workload {
   name: WorkloadName;
   title: string;
   supports(system: BenchSystem): boolean;
-  run(context: WorkloadContext): Promise<WorkloadResult>;
+  run?(context: WorkloadContext): Promise<WorkloadResult>;
+  open?(context: WorkloadContext): Promise<Trial>;
+  /** One system's figures from its rounds; by default the median of each. */
+  combine?(rounds: readonly WorkloadResult[]): WorkloadResult;
+}
+
+/** An open, warmed session of a timed workload on one system. */
+export interface Trial {
+  /** One repetition: flat figures of this round. */
+  measure(): Promise<WorkloadResult>;
+  close(): Promise<void>;
 }
 
 /** Repeats `once` and returns every repetition's result. */
