@@ -12,6 +12,8 @@ import type { WorkloadResult } from '../bench/workloads/workload.js';
 import { BACKEND, skipBackend } from './support/backend.js';
 
 const sizes = SMOKE_SIZES;
+/** The whole suite in miniature: about 45 s on PGlite on a slow phase of a 2-core machine; room for slower ones. */
+const SUITE_TIMEOUT_MS = 240_000;
 const dir = mkdtempSync(join(tmpdir(), 'tideway-bench-smoke-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -34,62 +36,66 @@ function expectAllCompleted(result: WorkloadResult | undefined, started: number)
 }
 
 describe.skipIf(await skipBackend())(`benchmark smoke run (${BACKEND})`, () => {
-  test('every workload runs a few workflows and reports sane numbers', async () => {
-    const system = BACKEND === 'postgres' ? 'tideway-inprocess-pg' : 'tideway-inprocess-pglite';
-    const result = await runAndRead([BACKEND === 'postgres' ? 'inprocess-pg' : 'inprocess-pglite'], [...WORKLOADS]);
+  test(
+    'every workload runs a few workflows and reports sane numbers',
+    async () => {
+      const system = BACKEND === 'postgres' ? 'tideway-inprocess-pg' : 'tideway-inprocess-pglite';
+      const result = await runAndRead([BACKEND === 'postgres' ? 'inprocess-pg' : 'inprocess-pglite'], [...WORKLOADS]);
 
-    expect(result.errors).toEqual([]);
-    expect(result.machine.cores).toBeGreaterThan(0);
-    expect(result.systems.map((s) => s.id)).toEqual([system]);
-    const r = result.results[system]!;
+      expect(result.errors).toEqual([]);
+      expect(result.machine.cores).toBeGreaterThan(0);
+      expect(result.systems.map((s) => s.id)).toEqual([system]);
+      const r = result.results[system]!;
 
-    expectAllCompleted(r.latency, sizes.latencyRuns);
-    expect(num(r.latency, 'p50Ms')).toBeGreaterThan(0);
-    expect(num(r.latency, 'p99Ms')).toBeGreaterThanOrEqual(num(r.latency, 'p50Ms'));
+      expectAllCompleted(r.latency, sizes.latencyRuns);
+      expect(num(r.latency, 'p50Ms')).toBeGreaterThan(0);
+      expect(num(r.latency, 'p99Ms')).toBeGreaterThanOrEqual(num(r.latency, 'p50Ms'));
 
-    expectAllCompleted(r.throughput, sizes.throughputWorkflows);
-    expect(num(r.throughput, 'workflowsPerS')).toBeGreaterThan(0);
+      expectAllCompleted(r.throughput, sizes.throughputWorkflows);
+      expect(num(r.throughput, 'workflowsPerS')).toBeGreaterThan(0);
 
-    expectAllCompleted(r.tenSteps, sizes.tenStepRuns);
-    expect(num(r.tenSteps, 'perStepMs')).toBeGreaterThan(0);
+      expectAllCompleted(r.tenSteps, sizes.tenStepRuns);
+      expect(num(r.tenSteps, 'perStepMs')).toBeGreaterThan(0);
 
-    expectAllCompleted(r.timers, sizes.timerWorkflows);
-    // A durable sleep cannot finish before it is due: the wall time is at least the sleep.
-    expect(num(r.timers, 'wallS')).toBeGreaterThanOrEqual(sizes.timerSleepMs / 1000);
-    expect(Number.isFinite(num(r.timers, 'latenessP99Ms'))).toBe(true);
-    expect(num(r.timers, 'earlyTimers')).toBeGreaterThanOrEqual(0);
+      expectAllCompleted(r.timers, sizes.timerWorkflows);
+      // A durable sleep cannot finish before it is due: the wall time is at least the sleep.
+      expect(num(r.timers, 'wallS')).toBeGreaterThanOrEqual(sizes.timerSleepMs / 1000);
+      expect(Number.isFinite(num(r.timers, 'latenessP99Ms'))).toBe(true);
+      expect(num(r.timers, 'earlyTimers')).toBeGreaterThanOrEqual(0);
 
-    expect(num(r.longHistory, 'cacheCompleted')).toBe(1);
-    expect(num(r.longHistory, 'noCacheCompleted')).toBe(1);
-    expect(num(r.longHistory, 'cacheStep10Ms')).toBeGreaterThan(0);
-    expect(num(r.longHistory, 'noCacheStepLastMs')).toBeGreaterThan(0);
+      expect(num(r.longHistory, 'cacheCompleted')).toBe(1);
+      expect(num(r.longHistory, 'noCacheCompleted')).toBe(1);
+      expect(num(r.longHistory, 'cacheStep10Ms')).toBeGreaterThan(0);
+      expect(num(r.longHistory, 'noCacheStepLastMs')).toBeGreaterThan(0);
 
-    expectAllCompleted(r.backlog, sizes.backlogWorkflows);
-    expect(num(r.backlog, 'drainPerS')).toBeGreaterThan(0);
+      expectAllCompleted(r.backlog, sizes.backlogWorkflows);
+      expect(num(r.backlog, 'drainPerS')).toBeGreaterThan(0);
 
-    if (BACKEND === 'postgres') {
-      const [small, large] = sizes.costWorkflows;
-      expectAllCompleted(r.dbCost, 2 * (small + large));
-      expect(num(r.dbCost, 'workflowStatements')).toBeGreaterThan(0);
-      // NOTIFYs travel with the COMMIT: fewer round trips than statements, never more.
-      expect(num(r.dbCost, 'workflowRoundTrips')).toBeGreaterThan(0);
-      expect(num(r.dbCost, 'workflowRoundTrips')).toBeLessThan(num(r.dbCost, 'workflowStatements'));
-      expect(num(r.dbCost, 'workflowXactCommit')).toBeGreaterThan(0);
-      expect(num(r.dbCost, 'stepWriteTransactions')).toBeGreaterThan(0);
-      // A difference of two short sessions: with idle cost near zero, start-up noise can make it negative.
-      expect(Number.isFinite(num(r.idle, 'statementsPerS'))).toBe(true);
-      expect(num(result.floor, 'latencyP50Ms')).toBeGreaterThan(0);
-      expect(num(result.floor, 'insertsPerS')).toBeGreaterThan(0);
-    } else {
-      // Counted from PostgreSQL's statistics: not measured on the embedded store.
-      expect(r.dbCost).toBeUndefined();
-      expect(r.idle).toBeUndefined();
-    }
-    // No DBOS in this run: no ratios, and the targets that need it say so.
-    expect(result.ratios).toEqual([]);
-    expect(result.targets.length).toBeGreaterThan(0);
-    for (const t of result.targets) expect(['PASS', 'FAIL', 'n/a']).toContain(t.status);
-  });
+      if (BACKEND === 'postgres') {
+        const [small, large] = sizes.costWorkflows;
+        expectAllCompleted(r.dbCost, 2 * (small + large));
+        expect(num(r.dbCost, 'workflowStatements')).toBeGreaterThan(0);
+        // NOTIFYs travel with the COMMIT: fewer round trips than statements, never more.
+        expect(num(r.dbCost, 'workflowRoundTrips')).toBeGreaterThan(0);
+        expect(num(r.dbCost, 'workflowRoundTrips')).toBeLessThan(num(r.dbCost, 'workflowStatements'));
+        expect(num(r.dbCost, 'workflowXactCommit')).toBeGreaterThan(0);
+        expect(num(r.dbCost, 'stepWriteTransactions')).toBeGreaterThan(0);
+        // A difference of two short sessions: with idle cost near zero, start-up noise can make it negative.
+        expect(Number.isFinite(num(r.idle, 'statementsPerS'))).toBe(true);
+        expect(num(result.floor, 'latencyP50Ms')).toBeGreaterThan(0);
+        expect(num(result.floor, 'insertsPerS')).toBeGreaterThan(0);
+      } else {
+        // Counted from PostgreSQL's statistics: not measured on the embedded store.
+        expect(r.dbCost).toBeUndefined();
+        expect(r.idle).toBeUndefined();
+      }
+      // No DBOS in this run: no ratios, and the targets that need it say so.
+      expect(result.ratios).toEqual([]);
+      expect(result.targets.length).toBeGreaterThan(0);
+      for (const t of result.targets) expect(['PASS', 'FAIL', 'n/a']).toContain(t.status);
+    },
+    SUITE_TIMEOUT_MS,
+  );
 
   test.runIf(BACKEND === 'postgres')(
     'server mode (server, worker and client in separate processes), in rounds alternating with in-process mode',
@@ -109,5 +115,6 @@ describe.skipIf(await skipBackend())(`benchmark smoke run (${BACKEND})`, () => {
         expect(rounds.bySystem[id]!.map((r) => r.completed)).toEqual([sizes.latencyRuns, sizes.latencyRuns]);
       }
     },
+    SUITE_TIMEOUT_MS,
   );
 });
