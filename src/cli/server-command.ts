@@ -1,7 +1,8 @@
 import { createServer } from 'node:net';
 import { type Command, Option } from 'commander';
 import pc from 'picocolors';
-import { DEFAULT_PORT, type RunningServer, startServer } from '../server/index.js';
+import { DEFAULT_PORT } from '../protocol/index.js';
+import type { RunningServer } from '../server/index.js';
 import { integerOption, print } from './common.js';
 import { CliError } from './errors.js';
 
@@ -53,6 +54,8 @@ async function runServer(options: ServerCommandOptions): Promise<void> {
   const store = options.databaseUrl
     ? `PostgreSQL ${maskPassword(options.databaseUrl)}`
     : `PGlite in ${options.dataDir}`;
+  // Loaded here, not with the CLI: every other command is a client and starts faster without the engine.
+  const { startServer } = await import('../server/index.js');
   let server: RunningServer;
   try {
     server = await startServer({

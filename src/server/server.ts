@@ -2,10 +2,11 @@ import { createServer, type ServerOptions as HttpServerOptions, type RequestList
 import type { AddressInfo } from 'node:net';
 import { serve } from '@hono/node-server';
 import { Engine, type EngineOptions } from '../engine/index.js';
+import { DEFAULT_PORT } from '../protocol/index.js';
 import { createApp, defaultMaxBodyBytes } from './app.js';
 import { directRoutes } from './direct-routes.js';
 
-export const DEFAULT_PORT = 7233;
+export { DEFAULT_PORT } from '../protocol/index.js';
 
 export interface ServerOptions extends EngineOptions {
   /** Default 7233; 0 picks a free port. */
