@@ -47,8 +47,7 @@ export function computeRatios(results: Results, rounds: Rounds = {}): Ratio[] {
     for (const system of TIDEWAY_ALL) {
       const tideway = metric(results, system, c.workload, c.key);
       if (tideway === undefined) continue;
-      const paired = pairedRatios(rounds, c.workload, c.key, system);
-      const ratio = paired.length > 0 ? median(paired) : dbos === 0 ? Number.POSITIVE_INFINITY : tideway / dbos;
+      const { ratio, paired } = ratioOf(rounds, c.workload, c.key, system, tideway, dbos);
       ratios.push({
         label: c.label,
         system,
@@ -79,6 +78,20 @@ export function pairedRatios(rounds: Rounds, workload: string, key: string, syst
   return paired;
 }
 
+/** The reported ratio: the median of the rounds' ratios when there are any, else the ratio of the two figures. */
+function ratioOf(
+  rounds: Rounds,
+  workload: string,
+  key: string,
+  system: string,
+  tideway: number,
+  dbos: number,
+): { ratio: number; paired: number[] } {
+  const paired = pairedRatios(rounds, workload, key, system);
+  if (paired.length > 0) return { ratio: median(paired), paired };
+  return { ratio: dbos === 0 ? Number.POSITIVE_INFINITY : tideway / dbos, paired };
+}
+
 function roundRatio(ratio: number): number {
   return Number.isFinite(ratio) ? Math.round(ratio * 100) / 100 : ratio;
 }
@@ -100,8 +113,7 @@ function ratioCheck(
   const t = metric(results, system, workload, key);
   const d = metric(results, DBOS, workload, key);
   if (t === undefined || d === undefined || d === 0) return check(target, system, undefined, undefined);
-  const paired = pairedRatios(rounds, workload, key, system);
-  const ratio = paired.length > 0 ? median(paired) : t / d;
+  const { ratio, paired } = ratioOf(rounds, workload, key, system, t, d);
   const spread =
     paired.length > 1 ? `, rounds ${Math.min(...paired).toFixed(2)}–${Math.max(...paired).toFixed(2)}` : '';
   return check(target, system, `${ratio.toFixed(2)}× (${t} vs ${d}${spread})`, pass(ratio));
