@@ -201,6 +201,24 @@ describe.skipIf(skip)('tideway workflow commands', () => {
     expect(JSON.parse(json.stdout)).toMatchObject({ status: 'failed', failure: { type: 'ActivityFailure' } });
   });
 
+  test('execute starts a workflow and prints its result; a failed one exits 1 with the failure', async () => {
+    const [done, boom, json] = await Promise.all([
+      tideway('workflow execute cliGreeting --id cli-exec --task-queue cli --args', '["exec"]'),
+      tideway('workflow execute cliExploding --id cli-exec-boom --task-queue cli'),
+      tideway('workflow execute cliGreeting --id cli-exec-json --task-queue cli --json --args', '["json"]'),
+    ]);
+    expect(done).toMatchObject({ code: 0, stdout: '"Hello, exec"\n', stderr: '' });
+    expect(boom.code).toBe(1);
+    expect(boom.stdout).toBe('');
+    expect(boom.stderr).toContain('error: workflow "cli-exec-boom" failed');
+    expect(boom.stderr).toContain('caused by: Boom: the fuse was lit');
+    expect(json.code).toBe(0);
+    expect(JSON.parse(json.stdout)).toMatchObject({ status: 'completed', result: { data: 'Hello, json' } });
+    // The id's first run has closed, so the default reuse policy lets a new run start; its own outcome answers.
+    const again = await tideway('workflow execute cliGreeting --id cli-exec --task-queue cli --args', '["again"]');
+    expect(again).toMatchObject({ code: 0, stdout: '"Hello, again"\n' });
+  });
+
   test('an unknown workflow id is a clear error, exit code 1, no stack trace', async () => {
     const runs = await Promise.all(
       ['describe', 'result', 'history'].map((command) => tideway(`workflow ${command} no-such-workflow`)),

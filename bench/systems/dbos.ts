@@ -47,14 +47,21 @@ async function openDbos(options: SessionOptions): Promise<Session> {
     await launch();
   }
 
+  const start = async <K extends WorkflowKind>(kind: K, id: string, ...args: BenchWorkflows[K]['args']) => {
+    const handle = client
+      ? await client.enqueue({ queueName: QUEUE, workflowName: kind, workflowID: id, appVersion: VERSION }, ...args)
+      : await DBOS.startWorkflow(dbosWorkflows[kind] as (...a: unknown[]) => Promise<unknown>, {
+          workflowID: id,
+        })(...args);
+    return () => handle.getResult() as Promise<BenchWorkflows[K]['result']>;
+  };
   return {
-    async start<K extends WorkflowKind>(kind: K, id: string, ...args: BenchWorkflows[K]['args']) {
-      const handle = client
-        ? await client.enqueue({ queueName: QUEUE, workflowName: kind, workflowID: id, appVersion: VERSION }, ...args)
-        : await DBOS.startWorkflow(dbosWorkflows[kind] as (...a: unknown[]) => Promise<unknown>, {
-            workflowID: id,
-          })(...args);
-      return () => handle.getResult() as Promise<BenchWorkflows[K]['result']>;
+    start,
+    // DBOS's start-and-wait: calling the workflow function runs it to its result (under the given id).
+    async execute<K extends WorkflowKind>(kind: K, id: string, ...args: BenchWorkflows[K]['args']) {
+      if (client) return (await start(kind, id, ...args))();
+      const workflow = dbosWorkflows[kind] as (...a: unknown[]) => Promise<BenchWorkflows[K]['result']>;
+      return DBOS.withNextWorkflowID(id, () => workflow(...args));
     },
     async countCompleted() {
       if (!monitor) {

@@ -34,6 +34,17 @@ export interface Session {
     id: string,
     ...args: BenchWorkflows[K]['args']
   ): Promise<() => Promise<BenchWorkflows[K]['result']>>;
+  /**
+   * Starts a workflow and awaits its result the way the system's client
+   * does that best: Tideway's `client.workflow.execute` (start-and-wait: one
+   * request, in server mode one HTTP exchange), DBOS's `startWorkflow` and
+   * `getResult`.
+   */
+  execute<K extends WorkflowKind>(
+    kind: K,
+    id: string,
+    ...args: BenchWorkflows[K]['args']
+  ): Promise<BenchWorkflows[K]['result']>;
   /** Workflows that completed successfully so far, read from the store. */
   countCompleted(): Promise<number>;
   /** Starts the worker(s) of a session opened with `worker: false`. */

@@ -52,6 +52,9 @@ async function openInProcess(store: 'postgres' | 'pglite', options: SessionOptio
       const handle = await client.workflow.start(kind, { id, taskQueue: TASK_QUEUE, args });
       return () => handle.result();
     },
+    execute(kind, id, ...args) {
+      return client.workflow.execute(kind, { id, taskQueue: TASK_QUEUE, args });
+    },
     async countCompleted() {
       if (store === 'pglite') return (await engine.db.query<{ n: number }>(COMPLETED_SQL))[0]!.n;
       if (!monitor) {

@@ -50,6 +50,9 @@ async function openServerMode(options: SessionOptions): Promise<Session> {
       const handle = await client.workflow.start(kind, { id, taskQueue: TASK_QUEUE, args });
       return () => handle.result();
     },
+    execute(kind, id, ...args) {
+      return client.workflow.execute(kind, { id, taskQueue: TASK_QUEUE, args });
+    },
     async countCompleted() {
       if (!monitor) {
         monitor = uncounted(new pg.Client({ connectionString: databaseUrl }));

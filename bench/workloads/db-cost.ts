@@ -53,7 +53,7 @@ export const dbCost: Workload = {
       costOf(
         await withSession(system, { databaseStats: true }, async (s: Session) => {
           for (let i = 0; i < n; i++) {
-            await (await s.start(kind, runId('cost'), i))();
+            await s.execute(kind, runId('cost'), i);
             completed++;
           }
         }),

@@ -12,14 +12,14 @@ export const latency: Workload = {
     sessionTrial(
       system,
       async (session) => {
-        for (let i = 0; i < sizes.warmup; i++) await (await session.start('hello', runId('warm'), i))();
+        for (let i = 0; i < sizes.warmup; i++) await session.execute('hello', runId('warm'), i);
       },
       async (session) => {
         const times: number[] = [];
         let completed = 0;
         for (let i = 0; i < sizes.latencyRuns; i++) {
           const t0 = performance.now();
-          const result = await (await session.start('hello', runId('latency'), i))();
+          const result = await session.execute('hello', runId('latency'), i);
           times.push(performance.now() - t0);
           if (result === i + 1) completed++;
         }

@@ -19,7 +19,7 @@ function stepCostAround(times: number[], end: number): number {
 async function measure(system: BenchSystem, steps: number, cache: boolean): Promise<WorkloadResult> {
   const { value } = await withSession(system, { cache }, async (session) => {
     const t0 = performance.now();
-    const times = await (await session.start('longHistory', runId('long'), steps))();
+    const times = await session.execute('longHistory', runId('long'), steps);
     return { times, seconds: (performance.now() - t0) / 1000 };
   });
   const { times, seconds } = value;

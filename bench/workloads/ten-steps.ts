@@ -12,14 +12,14 @@ export const tenSteps: Workload = {
     sessionTrial(
       system,
       async (session) => {
-        for (let i = 0; i < Math.min(sizes.warmup, 5); i++) await (await session.start('tenSteps', runId('warm'), i))();
+        for (let i = 0; i < Math.min(sizes.warmup, 5); i++) await session.execute('tenSteps', runId('warm'), i);
       },
       async (session) => {
         const times: number[] = [];
         let completed = 0;
         for (let i = 0; i < sizes.tenStepRuns; i++) {
           const t0 = performance.now();
-          const result = await (await session.start('tenSteps', runId('ten'), i))();
+          const result = await session.execute('tenSteps', runId('ten'), i);
           times.push(performance.now() - t0);
           if (result === i + 10) completed++;
         }

@@ -14,14 +14,14 @@ export const timers: Workload = {
     sessionTrial(
       system,
       async (session) => {
-        await (await session.start('sleeper', runId('warm'), 10))();
+        await session.execute('sleeper', runId('warm'), 10);
       },
       async (session) => {
         const n = sizes.timerWorkflows;
         const ms = sizes.timerSleepMs;
         const t0 = performance.now();
         const results = await Promise.all(
-          Array.from({ length: n }, async () => (await session.start('sleeper', runId('timer'), ms))()),
+          Array.from({ length: n }, () => session.execute('sleeper', runId('timer'), ms)),
         );
         const wallS = (performance.now() - t0) / 1000;
         const lateness = results.map((r) => r.wokeAt - r.sleptAt - ms);

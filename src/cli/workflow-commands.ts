@@ -1,11 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { type Command, Option } from 'commander';
 import pc from 'picocolors';
+import type { Client } from '../client/index.js';
 import {
   fromPayload,
   ID_REUSE_POLICIES,
   type IdReusePolicy,
   type ListWorkflowsResponse,
+  type StartWorkflowRequest,
   toPayloads,
   WORKFLOW_STATUSES,
   type WorkflowResult,
@@ -42,26 +44,23 @@ const RESULT_POLL_MS = 30_000;
 /** The server's largest list page. */
 const MAX_PAGE_SIZE = 1000;
 
-/** Registers `tideway workflow …`: start, list, describe, result, history, signal, signal-with-start and terminate. */
+/** Registers `tideway workflow …`: start, execute, list, describe, result, history, signal, signal-with-start and terminate. */
 export function registerWorkflowCommands(program: Command): void {
   const workflow = program.command('workflow').description('start workflows, look at them, signal and terminate them');
 
-  addCommonOptions(
+  addStartOptions(
     workflow
       .command('start')
       .description('start a workflow; prints its workflow id and run id')
-      .argument('<workflowType>', 'the workflow function name, e.g. sayHello')
-      .requiredOption('--id <workflowId>', 'workflow id: your business key, unique among running workflows')
-      .requiredOption('--task-queue <queue>', 'task queue a worker for this workflow polls')
-      .addOption(
-        new Option('--args <json>', 'arguments as a JSON array').argParser(
-          jsonArrayOption('--args', "the workflow's arguments"),
-        ),
-      )
-      .addOption(
-        new Option('--id-reuse-policy <policy>', 'what to do when the id was used before').choices(ID_REUSE_POLICIES),
-      ),
+      .argument('<workflowType>', 'the workflow function name, e.g. sayHello'),
   ).action(startWorkflow);
+
+  addStartOptions(
+    workflow
+      .command('execute')
+      .description('start a workflow and wait for it to close; print its result, or its failure (exit code 1)')
+      .argument('<workflowType>', 'the workflow function name, e.g. sayHello'),
+  ).action(executeWorkflow);
 
   addCommonOptions(
     workflow
@@ -92,6 +91,23 @@ export function registerWorkflowCommands(program: Command): void {
   registerWatchCommand(workflow);
 }
 
+/** The options of `start` and `execute`, and the common ones. */
+function addStartOptions(command: Command): Command {
+  return addCommonOptions(
+    command
+      .requiredOption('--id <workflowId>', 'workflow id: your business key, unique among running workflows')
+      .requiredOption('--task-queue <queue>', 'task queue a worker for this workflow polls')
+      .addOption(
+        new Option('--args <json>', 'arguments as a JSON array').argParser(
+          jsonArrayOption('--args', "the workflow's arguments"),
+        ),
+      )
+      .addOption(
+        new Option('--id-reuse-policy <policy>', 'what to do when the id was used before').choices(ID_REUSE_POLICIES),
+      ),
+  );
+}
+
 interface StartOptions extends CommonOptions {
   id: string;
   taskQueue: string;
@@ -99,17 +115,21 @@ interface StartOptions extends CommonOptions {
   idReusePolicy?: IdReusePolicy;
 }
 
-async function startWorkflow(workflowType: string, options: StartOptions): Promise<void> {
-  const client = await connectClient(options);
-  // The API call itself rather than client.workflow.start: --json prints exactly what the server answered.
-  const response = await client.connection.api.startWorkflow(client.namespace, {
+function startRequest(workflowType: string, options: StartOptions): StartWorkflowRequest {
+  return {
     workflowId: options.id,
     workflowType,
     taskQueue: options.taskQueue,
     args: toPayloads(options.args ?? []),
     requestId: randomUUID(),
     ...(options.idReusePolicy ? { idReusePolicy: options.idReusePolicy } : {}),
-  });
+  };
+}
+
+async function startWorkflow(workflowType: string, options: StartOptions): Promise<void> {
+  const client = await connectClient(options);
+  // The API call itself rather than client.workflow.start: --json prints exactly what the server answered.
+  const response = await client.connection.api.startWorkflow(client.namespace, startRequest(workflowType, options));
   if (options.json) return printJson(response);
   print(`Started workflow ${pc.bold(workflowType)}`);
   print(`  workflow id: ${response.workflowId}`);
@@ -180,23 +200,59 @@ async function waitForResult(workflowId: string, options: RunOptions): Promise<v
   const client = await connectClient(options);
   const spinner = startSpinner(`waiting for workflow "${workflowId}" to close`);
   let outcome: WorkflowResult;
-  let runId = options.runId;
   try {
-    for (;;) {
-      outcome = await client.connection.api.getWorkflowResult(client.namespace, {
-        workflowId,
-        ...(runId ? { runId } : {}),
-        waitMs: RESULT_POLL_MS,
-      });
-      if (outcome.status !== 'completed' && outcome.nextRunId) runId = outcome.nextRunId;
-      else if (outcome.status !== 'running') break;
-    }
+    outcome = await awaitOutcome(client, workflowId, options.runId);
   } finally {
     spinner.stop();
   }
+  printOutcome(workflowId, outcome, options);
+}
+
+/** Start-and-wait: one request starts the run and answers when it closes (result waits follow if it runs long). */
+async function executeWorkflow(workflowType: string, options: StartOptions): Promise<void> {
+  const client = await connectClient(options);
+  const spinner = startSpinner(`running workflow "${options.id}"`);
+  let outcome: WorkflowResult;
+  try {
+    const started = await client.connection.api.startWorkflow(client.namespace, {
+      ...startRequest(workflowType, options),
+      waitForResultMs: RESULT_POLL_MS,
+    });
+    outcome = await awaitOutcome(client, started.workflowId, started.runId, started.outcome);
+  } finally {
+    spinner.stop();
+  }
+  printOutcome(options.id, outcome, options);
+}
+
+/** The final outcome of a run and the runs it continued as; `known`: the run's outcome already in hand. */
+async function awaitOutcome(
+  client: Client,
+  workflowId: string,
+  firstRunId: string | undefined,
+  known?: WorkflowResult,
+): Promise<WorkflowResult> {
+  let runId = firstRunId;
+  let outcome = known;
+  for (;;) {
+    outcome ??= await client.connection.api.getWorkflowResult(client.namespace, {
+      workflowId,
+      ...(runId ? { runId } : {}),
+      waitMs: RESULT_POLL_MS,
+    });
+    if (outcome.status !== 'completed' && outcome.nextRunId) runId = outcome.nextRunId;
+    else if (outcome.status !== 'running') return outcome;
+    outcome = undefined;
+  }
+}
+
+/** The result as JSON, or the failure on stderr with exit code 1. */
+function printOutcome(workflowId: string, outcome: WorkflowResult, options: CommonOptions): void {
   if (outcome.status !== 'completed') process.exitCode = 1;
-  if (options.json) return printJson(outcome);
-  if (outcome.status === 'completed') return print(formatJson(fromPayload(outcome.result)));
-  const failure = outcome.failure ?? { type: 'Error', message: `workflow ${outcome.status}` };
-  process.stderr.write(`${pc.red(`error: workflow "${workflowId}" ${outcome.status}`)}\n${formatFailure(failure)}\n`);
+  if (options.json) printJson(outcome);
+  else if (outcome.status === 'completed') print(formatJson(fromPayload(outcome.result)));
+  else {
+    const failure = outcome.failure ?? { type: 'Error', message: `workflow ${outcome.status}` };
+    process.stderr.write(`${pc.red(`error: workflow "${workflowId}" ${outcome.status}`)}\n${formatFailure(failure)}\n`);
+  }
 }

@@ -10,6 +10,8 @@ import {
   optionalMs,
   type ResetTo,
   type RetryPolicy,
+  type StartWorkflowRequest,
+  type StartWorkflowResponse,
   type TidewayApi,
   TidewayApiError,
   toPayloads,
@@ -18,7 +20,7 @@ import {
 } from '../protocol/index.js';
 import { ActivityCompletionClient } from './activity-completion.js';
 import { type Connection, type ConnectionOptions, connectHttp } from './connection.js';
-import { WorkflowHandle } from './workflow-handle.js';
+import { awaitWorkflowResult, RESULT_POLL_MS, WorkflowHandle } from './workflow-handle.js';
 
 export interface ClientOptions extends ConnectionOptions {
   /** Default TIDEWAY_NAMESPACE, else 'default'. */
@@ -72,6 +74,29 @@ function toRetryPolicy(retry: NonNullable<WorkflowStartOptions['retry']>): Retry
   };
 }
 
+/** The start request for `workflow` with `options`; a request id is generated if none is given. */
+function startRequest<W extends AnyWorkflow>(
+  workflow: W | string,
+  options: WorkflowStartOptions<ArgsOf<W>>,
+): StartWorkflowRequest {
+  const workflowType = typeof workflow === 'string' ? workflow : workflow.name;
+  if (!workflowType) throw new TypeError('start needs a named workflow function or a workflow name');
+  return {
+    workflowId: options.id,
+    workflowType,
+    taskQueue: options.taskQueue,
+    args: toPayloads(options.args ?? []),
+    requestId: options.requestId ?? randomUUID(),
+    ...(options.idReusePolicy ? { idReusePolicy: options.idReusePolicy } : {}),
+    ...(options.executionTimeout !== undefined ? { executionTimeoutMs: optionalMs(options.executionTimeout) } : {}),
+    ...(options.runTimeout !== undefined ? { runTimeoutMs: optionalMs(options.runTimeout) } : {}),
+    ...(options.workflowTaskTimeout !== undefined
+      ? { workflowTaskTimeoutMs: optionalMs(options.workflowTaskTimeout) }
+      : {}),
+    ...(options.retry ? { retryPolicy: toRetryPolicy(options.retry) } : {}),
+  };
+}
+
 /** Start, find and list workflows. */
 export class WorkflowClient {
   constructor(
@@ -88,26 +113,29 @@ export class WorkflowClient {
     workflow: W | string,
     options: WorkflowStartOptions<ArgsOf<W>>,
   ): Promise<WorkflowHandle<ResultOf<W>>> {
-    const workflowType = typeof workflow === 'string' ? workflow : workflow.name;
-    if (!workflowType) throw new TypeError('start needs a named workflow function or a workflow name');
-    const request = {
-      workflowId: options.id,
-      workflowType,
-      taskQueue: options.taskQueue,
-      args: toPayloads(options.args ?? []),
-      requestId: options.requestId ?? randomUUID(),
-      ...(options.idReusePolicy ? { idReusePolicy: options.idReusePolicy } : {}),
-      ...(options.executionTimeout !== undefined ? { executionTimeoutMs: optionalMs(options.executionTimeout) } : {}),
-      ...(options.runTimeout !== undefined ? { runTimeoutMs: optionalMs(options.runTimeout) } : {}),
-      ...(options.workflowTaskTimeout !== undefined
-        ? { workflowTaskTimeoutMs: optionalMs(options.workflowTaskTimeout) }
-        : {}),
-      ...(options.retry ? { retryPolicy: toRetryPolicy(options.retry) } : {}),
-    };
+    const started = await this.sendStart(startRequest(workflow, options));
+    return new WorkflowHandle(this.api, this.namespace, started.workflowId, started.runId);
+  }
+
+  /**
+   * Starts a workflow and waits for its result: one request that starts the
+   * run and answers when it closes (start-and-wait), then result waits only
+   * if it runs longer than one wait. Throws `WorkflowFailedError` as
+   * `result()` does, and `WorkflowAlreadyStarted` errors as `start` does.
+   */
+  async execute<W extends AnyWorkflow>(
+    workflow: W | string,
+    options: WorkflowStartOptions<ArgsOf<W>>,
+  ): Promise<ResultOf<W>> {
+    const started = await this.sendStart({ ...startRequest(workflow, options), waitForResultMs: RESULT_POLL_MS });
+    return awaitWorkflowResult(this.api, this.namespace, started.workflowId, started.runId, started.outcome);
+  }
+
+  /** Sends a start, again (same request id) while the server is unreachable, up to three times. */
+  private async sendStart(request: StartWorkflowRequest): Promise<StartWorkflowResponse> {
     for (let attempt = 1; ; attempt++) {
       try {
-        const started = await this.api.startWorkflow(this.namespace, request);
-        return new WorkflowHandle(this.api, this.namespace, started.workflowId, started.runId);
+        return await this.api.startWorkflow(this.namespace, request);
       } catch (error) {
         if (!(error instanceof TidewayApiError) || error.code !== 'Unavailable' || attempt >= 3) throw error;
         await new Promise((resolve) => setTimeout(resolve, 200 * attempt));
@@ -137,15 +165,6 @@ export class WorkflowClient {
       ...(options.idReusePolicy ? { idReusePolicy: options.idReusePolicy } : {}),
     });
     return new WorkflowHandle(this.api, this.namespace, started.workflowId, started.runId);
-  }
-
-  /** Starts a workflow and waits for its result. */
-  async execute<W extends AnyWorkflow>(
-    workflow: W | string,
-    options: WorkflowStartOptions<ArgsOf<W>>,
-  ): Promise<ResultOf<W>> {
-    const handle = await this.start(workflow, options);
-    return handle.result();
   }
 
   /** A handle on an existing workflow: its latest run, or the given run. */

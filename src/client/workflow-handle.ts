@@ -9,6 +9,7 @@ import {
   type UpdateOutcome,
   type UpdateWorkflowRequest,
   type WorkflowDescription,
+  type WorkflowResult,
 } from '../protocol/index.js';
 import { WorkflowFailedError, WorkflowUpdateFailedError } from './errors.js';
 import { type WatchEventsOptions, watchTaskEvents } from './watch-events.js';
@@ -20,8 +21,8 @@ import { type WatchEventsOptions, watchTaskEvents } from './watch-events.js';
  */
 export type ResetPoint = { toEventId: number } | { toLastWorkflowTask: true } | { toFirstWorkflowTask: true };
 
-/** How long one result long-poll may wait on the server before the client asks again. */
-const RESULT_POLL_MS = 30_000;
+/** How long one result long-poll (or a start that waits) may wait on the server before the client asks again. */
+export const RESULT_POLL_MS = 30_000;
 
 /**
  * A handle on a workflow id (and optionally one run of it): wait for its
@@ -41,30 +42,8 @@ export class WorkflowHandle<R = unknown> {
    * the final result, or throws
    * `WorkflowFailedError` whose cause is the workflow's failure.
    */
-  async result(): Promise<R> {
-    let runId = this.runId;
-    for (;;) {
-      const outcome = await this.api.getWorkflowResult(this.namespace, {
-        workflowId: this.workflowId,
-        ...(runId ? { runId } : {}),
-        waitMs: RESULT_POLL_MS,
-      });
-      if (outcome.status === 'running') continue;
-      // A run that continued as new, or failed and was retried, hands its work on: follow the chain.
-      if (outcome.status !== 'completed' && outcome.nextRunId) {
-        runId = outcome.nextRunId;
-        continue;
-      }
-      if (outcome.status === 'completed') return fromPayload<R>(outcome.result);
-      const cause = failureToError(outcome.failure ?? { message: `workflow ${outcome.status}`, type: 'Error' });
-      throw new WorkflowFailedError(
-        `workflow "${this.workflowId}" ${outcome.status}: ${cause.message}`,
-        this.workflowId,
-        outcome.runId,
-        outcome.status,
-        cause,
-      );
-    }
+  result(): Promise<R> {
+    return awaitWorkflowResult<R>(this.api, this.namespace, this.workflowId, this.runId);
   }
 
   /**
@@ -264,6 +243,43 @@ export class WorkflowUpdateHandle<Ret> {
       `update "${this.request.updateName}" on workflow "${this.workflowId}" ${stage}: ${cause.message}`,
       this.updateId,
       stage,
+      cause,
+    );
+  }
+}
+
+/**
+ * What `WorkflowHandle.result()` does; `known` is an outcome of the run
+ * already in hand (a start that waited answers with one), used instead of
+ * asking for it first.
+ */
+export async function awaitWorkflowResult<R>(
+  api: TidewayApi,
+  namespace: string,
+  workflowId: string,
+  firstRunId: string | undefined,
+  known?: WorkflowResult,
+): Promise<R> {
+  let runId = firstRunId;
+  let next = known;
+  for (;;) {
+    const outcome =
+      next ??
+      (await api.getWorkflowResult(namespace, { workflowId, ...(runId ? { runId } : {}), waitMs: RESULT_POLL_MS }));
+    next = undefined;
+    if (outcome.status === 'running') continue;
+    // A run that continued as new, or failed and was retried, hands its work on: follow the chain.
+    if (outcome.status !== 'completed' && outcome.nextRunId) {
+      runId = outcome.nextRunId;
+      continue;
+    }
+    if (outcome.status === 'completed') return fromPayload<R>(outcome.result);
+    const cause = failureToError(outcome.failure ?? { message: `workflow ${outcome.status}`, type: 'Error' });
+    throw new WorkflowFailedError(
+      `workflow "${workflowId}" ${outcome.status}: ${cause.message}`,
+      workflowId,
+      outcome.runId,
+      outcome.status,
       cause,
     );
   }

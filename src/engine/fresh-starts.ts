@@ -12,6 +12,7 @@ const MAX_IN_FLIGHT = 2;
 type FreshStart = {
   namespace: string;
   request: z.output<typeof StartWorkflowRequestSchema>;
+  runId: string;
   leaseFirstTaskAs: string | undefined;
   settle(outcome: { created: CreatedRun | undefined } | { error: unknown }): void;
 };
@@ -39,12 +40,14 @@ export class FreshStarts {
   start(
     namespace: string,
     request: FreshStart['request'],
+    runId: string,
     leaseFirstTaskAs: string | undefined,
   ): Promise<CreatedRun | undefined> {
     return new Promise((resolve, reject) => {
       this.queued.push({
         namespace,
         request,
+        runId,
         leaseFirstTaskAs,
         settle: (outcome) => ('error' in outcome ? reject(outcome.error) : resolve(outcome.created)),
       });
@@ -75,9 +78,9 @@ export class FreshStarts {
     try {
       created = await this.ctx.transition(async (tx, notify) => {
         const runs: CreatedRun[] = [];
-        for (const { namespace, request, leaseFirstTaskAs } of batch) {
+        for (const { namespace, request, runId, leaseFirstTaskAs } of batch) {
           await expectNewWorkflowId(tx, namespace, request.workflowId);
-          runs.push(await createRun(this.ctx, tx, namespace, request, notify, { leaseFirstTaskAs }));
+          runs.push(await createRun(this.ctx, tx, namespace, request, notify, { runId, leaseFirstTaskAs }));
         }
         return runs;
       });
@@ -94,6 +97,7 @@ export class FreshStarts {
       const created = await this.ctx.transition(async (tx, notify) => {
         await expectNewWorkflowId(tx, start.namespace, start.request.workflowId);
         return createRun(this.ctx, tx, start.namespace, start.request, notify, {
+          runId: start.runId,
           leaseFirstTaskAs: start.leaseFirstTaskAs,
         });
       });

@@ -30,6 +30,7 @@ import { checkWorkflowTypeKnown } from './registered-types.js';
 import { queueTaskEvent } from './task-events.js';
 import { encodeTaskToken } from './task-token.js';
 import { setTimer } from './timers.js';
+import { waitForOutcome } from './visibility.js';
 
 export const DEFAULT_WORKFLOW_TASK_TIMEOUT_MS = 10_000;
 
@@ -37,7 +38,8 @@ export const DEFAULT_WORKFLOW_TASK_TIMEOUT_MS = 10_000;
  * Starts a run. A second start of a running id is rejected
  * (`WorkflowAlreadyStarted`) unless the reuse policy says terminate-if-running;
  * after the previous run closed, the policy decides; a retried start with the
- * same request id returns the run the first one created.
+ * same request id returns the run the first one created. With
+ * `waitForResultMs` it then waits for the run to close (start-and-wait).
  */
 export async function startWorkflow(
   ctx: EngineContext,
@@ -48,11 +50,42 @@ export async function startWorkflow(
   const request = parseRequest(StartWorkflowRequestSchema, raw, 'start workflow request');
   checkPayloadSize(ctx, request.args, 'the workflow input');
   await checkWorkflowTypeKnown(ctx, namespace, request.taskQueue, request.workflowType);
-  // A worker's poll idle in this engine gets the new run's first task straight from the start (see WaitingPolls).
+  const runId = ctx.newId();
+  // A start that waits watches its new run's close from before the run exists: no close can slip past
+  // unseen, so the wait needs no read of the run first.
+  const closeWatch =
+    request.waitForResultMs === undefined ? undefined : ctx.notifier.subscribe(notifyKeys.runClosed(namespace, runId));
+  let response: StartWorkflowResponse;
+  try {
+    response = await startAndHandOff(ctx, namespace, request, runId);
+  } catch (error) {
+    closeWatch?.dispose();
+    throw error;
+  }
+  if (!closeWatch) return response;
+  // A retried start (same request id) found the run an earlier one created: that run is read first.
+  const ownRun = response.started && response.runId === runId;
+  if (!ownRun) closeWatch.dispose();
+  const outcome = await waitForOutcome(
+    ctx,
+    namespace,
+    { workflowId: response.workflowId, runId: response.runId, waitMs: request.waitForResultMs },
+    ownRun ? closeWatch : undefined,
+  );
+  return { ...response, outcome };
+}
+
+/** The start itself; a worker's poll idle in this engine gets the new run's first task straight from it (see WaitingPolls). */
+async function startAndHandOff(
+  ctx: EngineContext,
+  namespace: string,
+  request: z.output<typeof StartWorkflowRequestSchema>,
+  runId: string,
+): Promise<StartWorkflowResponse> {
   const handoff = ctx.waitingPolls.take(namespace, request.taskQueue, request.workflowType);
   let firstTask: WorkflowTask | undefined;
   try {
-    const { firstTask: leased, ...response } = await startRun(ctx, namespace, request, handoff && ctx.newId());
+    const { firstTask: leased, ...response } = await startRun(ctx, namespace, request, runId, handoff && ctx.newId());
     firstTask = leased;
     return response;
   } finally {
@@ -78,18 +111,19 @@ async function startRun(
   ctx: EngineContext,
   namespace: string,
   request: z.output<typeof StartWorkflowRequestSchema>,
+  runId: string,
   leaseFirstTaskAs: string | undefined,
 ): Promise<CreatedRun> {
   try {
     // Most starts name an id that has no runs: the guard and the inserts go in one message, no look first.
     // Many starts at once share transactions (see FreshStarts).
-    const fresh = await freshStartsOf(ctx).start(namespace, request, leaseFirstTaskAs);
+    const fresh = await freshStartsOf(ctx).start(namespace, request, runId, leaseFirstTaskAs);
     if (fresh) return fresh;
     return await ctx.transition(async (tx, notify): Promise<CreatedRun> => {
       const { sameRequest, latest } = await findRunsForStart(tx, namespace, request.workflowId, request.requestId);
       if (sameRequest) return { workflowId: sameRequest.workflowId, runId: sameRequest.runId, started: false };
       await applyReusePolicy(ctx, tx, namespace, request, notify, { latest });
-      return createRun(ctx, tx, namespace, request, notify, { leaseFirstTaskAs });
+      return createRun(ctx, tx, namespace, request, notify, { runId, leaseFirstTaskAs });
     });
   } catch (error) {
     // Two starts raced: the unique index on running ids let one win, or the other already saw the
@@ -124,7 +158,10 @@ export async function createRun(
   notify: (key: string) => void,
   options: {
     extraEvents?: readonly NewEvent[];
-    /** For a continued run: its id, and the deadline of the chain it belongs to. */
+    /**
+     * The run's id: a start picks it ahead, to watch the run's close from before it exists; a continued
+     * run has its own. For a continued run, also the deadline of the chain it belongs to.
+     */
     runId?: string;
     executionDeadline?: number | null;
     /** For a child workflow: the run that started it. */

@@ -23,7 +23,7 @@ import {
   type WorkflowTaskRow,
 } from '../store/index.js';
 import { checkNamespace, type EngineContext } from './context.js';
-import { notifyKeys } from './notifier.js';
+import { notifyKeys, type Subscription } from './notifier.js';
 import { parseRequest } from './parse.js';
 
 /** Read-only views of runs: describe, result (long-poll), list and history. */
@@ -127,21 +127,51 @@ async function readRunOf(ctx: EngineContext, namespace: string, workflowId: stri
 }
 
 /** The run's outcome, waiting up to `waitMs` for it to close. */
-export async function getWorkflowResult(
+export function getWorkflowResult(
   ctx: EngineContext,
   namespace: string,
   ref: RunRef & { waitMs?: number },
 ): Promise<WorkflowResult> {
+  return waitForOutcome(ctx, namespace, ref);
+}
+
+/** What an outcome is made of. */
+type RunOutcome = Pick<RunRow, 'runId' | 'workflowId' | 'status' | 'nextRunId' | 'result' | 'failure'>;
+
+/**
+ * Waits up to `ref.waitMs` for the run to close. `watching` is a
+ * subscription to the run's close taken before the run existed (a start of
+ * this engine takes it before it commits): no close can have been missed,
+ * so the run is known to be running and is not read first. Disposes it.
+ */
+export async function waitForOutcome(
+  ctx: EngineContext,
+  namespace: string,
+  ref: RunRef & { waitMs?: number },
+  watching?: Subscription,
+): Promise<WorkflowResult> {
   const deadline = ctx.clock.now() + Math.min(Math.max(ref.waitMs ?? 0, 0), 120_000);
   // Subscribed before each read, so a close committed between the read and the wait still wakes it. With
   // the run id known up front, the first read already counts: one read, then one per wake-up.
-  let subscription = ref.runId ? ctx.notifier.subscribe(notifyKeys.runClosed(namespace, ref.runId)) : undefined;
+  let subscription =
+    watching ?? (ref.runId ? ctx.notifier.subscribe(notifyKeys.runClosed(namespace, ref.runId)) : undefined);
   let subscribedTo = ref.runId;
-  let run: RunRow;
+  let run: RunOutcome;
   try {
-    run = ref.runId
-      ? await readRunOf(ctx, namespace, ref.workflowId, ref.runId)
-      : await requireRun(ctx, namespace, ref);
+    if (watching && ref.runId) {
+      run = {
+        runId: ref.runId,
+        workflowId: ref.workflowId,
+        status: 'running',
+        nextRunId: null,
+        result: null,
+        failure: null,
+      };
+    } else {
+      run = ref.runId
+        ? await readRunOf(ctx, namespace, ref.workflowId, ref.runId)
+        : await requireRun(ctx, namespace, ref);
+    }
     while (run.status === 'running') {
       if (subscribedTo === run.runId && subscription) {
         const remaining = deadline - ctx.clock.now();

@@ -54,28 +54,33 @@ export const ID_REUSE_POLICIES = ['allow', 'allow-if-failed', 'reject', 'termina
 export const IdReusePolicySchema = z.enum(ID_REUSE_POLICIES);
 export type IdReusePolicy = z.infer<typeof IdReusePolicySchema>;
 
-export const StartWorkflowRequestSchema = z
-  .object({
-    workflowId: id('workflowId'),
-    workflowType: id('workflowType'),
-    taskQueue: id('taskQueue'),
-    args: z.array(PayloadSchema).default([]),
-    /** A retried start with the same request id returns the run the first one created. */
-    requestId: z.string().max(200).optional(),
-    idReusePolicy: IdReusePolicySchema.optional(),
-    executionTimeoutMs: ms.optional(),
-    runTimeoutMs: ms.optional(),
-    workflowTaskTimeoutMs: z.number().int().min(100).max(600_000).optional(),
-    /** Retries of the whole workflow when a run fails (none by default). */
-    retryPolicy: RetryPolicySchema.optional(),
-  })
-  .meta({ id: 'StartWorkflowRequest' });
-export type StartWorkflowRequest = z.input<typeof StartWorkflowRequestSchema>;
+/** What starts a run: shared by a start and a signal-with-start. */
+const WorkflowStartFieldsSchema = z.object({
+  workflowId: id('workflowId'),
+  workflowType: id('workflowType'),
+  taskQueue: id('taskQueue'),
+  args: z.array(PayloadSchema).default([]),
+  /** A retried start with the same request id returns the run the first one created. */
+  requestId: z.string().max(200).optional(),
+  idReusePolicy: IdReusePolicySchema.optional(),
+  executionTimeoutMs: ms.optional(),
+  runTimeoutMs: ms.optional(),
+  workflowTaskTimeoutMs: z.number().int().min(100).max(600_000).optional(),
+  /** Retries of the whole workflow when a run fails (none by default). */
+  retryPolicy: RetryPolicySchema.optional(),
+});
 
-export const StartWorkflowResponseSchema = z
-  .object({ workflowId: z.string(), runId: z.string(), started: z.boolean() })
-  .meta({ id: 'StartWorkflowResponse' });
-export type StartWorkflowResponse = z.infer<typeof StartWorkflowResponseSchema>;
+export const StartWorkflowRequestSchema = WorkflowStartFieldsSchema.extend({
+  /**
+   * Start-and-wait: also wait up to this long for the run to close, and
+   * answer with its `outcome` (status running if it has not closed by then;
+   * ask for the result). A caller that wants the result makes one request,
+   * not a start and then a result wait. Absent: answer as soon as the start
+   * is durable.
+   */
+  waitForResultMs: z.number().int().min(0).max(120_000).optional(),
+}).meta({ id: 'StartWorkflowRequest' });
+export type StartWorkflowRequest = z.input<typeof StartWorkflowRequestSchema>;
 
 export const SignalWorkflowRequestSchema = z
   .object({
@@ -106,7 +111,7 @@ export const TerminateWorkflowRequestSchema = z
   .meta({ id: 'TerminateWorkflowRequest' });
 export type TerminateWorkflowRequest = z.input<typeof TerminateWorkflowRequestSchema>;
 
-export const SignalWithStartRequestSchema = StartWorkflowRequestSchema.extend({
+export const SignalWithStartRequestSchema = WorkflowStartFieldsSchema.extend({
   signalName: id('signalName'),
   signalArgs: z.array(PayloadSchema).default([]),
   identity: z.string().max(1000).default('unknown'),
@@ -235,6 +240,17 @@ export const WorkflowResultSchema = z
   })
   .meta({ id: 'WorkflowResult' });
 export type WorkflowResult = z.infer<typeof WorkflowResultSchema> & { failure?: Failure };
+
+export const StartWorkflowResponseSchema = z
+  .object({
+    workflowId: z.string(),
+    runId: z.string(),
+    started: z.boolean(),
+    /** With `waitForResultMs`: the run's outcome as a result wait would give it. */
+    outcome: WorkflowResultSchema.optional(),
+  })
+  .meta({ id: 'StartWorkflowResponse' });
+export type StartWorkflowResponse = z.infer<typeof StartWorkflowResponseSchema>;
 
 export const ListWorkflowsQuerySchema = z.object({
   status: WorkflowStatusSchema.optional(),

@@ -3,7 +3,7 @@
  * routes change incompatibly; the worker-protocol version when task shapes or
  * command/event semantics do. SDKs refuse a server whose major differs.
  */
-export const CONTROL_PLANE_VERSION = '1.0';
+export const CONTROL_PLANE_VERSION = '1.1';
 export const WORKER_PROTOCOL_VERSION = '1.1';
 export const SERVER_VERSION = '0.1.0';
 
