@@ -5,6 +5,7 @@ import { activityInfo, CompleteAsyncError, milestone, progress, stdout } from '.
 import { TidewayApiError } from '../src/client/index.js';
 import { executeActivity, milestone as workflowMilestone } from '../src/workflow/index.js';
 import { skipBackend } from './support/backend.js';
+import { compiledScript } from './support/compiled-script.js';
 import { createTideway, type TestTideway, TRANSPORTS } from './support/env.js';
 import { waitFor } from './support/wait.js';
 
@@ -102,14 +103,17 @@ describe.skipIf(skip)('async activity completion', () => {
       new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
         execFile(
           process.execPath,
-          ['--import', 'tsx', '--conditions=source', 'src/cli/main.ts', ...args],
+          [cliScript, ...args],
           { cwd: REPO_ROOT, timeout: 30_000, env: { ...process.env, NO_COLOR: '1', TIDEWAY_ADDRESS: t.server!.url } },
           (error, out, err) =>
             resolve({ code: error ? (typeof error.code === 'number' ? error.code : -1) : 0, stdout: out, stderr: err }),
         );
       });
 
+    let cliScript: string;
+
     beforeAll(async () => {
+      cliScript = await compiledScript('src/cli/main.ts');
       t = await createTideway('http');
       await t.startWorker({ taskQueue, workflows, activities });
     });

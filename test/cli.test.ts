@@ -15,6 +15,7 @@ import {
   setHandler,
 } from '../src/workflow/index.js';
 import { BACKEND, createTestDatabase, skipBackend } from './support/backend.js';
+import { compiledScript } from './support/compiled-script.js';
 import { createTideway, type TestTideway } from './support/env.js';
 import { waitFor } from './support/wait.js';
 
@@ -24,7 +25,8 @@ import { waitFor } from './support/wait.js';
  * workflows below. Assertions are on what a person or a script would see.
  */
 const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
-const CLI = ['--import', 'tsx', '--conditions=source', 'src/cli/main.ts'];
+/** The CLI compiled from source (see support/compiled-script.ts): it starts in half the time `tsx` takes. */
+const CLI = [await compiledScript('src/cli/main.ts')];
 
 const activities = {
   async greet(name: string): Promise<string> {

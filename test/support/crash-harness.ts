@@ -77,7 +77,7 @@ export function useCrashHarness(skip: boolean): CrashHarness {
 
   return {
     async startServerProcess(port = 0) {
-      const child = spawnScript(SERVER_FIXTURE, {
+      const child = await spawnScript(SERVER_FIXTURE, {
         name: 'server',
         env: { ...store.env, CRASH_PORT: String(port) },
       });
@@ -86,7 +86,7 @@ export function useCrashHarness(skip: boolean): CrashHarness {
       return { process: child, url: url as string, port: Number(new URL(url as string).port) };
     },
     async startWorkerProcess(name, address, env = {}) {
-      const child = spawnScript(WORKER_FIXTURE, {
+      const child = await spawnScript(WORKER_FIXTURE, {
         name,
         env: { TIDEWAY_ADDRESS: address, CRASH_TASK_QUEUE: TASK_QUEUE, CRASH_LOG: log, ...env },
       });

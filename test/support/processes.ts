@@ -1,12 +1,13 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { compiledScript } from './compiled-script.js';
 
 /**
- * Child processes for fault-injection tests: a TypeScript script run with
- * `node --import tsx --conditions=source`, its output collected, waited on by
- * line, and killed for real (SIGKILL). Every child is registered so
- * `killAllChildren()` (call it in afterEach) leaves nothing running, even
- * when a test fails half-way.
+ * Child processes for fault-injection tests: a TypeScript script, compiled
+ * from source (see compiled-script.ts) and run with `node`, its output
+ * collected, waited on by line, and killed for real (SIGKILL). Every child
+ * is registered so `killAllChildren()` (call it in afterEach) leaves nothing
+ * running, even when a test fails half-way.
  */
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -27,8 +28,11 @@ export interface ChildScript {
 const children = new Set<ChildScript>();
 
 /** Runs a TypeScript file (path relative to the repository root or absolute) as a child process. */
-export function spawnScript(file: string, options: { name: string; env?: Record<string, string> }): ChildScript {
-  const child = spawn(process.execPath, ['--import', 'tsx', '--conditions=source', file], {
+export async function spawnScript(
+  file: string,
+  options: { name: string; env?: Record<string, string> },
+): Promise<ChildScript> {
+  const child = spawn(process.execPath, [await compiledScript(file)], {
     cwd: REPO_ROOT,
     env: { ...process.env, ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
