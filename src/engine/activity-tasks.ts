@@ -42,6 +42,7 @@ import { decideRetry } from './retry.js';
 import { startWorkflowTasks } from './started-workflow-task.js';
 import { queueTaskEvent } from './task-events.js';
 import { decodeTaskToken, type TaskToken } from './task-token.js';
+import { transitionTogether } from './transition-batches.js';
 
 type ActivityTaskToken = Extract<TaskToken, { kind: 'activity' }>;
 
@@ -95,7 +96,7 @@ export async function completeActivityTask(
     request.nextWorkflowTask && isRecordable(ctx, request.nextWorkflowTask) ? request.nextWorkflowTask : undefined;
   const token = decodeTaskToken(request.taskToken, 'activity', namespace);
   const { finishEagerTask, chained } = await onKnownState(ctx, namespace, token.runId, (known) =>
-    ctx.transition(async (tx, notify) => {
+    transitionTogether(ctx, 'completions', { namespace, runId: token.runId }, async (tx, notify) => {
       const loaded = (await knownActivity(ctx, tx, known, token.scheduledEventId, token.leaseId)) ?? {
         ...(await lockLeasedActivity(tx, namespace, token)),
         activities: new Map<number, KnownActivity>(),

@@ -22,7 +22,7 @@ import {
 } from '../store/index.js';
 import { closeRun } from './close-run.js';
 import { checkNamespace, checkPayloadSize, type EngineContext, numberEvents } from './context.js';
-import { FreshStarts } from './fresh-starts.js';
+import { startFresh } from './fresh-starts.js';
 import { knowAfterCommit } from './known-runs.js';
 import { notifyKeys } from './notifier.js';
 import { parseRequest } from './parse.js';
@@ -94,18 +94,6 @@ async function startAndHandOff(
   }
 }
 
-const freshStarts = new WeakMap<EngineContext, FreshStarts>();
-
-/** The engine's batcher of starts of new ids. */
-function freshStartsOf(ctx: EngineContext): FreshStarts {
-  let starts = freshStarts.get(ctx);
-  if (!starts) {
-    starts = new FreshStarts(ctx);
-    freshStarts.set(ctx, starts);
-  }
-  return starts;
-}
-
 /** A start after its checks: a fresh id in one round trip, else by the id's reuse policy. */
 async function startRun(
   ctx: EngineContext,
@@ -116,8 +104,8 @@ async function startRun(
 ): Promise<CreatedRun> {
   try {
     // Most starts name an id that has no runs: the guard and the inserts go in one message, no look first.
-    // Many starts at once share transactions (see FreshStarts).
-    const fresh = await freshStartsOf(ctx).start(namespace, request, runId, leaseFirstTaskAs);
+    // Many starts at once share transactions (see startFresh).
+    const fresh = await startFresh(ctx, namespace, request, runId, leaseFirstTaskAs);
     if (fresh) return fresh;
     return await ctx.transition(async (tx, notify): Promise<CreatedRun> => {
       const { sameRequest, latest } = await findRunsForStart(tx, namespace, request.workflowId, request.requestId);

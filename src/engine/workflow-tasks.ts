@@ -38,6 +38,7 @@ import { parseRequest } from './parse.js';
 import { recordWorkflowTaskCompletion } from './record-completion.js';
 import { queueTaskEvent } from './task-events.js';
 import { decodeTaskToken, type TaskToken } from './task-token.js';
+import { transitionTogether } from './transition-batches.js';
 import { recordUpdateOutcomes, scheduleTaskForWaitingUpdates } from './updates.js';
 
 /** Loads the run and its leased workflow task for a completion, rejecting stale or foreign leases. */
@@ -75,13 +76,18 @@ export async function completeWorkflowTask(
   const receivedAt = ctx.clock.now();
   const token = decodeTaskToken(request.taskToken, 'workflow', namespace);
   return onKnownState(ctx, namespace, token.runId, (known) =>
-    ctx.transition(async (tx, notify): Promise<CompleteWorkflowTaskResponse> => {
-      const { run, task, activities } = (await knownWorkflowTask(ctx, tx, known, token.leaseId)) ?? {
-        ...(await lockLeasedTask(tx, namespace, token)),
-        activities: new Map(),
-      };
-      return recordCompletion(ctx, tx, notify, { run, task, activities }, request, receivedAt);
-    }),
+    transitionTogether(
+      ctx,
+      'completions',
+      { namespace, runId: token.runId },
+      async (tx, notify): Promise<CompleteWorkflowTaskResponse> => {
+        const { run, task, activities } = (await knownWorkflowTask(ctx, tx, known, token.leaseId)) ?? {
+          ...(await lockLeasedTask(tx, namespace, token)),
+          activities: new Map(),
+        };
+        return recordCompletion(ctx, tx, notify, { run, task, activities }, request, receivedAt);
+      },
+    ),
   );
 }
 
