@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { Engine } from '../src/engine/index.js';
 import { toPayload } from '../src/protocol/index.js';
 import { skipBackend } from './support/backend.js';
+import { type CallCounter, countRunReads } from './support/counters.js';
 import { createTideway, type TestTideway } from './support/env.js';
 import { waitFor } from './support/wait.js';
 
@@ -13,16 +14,11 @@ const skip = await skipBackend();
 describe.skipIf(skip)('a result wait woken by its own engine', () => {
   let t: TestTideway;
   let engine: Engine;
-  let reads = 0;
+  let reads: CallCounter;
   beforeAll(async () => {
     t = await createTideway('in-process', { replayCheck: false });
     engine = t.env.engine;
-    const runReads = engine.ctx.runReads;
-    const read = runReads.read.bind(runReads);
-    runReads.read = (namespace, runId) => {
-      reads++;
-      return read(namespace, runId);
-    };
+    reads = countRunReads(engine);
   });
   afterAll(() => t?.teardown());
 
@@ -30,12 +26,12 @@ describe.skipIf(skip)('a result wait woken by its own engine', () => {
   async function waitedOutcome(id: string, close: (taskToken: string) => Promise<unknown>) {
     const { runId } = await engine.startWorkflow('default', { workflowId: id, workflowType: 'manual', taskQueue: id });
     const task = (await engine.pollWorkflowTask('default', { taskQueue: id, types: ['manual'], waitMs: 1000 })).task!;
-    reads = 0;
+    reads.count = 0;
     const result = engine.getWorkflowResult('default', { workflowId: id, runId, waitMs: 10_000 });
-    await waitFor(() => reads === 1, { what: 'the wait to read once' });
+    await waitFor(() => reads.count === 1, { what: 'the wait to read once' });
     await close(task.taskToken);
     const outcome = await result;
-    expect(reads).toBe(1);
+    expect(reads.count).toBe(1);
     return outcome;
   }
 

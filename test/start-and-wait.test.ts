@@ -4,6 +4,7 @@ import { Engine } from '../src/engine/index.js';
 import { ApplicationFailure, type StartWorkflowRequest, toPayload } from '../src/protocol/index.js';
 import { condition, defineSignal, proxyActivities, setHandler } from '../src/workflow/index.js';
 import { BACKEND, skipBackend } from './support/backend.js';
+import { type CallCounter, countRunReads } from './support/counters.js';
 import { createTideway, type TestTideway } from './support/env.js';
 import { waitFor } from './support/wait.js';
 
@@ -44,16 +45,11 @@ async function gated(): Promise<string> {
 describe.skipIf(skip)('start-and-wait in the engine', () => {
   let t: TestTideway;
   let engine: Engine;
-  let reads = 0;
+  let reads: CallCounter;
   beforeAll(async () => {
     t = await createTideway('in-process', { replayCheck: false });
     engine = t.env.engine;
-    const runReads = engine.ctx.runReads;
-    const read = runReads.read.bind(runReads);
-    runReads.read = (namespace, runId) => {
-      reads++;
-      return read(namespace, runId);
-    };
+    reads = countRunReads(engine);
   });
   afterAll(() => t?.teardown());
 
@@ -69,14 +65,14 @@ describe.skipIf(skip)('start-and-wait in the engine', () => {
   }
 
   test('answers when the run closes, with the outcome a result wait gives, without reading the run', async () => {
-    reads = 0;
+    reads.count = 0;
     const started = manualStart('sw-done', { waitForResultMs: 10_000 });
     await completeNextTask('sw-done', { n: 7 });
     const response = await started;
     expect(response).toMatchObject({ workflowId: 'sw-done', started: true });
     expect(response.outcome).toEqual({ runId: response.runId, status: 'completed', result: toPayload({ n: 7 }) });
     // The start watched its own run's close from before the run existed: nothing to read back.
-    expect(reads).toBe(0);
+    expect(reads.count).toBe(0);
     expect(response.outcome).toEqual(await engine.getWorkflowResult(NS, { workflowId: 'sw-done' }));
   });
 
@@ -100,11 +96,11 @@ describe.skipIf(skip)('start-and-wait in the engine', () => {
   test('a retried start (same request id) waits on the run the first one created, reading it', async () => {
     const first = await manualStart('sw-retry', { requestId: 'req-1' });
     await completeNextTask('sw-retry', 'first');
-    reads = 0;
+    reads.count = 0;
     const again = await manualStart('sw-retry', { requestId: 'req-1', waitForResultMs: 5000 });
     expect(again).toMatchObject({ runId: first.runId, started: false });
     expect(again.outcome).toMatchObject({ status: 'completed', result: toPayload('first') });
-    expect(reads).toBeGreaterThan(0);
+    expect(reads.count).toBeGreaterThan(0);
   });
 
   test('a refused start does not wait: WorkflowAlreadyStarted, and the running run is untouched', async () => {

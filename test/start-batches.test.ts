@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { Engine } from '../src/engine/index.js';
 import { toPayload } from '../src/protocol/index.js';
 import { skipBackend } from './support/backend.js';
+import { type CallCounter, countTransitions } from './support/counters.js';
 import { createTideway, type TestTideway } from './support/env.js';
 
 // Starts of new workflow ids made at once share transactions (src/engine/fresh-starts.ts); a batch
@@ -12,15 +13,11 @@ const skip = await skipBackend();
 describe.skipIf(skip)('starts made at once', () => {
   let t: TestTideway;
   let engine: Engine;
-  let transitions = 0;
+  let transitions: CallCounter;
   beforeAll(async () => {
     t = await createTideway('in-process', { replayCheck: false });
     engine = t.env.engine;
-    const transition = engine.ctx.transition.bind(engine.ctx);
-    engine.ctx.transition = (fn) => {
-      transitions++;
-      return transition(fn);
-    };
+    transitions = countTransitions(engine);
   });
   afterAll(() => t?.teardown());
 
@@ -35,9 +32,9 @@ describe.skipIf(skip)('starts made at once', () => {
 
   test('share a few transactions, and each run is whole: its input, history and first task', async () => {
     const ids = Array.from({ length: 300 }, (_, i) => `batch-${i}`);
-    transitions = 0;
+    transitions.count = 0;
     const started = await Promise.all(ids.map((id) => start(id)));
-    expect(transitions).toBeLessThanOrEqual(10);
+    expect(transitions.count).toBeLessThanOrEqual(10);
     expect(new Set(started.map((s) => s.runId)).size).toBe(300);
     expect(started.every((s, i) => s.started && s.workflowId === ids[i])).toBe(true);
     for (const i of [0, 150, 299]) {

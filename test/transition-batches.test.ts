@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { Engine } from '../src/engine/index.js';
 import { type ActivityTask, toPayload, type WorkflowTask } from '../src/protocol/index.js';
 import { BACKEND, skipBackend } from './support/backend.js';
+import { type CallCounter, countTransitions } from './support/counters.js';
 import { createTideway, type TestTideway } from './support/env.js';
 
 // Completions of different runs made at once share transactions (src/engine/transition-batches.ts);
@@ -14,15 +15,11 @@ const skip = await skipBackend();
 describe.skipIf(skip)('completions made at once', () => {
   let t: TestTideway;
   let engine: Engine;
-  let transactions = 0;
+  let transactions: CallCounter;
   beforeAll(async () => {
     t = await createTideway('in-process', { replayCheck: false });
     engine = t.env.engine;
-    const transition = engine.ctx.transition.bind(engine.ctx);
-    engine.ctx.transition = (fn) => {
-      transactions++;
-      return transition(fn);
-    };
+    transactions = countTransitions(engine);
   });
   afterAll(() => t?.teardown());
 
@@ -52,11 +49,11 @@ describe.skipIf(skip)('completions made at once', () => {
 
   test('share transactions, and each run records its own outcome', async () => {
     const tasks = await leasedTasks('tb-many', 30);
-    transactions = 0;
+    transactions.count = 0;
     await Promise.all(tasks.map((task) => complete(task, task.workflowId)));
     // A lone completion goes at once; those asked for while it is on its way go together.
-    expect(transactions).toBeLessThan(30);
-    expect(transactions).toBeGreaterThan(0);
+    expect(transactions.count).toBeLessThan(30);
+    expect(transactions.count).toBeGreaterThan(0);
     for (const task of tasks) {
       const outcome = await engine.getWorkflowResult(NS, { workflowId: task.workflowId });
       expect(outcome).toMatchObject({ runId: task.runId, status: 'completed', result: toPayload(task.workflowId) });
@@ -73,7 +70,7 @@ describe.skipIf(skip)('completions made at once', () => {
     // The seventh completes its task first, so its completion in the batch finds no leased task.
     const bad = tasks[6]!;
     await complete(bad, 'first');
-    transactions = 0;
+    transactions.count = 0;
     const outcomes = await Promise.allSettled(tasks.map((task) => complete(task, `again ${task.workflowId}`)));
     for (const [i, outcome] of outcomes.entries()) {
       if (i === 6) {
@@ -82,7 +79,7 @@ describe.skipIf(skip)('completions made at once', () => {
       } else expect(outcome.status).toBe('fulfilled');
     }
     // The failed batch wrote nothing; its completions then each went alone.
-    expect(transactions).toBeGreaterThan(tasks.length);
+    expect(transactions.count).toBeGreaterThan(tasks.length);
     expect(await engine.getWorkflowResult(NS, { workflowId: bad.workflowId })).toMatchObject({
       status: 'completed',
       result: toPayload('first'),

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { type Command, Option } from 'commander';
 import pc from 'picocolors';
-import type { Client } from '../client/index.js';
+import { awaitFinalOutcome, RESULT_POLL_MS } from '../client/workflow-handle.js';
 import {
   fromPayload,
   ID_REUSE_POLICIES,
@@ -39,8 +39,6 @@ import { registerSignalCommands } from './signal-commands.js';
 import { startSpinner } from './spinner.js';
 import { registerWatchCommand } from './watch-command.js';
 
-/** How long one result request may wait on the server before the CLI asks again. */
-const RESULT_POLL_MS = 30_000;
 /** The server's largest list page. */
 const MAX_PAGE_SIZE = 1000;
 
@@ -201,7 +199,7 @@ async function waitForResult(workflowId: string, options: RunOptions): Promise<v
   const spinner = startSpinner(`waiting for workflow "${workflowId}" to close`);
   let outcome: WorkflowResult;
   try {
-    outcome = await awaitOutcome(client, workflowId, options.runId);
+    outcome = await awaitFinalOutcome(client.connection.api, client.namespace, workflowId, options.runId);
   } finally {
     spinner.stop();
   }
@@ -218,32 +216,17 @@ async function executeWorkflow(workflowType: string, options: StartOptions): Pro
       ...startRequest(workflowType, options),
       waitForResultMs: RESULT_POLL_MS,
     });
-    outcome = await awaitOutcome(client, started.workflowId, started.runId, started.outcome);
+    outcome = await awaitFinalOutcome(
+      client.connection.api,
+      client.namespace,
+      started.workflowId,
+      started.runId,
+      started.outcome,
+    );
   } finally {
     spinner.stop();
   }
   printOutcome(options.id, outcome, options);
-}
-
-/** The final outcome of a run and the runs it continued as; `known`: the run's outcome already in hand. */
-async function awaitOutcome(
-  client: Client,
-  workflowId: string,
-  firstRunId: string | undefined,
-  known?: WorkflowResult,
-): Promise<WorkflowResult> {
-  let runId = firstRunId;
-  let outcome = known;
-  for (;;) {
-    outcome ??= await client.connection.api.getWorkflowResult(client.namespace, {
-      workflowId,
-      ...(runId ? { runId } : {}),
-      waitMs: RESULT_POLL_MS,
-    });
-    if (outcome.status !== 'completed' && outcome.nextRunId) runId = outcome.nextRunId;
-    else if (outcome.status !== 'running') return outcome;
-    outcome = undefined;
-  }
 }
 
 /** The result as JSON, or the failure on stderr with exit code 1. */

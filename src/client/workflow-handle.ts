@@ -249,17 +249,18 @@ export class WorkflowUpdateHandle<Ret> {
 }
 
 /**
- * What `WorkflowHandle.result()` does; `known` is an outcome of the run
- * already in hand (a start that waited answers with one), used instead of
- * asking for it first.
+ * The outcome of the run and of the runs it handed its work on to (continued
+ * as new, or retried after failing): the last one's. `known` is an outcome
+ * of the first run already in hand (a start that waited answers with one),
+ * used instead of asking for it first.
  */
-export async function awaitWorkflowResult<R>(
+export async function awaitFinalOutcome(
   api: TidewayApi,
   namespace: string,
   workflowId: string,
   firstRunId: string | undefined,
   known?: WorkflowResult,
-): Promise<R> {
+): Promise<WorkflowResult> {
   let runId = firstRunId;
   let next = known;
   for (;;) {
@@ -267,20 +268,27 @@ export async function awaitWorkflowResult<R>(
       next ??
       (await api.getWorkflowResult(namespace, { workflowId, ...(runId ? { runId } : {}), waitMs: RESULT_POLL_MS }));
     next = undefined;
-    if (outcome.status === 'running') continue;
-    // A run that continued as new, or failed and was retried, hands its work on: follow the chain.
-    if (outcome.status !== 'completed' && outcome.nextRunId) {
-      runId = outcome.nextRunId;
-      continue;
-    }
-    if (outcome.status === 'completed') return fromPayload<R>(outcome.result);
-    const cause = failureToError(outcome.failure ?? { message: `workflow ${outcome.status}`, type: 'Error' });
-    throw new WorkflowFailedError(
-      `workflow "${workflowId}" ${outcome.status}: ${cause.message}`,
-      workflowId,
-      outcome.runId,
-      outcome.status,
-      cause,
-    );
+    if (outcome.status !== 'completed' && outcome.nextRunId) runId = outcome.nextRunId;
+    else if (outcome.status !== 'running') return outcome;
   }
+}
+
+/** What `WorkflowHandle.result()` does: the final result, or `WorkflowFailedError`. */
+export async function awaitWorkflowResult<R>(
+  api: TidewayApi,
+  namespace: string,
+  workflowId: string,
+  firstRunId: string | undefined,
+  known?: WorkflowResult,
+): Promise<R> {
+  const outcome = await awaitFinalOutcome(api, namespace, workflowId, firstRunId, known);
+  if (outcome.status === 'completed') return fromPayload<R>(outcome.result);
+  const cause = failureToError(outcome.failure ?? { message: `workflow ${outcome.status}`, type: 'Error' });
+  throw new WorkflowFailedError(
+    `workflow "${workflowId}" ${outcome.status}: ${cause.message}`,
+    workflowId,
+    outcome.runId,
+    outcome.status,
+    cause,
+  );
 }
