@@ -153,12 +153,15 @@ describe.skipIf(skip).each(TRANSPORTS)('workers report their own timers, over %s
     const { connection, counts } = countingConnection(t.connection.api);
     const taskQueue = `cancelled-${transport}`;
     await startWorker({ connection, taskQueue });
-    const handle = await t.client.workflow.start(waitsForPoke, { taskQueue, id: taskQueue, args: [300] });
+    // Long enough that the poke is handled before the timer is due even on a loaded machine (CI once took
+    // more than 300 ms from TimerStarted to the cancellation).
+    const timeoutMs = 1500;
+    const handle = await t.client.workflow.start(waitsForPoke, { taskQueue, id: taskQueue, args: [timeoutMs] });
     await waitFor(async () => (await handle.fetchHistory()).some((e) => e.type === 'TimerStarted'));
     await handle.signal(poke);
     await waitFor(async () => (await handle.fetchHistory()).some((e) => e.type === 'TimerCanceled'));
     // Past the timer's due time: the worker's clock ran out, and its copy of the run awaits no such timer.
-    await new Promise((resolve) => setTimeout(resolve, 500));
+    await new Promise((resolve) => setTimeout(resolve, timeoutMs + 200));
     expect(counts.reports).toBe(0);
     await handle.signal(poke);
     expect(await handle.result()).toBe(true);
