@@ -15,7 +15,7 @@ import {
 } from '../store/index.js';
 import type { Clock } from './clock.js';
 import { applyAfterCommit, forgetAfterCommit, KnownRuns } from './known-runs.js';
-import { NOTIFY_CHANNEL, type Notifier, notifyKeys } from './notifier.js';
+import { isBroadcast, NOTIFY_CHANNEL, type Notifier, notifyKeys } from './notifier.js';
 import { RegisteredTypes } from './registered-types.js';
 import { RunReads } from './run-reads.js';
 import { discardTaskEvents, flushTaskEvents } from './task-events.js';
@@ -57,7 +57,7 @@ export function createContext(args: {
   maxPayloadBytes: number;
   closing: AbortSignal;
 }): EngineContext {
-  const { db, notifier } = args;
+  const { db, notifier, clock } = args;
   const knownRuns = new KnownRuns();
   return {
     ...args,
@@ -69,11 +69,14 @@ export function createContext(args: {
     knownRuns,
     async transition(fn) {
       const keys = new Map<string, unknown>();
+      // Keys only this process's waiters need: other replicas' watchers of task events are woken by the
+      // database itself, and only when someone watches (see store/task-events.ts).
+      const localKeys = new Set<string>();
       let committing = false;
       let result: Awaited<ReturnType<typeof fn>>;
       const opened: { tx?: Queryable } = {};
       try {
-        result = await runTransaction(db, fn, keys, opened, () => {
+        result = await runTransaction(db, clock, fn, { keys, localKeys }, opened, () => {
           // On PostgreSQL the notification may come back through LISTEN before COMMIT is answered: the
           // waiters of keys with a value wait for the answer instead, which carries the value.
           if (db.kind === 'postgres') notifier.committing(keys);
@@ -84,10 +87,11 @@ export function createContext(args: {
         throw error;
       }
       if (opened.tx) applyAfterCommit(opened.tx, knownRuns);
-      if (db.kind === 'pglite') notifier.emit(keys.keys(), keys);
+      const woken = localKeys.size > 0 ? new Set([...keys.keys(), ...localKeys]) : keys.keys();
+      if (db.kind === 'pglite') notifier.emit(woken, keys);
       // The commit is visible now: this replica wakes its waiters at once, and its memory of queues a
       // claim emptied must not hide what this transition queued from a poll that asks meanwhile.
-      else notifier.committedLocally(keys.keys(), keys);
+      else notifier.committedLocally(woken, keys);
       return result;
     },
   };
@@ -95,8 +99,9 @@ export function createContext(args: {
 
 async function runTransaction<T>(
   db: Db,
+  clock: Clock,
   fn: (tx: Queryable, notify: Notify) => Promise<T>,
-  keys: Map<string, unknown>,
+  { keys, localKeys }: { keys: Map<string, unknown>; localKeys: Set<string> },
   opened: { tx?: Queryable },
   beforeCommit: () => void,
 ): Promise<T> {
@@ -113,16 +118,15 @@ async function runTransaction<T>(
           discardTaskEvents(tx);
           throw error;
         }
-        await flushTaskEvents(tx, (key) => {
-          if (!keys.has(key)) keys.set(key, undefined);
-        });
+        await flushTaskEvents(tx, clock.now(), (key) => localKeys.add(key));
         return value;
       },
       // On PostgreSQL, delivered to every listening replica (this one included) when the transaction commits.
       {
         notifications: () => {
           beforeCommit();
-          return { channel: NOTIFY_CHANNEL, payloads: [...keys.keys()] };
+          const now = clock.now();
+          return { channel: NOTIFY_CHANNEL, payloads: [...keys.keys()].filter((key) => isBroadcast(key, now)) };
         },
       },
     );

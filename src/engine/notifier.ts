@@ -1,5 +1,5 @@
 import type { Db } from '../store/index.js';
-import { EmptyQueueHints, OwnNotifications, QueryHints, TimerHints } from './wake-hints.js';
+import { EmptyQueueHints, OwnNotifications, QueryHints, TIMER_HINT_HORIZON_MS, TimerHints } from './wake-hints.js';
 
 /**
  * Wakes long-polls and the timer service when work arrives. On PostgreSQL a
@@ -30,6 +30,19 @@ export const notifyKeys = {
 
 const TIMER_DUE_PREFIX = 't:';
 const VISIBLE_AT_PREFIX = 'wv:';
+
+/**
+ * Whether other replicas need to hear `key` from a commit at `now`. A timer
+ * due beyond the horizon is found by every timer service's next regular
+ * read of the table before it falls due; announcing it would cost each
+ * activity step a notification for nothing (activity deadlines are mostly
+ * that far off, and deleted before they fall due).
+ */
+export function isBroadcast(key: string, now: number): boolean {
+  if (!key.startsWith(TIMER_DUE_PREFIX)) return true;
+  const dueAt = Number(key.slice(TIMER_DUE_PREFIX.length));
+  return !Number.isFinite(dueAt) || dueAt <= now + TIMER_HINT_HORIZON_MS;
+}
 
 /** The queue key and time of a `workflowTaskVisibleAt` key; undefined if malformed. */
 function parseVisibleAt(key: string): { queueKey: string; at: number } | undefined {

@@ -26,7 +26,7 @@ describe('queued task events', () => {
     queueTaskEvent(tx, run, { source: 'run', kind: 'closed' }, { now, close: true });
     queueTaskEvent(tx, run, { source: 'activity', kind: 'stdout', message: 'late' }, { now });
     const woken: string[] = [];
-    await flushTaskEvents(tx, (key) => woken.push(key));
+    await flushTaskEvents(tx, now, (key) => woken.push(key));
     expect(tx.appended).toHaveLength(1);
     expect(tx.appended[0]!.close).toBe(true);
     expect(tx.appended[0]!.events.map((e) => e.kind)).toEqual(['completed', 'closed']);
@@ -38,7 +38,7 @@ describe('queued task events', () => {
     queueTaskEvent(tx, run, { source: 'activity', kind: 'stdout', message: 'a', time: now + 86_400_000 }, { now });
     queueTaskEvent(tx, run, { source: 'activity', kind: 'stdout', message: 'b', time: now - 5 }, { now });
     queueTaskEvent(tx, run, { source: 'activity', kind: 'milestone', data: { n: BigInt(1) } }, { now });
-    await flushTaskEvents(tx, () => {});
+    await flushTaskEvents(tx, now, () => {});
     const [a, b, m] = tx.appended[0]!.events;
     expect([a!.time, b!.time]).toEqual([now, now - 5]);
     expect(m!.data).toEqual({ omitted: 'not encodable as JSON' });
@@ -48,7 +48,7 @@ describe('queued task events', () => {
     const tx = recordingTx();
     queueTaskEvent(tx, run, { source: 'workflow', kind: 'started' }, { now });
     discardTaskEvents(tx);
-    await flushTaskEvents(tx, () => {});
+    await flushTaskEvents(tx, now, () => {});
     expect(tx.appended).toEqual([]);
   });
 });

@@ -16,9 +16,10 @@ import {
   type NewTaskEvent,
   type Queryable,
   readTaskEvents,
+  watchTaskEvents,
 } from '../store/index.js';
 import { checkNamespace, type EngineContext, payloadBytes } from './context.js';
-import { notifyKeys } from './notifier.js';
+import { NOTIFY_CHANNEL, notifyKeys } from './notifier.js';
 import { parseRequest } from './parse.js';
 import { decodeTaskToken } from './task-token.js';
 import { requireRun } from './visibility.js';
@@ -69,16 +70,22 @@ export function queueTaskEvent(
   if (options.close) stream.close = true;
 }
 
-/** Writes what `queueTaskEvent` collected on this transaction and wakes the runs' watchers. */
-export async function flushTaskEvents(tx: Queryable, notify: (key: string) => void): Promise<void> {
+/**
+ * Writes what `queueTaskEvent` collected on this transaction. The runs'
+ * watchers in this process are woken through `notifyLocal` after the
+ * commit; those of other replicas by the append itself, which notifies only
+ * streams someone watches (see `watchTaskEvents`).
+ */
+export async function flushTaskEvents(tx: Queryable, now: number, notifyLocal: (key: string) => void): Promise<void> {
   const byRun = pendingByTransaction.get(tx);
   if (!byRun) return;
   pendingByTransaction.delete(tx);
   for (const stream of byRun.values()) {
+    const key = notifyKeys.taskEvents(stream.namespace, stream.runId);
     // A closed stream takes nothing more: a late event of a closed run is dropped, as intended (its
     // watchers are then woken for nothing, and find nothing new). Sent with the COMMIT.
-    await appendTaskEventsLater(tx, stream);
-    notify(notifyKeys.taskEvents(stream.namespace, stream.runId));
+    await appendTaskEventsLater(tx, { ...stream, wake: { channel: NOTIFY_CHANNEL, key, now } });
+    notifyLocal(key);
   }
 }
 
@@ -213,6 +220,13 @@ export async function recordActivityEvents(
 }
 
 /**
+ * How long past its wait a watcher's mark lasts: covers the clock skew
+ * between replicas (a mark is compared with the appender's clock). A mark
+ * that outlives its watcher costs only notifications nobody reads.
+ */
+const WATCH_SLACK_MS = 30_000;
+
+/**
  * A page of a run's task events after `after`. With `waitMs`, an empty page
  * waits for the next event (or the run's end) before returning.
  */
@@ -226,10 +240,17 @@ export async function listTaskEvents(
   const run = await requireRun(ctx, namespace, request);
   const deadline = Date.now() + request.waitMs;
   const stop = signal ? AbortSignal.any([signal, ctx.closing]) : ctx.closing;
+  let watching = false;
   for (;;) {
     // Subscribe before reading so an event committed in between still wakes us.
     const subscription = ctx.notifier.subscribe(notifyKeys.taskEvents(namespace, run.runId));
     try {
+      // A watcher that may wait marks the stream first, so appends on other replicas notify it; this
+      // replica's own appends wake it either way. (One process on PGlite: nobody else appends.)
+      if (!watching && request.waitMs > 0 && ctx.db.kind === 'postgres') {
+        await watchTaskEvents(ctx.db, namespace, run.runId, ctx.clock.now() + request.waitMs + WATCH_SLACK_MS);
+        watching = true;
+      }
       // Whether the stream has ended is read before its events: the run's last events and the closed flag
       // commit together and nothing is appended after them, so events read afterwards include them all.
       // (The other way round, a close committing between the two reads would end a watcher before its last

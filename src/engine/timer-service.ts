@@ -18,9 +18,8 @@ import { closeRun } from './close-run.js';
 import { type EngineContext, numberEvents } from './context.js';
 import { fireUserTimers } from './fire-user-timers.js';
 import { notifyKeys } from './notifier.js';
+import { TIMER_MAX_SLEEP_MS } from './wake-hints.js';
 
-/** Longest the service sleeps without re-reading the next due time (covers a missed notification). */
-const MAX_IDLE_MS = 60_000;
 /** Due timers claimed per round; SKIP LOCKED lets other replicas claim the rest. */
 const BATCH_SIZE = 64;
 /** Timeouts and child outcomes fired at once by one server, each in its own transaction. */
@@ -33,6 +32,11 @@ const BUSY_RETRY_MS = 10;
  * transition adds a timer due before that: see `TimerHints`), then fires
  * every due row (see `fireDue`). Overdue timers fire at start, so a server that was down
  * catches up. A timer never fires before its due time.
+ *
+ * It never sleeps longer than `TIMER_MAX_SLEEP_MS` without reading the next
+ * due time: timers due further off than that are added without a
+ * notification (see `isBroadcast`), and found by this read. Such a wake-up
+ * only reads; it fires when the read finds something due.
  */
 export class TimerService {
   private stopped = false;
@@ -59,21 +63,29 @@ export class TimerService {
 
   private async run(): Promise<void> {
     const hints = this.ctx.notifier.timerHints;
+    /** The last sleep ran its full length, and it was only the longest sleep: nothing was known to be due. */
+    let onlyRecheck = false;
     while (!this.stopped) {
       const subscription = this.ctx.notifier.subscribe(this.subscriptionKey);
       try {
         this.busy = false;
         hints.busy();
-        await this.fireDue();
-        const next = await nextTimerDueAt(this.ctx.db);
+        let next = onlyRecheck ? await nextTimerDueAt(this.ctx.db) : undefined;
+        if (!onlyRecheck || (next !== undefined && next <= this.ctx.clock.now())) {
+          await this.fireDue();
+          next = await nextTimerDueAt(this.ctx.db);
+        }
+        onlyRecheck = false;
         const now = this.ctx.clock.now();
-        const wakeAt = hints.plan(Math.min(next ?? Number.POSITIVE_INFINITY, now + MAX_IDLE_MS));
+        const longest = now + TIMER_MAX_SLEEP_MS;
+        const wakeAt = hints.plan(Math.min(next ?? Number.POSITIVE_INFINITY, longest));
         let delay = wakeAt - now;
         if (this.busy) delay = Math.max(delay, BUSY_RETRY_MS);
         if (delay > 0 && !this.stopped) {
           const controller = new AbortController();
           this.wake = () => controller.abort();
           await subscription.wait(delay, controller.signal);
+          onlyRecheck = wakeAt === longest && !this.busy && this.ctx.clock.now() >= wakeAt;
         }
       } catch (error) {
         if (this.stopped) return;

@@ -123,6 +123,15 @@ export class EmptyQueueHints {
 }
 
 /**
+ * The longest the timer service sleeps without reading the next due time
+ * from the table: a timer due later than `TIMER_HINT_HORIZON_MS` from now is
+ * found by that read, so its commit notifies nobody (see `isBroadcast`).
+ */
+export const TIMER_MAX_SLEEP_MS = 10_000;
+/** The sleep above plus time for the commit to land: a timer due sooner is announced. */
+export const TIMER_HINT_HORIZON_MS = TIMER_MAX_SLEEP_MS + 2_000;
+
+/**
  * What the timer service learns from `timerDue` notifications. Most timers
  * are activity deadlines that are deleted long before they fall due, so a
  * notification wakes the service only when the new timer is due before the

@@ -17,26 +17,46 @@ const APPEND_TASK_EVENTS_SQL = genericPlan(`WITH counter AS (
        INSERT INTO task_event_streams AS s (namespace, run_id, last_seq, closed) VALUES ($1, $2, $3, $4)
        ON CONFLICT (namespace, run_id) DO UPDATE SET last_seq = s.last_seq + $3, closed = $4
        WHERE NOT s.closed
-       RETURNING last_seq
+       RETURNING last_seq, watched_until
+     ),
+     appended AS (
+       INSERT INTO task_events (namespace, run_id, seq, workflow_id, source, kind, activity_id, activity_type, attempt,
+         message, data, created_at)
+       SELECT $1, $2, counter.last_seq - $3 + e.ord, $5, e.v->>'source', e.v->>'kind', e.v->>'activityId',
+         e.v->>'activityType', (e.v->>'attempt')::int, e.v->>'message', e.v->'data', (e.v->>'time')::bigint
+       FROM counter, jsonb_array_elements($6::jsonb) WITH ORDINALITY AS e(v, ord)
+       RETURNING seq
      )
-     INSERT INTO task_events (namespace, run_id, seq, workflow_id, source, kind, activity_id, activity_type, attempt,
-       message, data, created_at)
-     SELECT $1, $2, counter.last_seq - $3 + e.ord, $5, e.v->>'source', e.v->>'kind', e.v->>'activityId',
-       e.v->>'activityType', (e.v->>'attempt')::int, e.v->>'message', e.v->'data', (e.v->>'time')::bigint
-     FROM counter, jsonb_array_elements($6::jsonb) WITH ORDINALITY AS e(v, ord)
-     RETURNING seq`);
+     SELECT seq, (SELECT count(pg_notify($7, $8)) FROM counter WHERE counter.watched_until >= $9::bigint) AS woken
+     FROM appended`);
+
+const WATCH_SQL = genericPlan(
+  'UPDATE task_event_streams SET watched_until = GREATEST(watched_until, $3::bigint) WHERE namespace = $1 AND run_id = $2',
+);
+
+/** A run's new task events, and how to wake their watchers on other replicas. */
+export interface TaskEventAppend {
+  namespace: string;
+  runId: string;
+  workflowId: string;
+  events: readonly NewTaskEvent[];
+  /** These are the run's last events. */
+  close?: boolean;
+  /**
+   * The notification that wakes the run's watchers, sent by the statement
+   * itself when the stream is watched at `now` (see `watchTaskEvents`).
+   */
+  wake: { channel: string; key: string; now: number };
+}
 
 /**
  * Numbers and stores events of one run in one statement: the run's counter
  * row moves by the number of events (its row lock orders concurrent
- * appenders), then the events go in. Returns the seqs given, or undefined
- * when the run's stream is already closed (nothing is stored then).
- * `close` marks these as the run's last events.
+ * appenders), then the events go in, and if someone watches the stream the
+ * statement notifies them. Returns the seqs given, or undefined when the
+ * run's stream is already closed (nothing is stored then).
  */
-export async function appendTaskEvents(
-  q: Queryable,
-  args: { namespace: string; runId: string; workflowId: string; events: readonly NewTaskEvent[]; close?: boolean },
-): Promise<number[] | undefined> {
+export async function appendTaskEvents(q: Queryable, args: TaskEventAppend): Promise<number[] | undefined> {
   const { events } = args;
   if (events.length === 0) return [];
   const rows = await q.query<{ seq: string | number }>(APPEND_TASK_EVENTS_SQL, appendParams(args));
@@ -49,21 +69,12 @@ export async function appendTaskEvents(
  * with the transaction's next statement or its COMMIT (see `writeLater`).
  * Nothing is stored if the run's stream is already closed.
  */
-export async function appendTaskEventsLater(
-  q: Queryable,
-  args: { namespace: string; runId: string; workflowId: string; events: readonly NewTaskEvent[]; close?: boolean },
-): Promise<void> {
+export async function appendTaskEventsLater(q: Queryable, args: TaskEventAppend): Promise<void> {
   if (args.events.length === 0) return;
   await writeLater(q, APPEND_TASK_EVENTS_SQL, appendParams(args));
 }
 
-function appendParams(args: {
-  namespace: string;
-  runId: string;
-  workflowId: string;
-  events: readonly NewTaskEvent[];
-  close?: boolean;
-}): unknown[] {
+function appendParams(args: TaskEventAppend): unknown[] {
   return [
     args.namespace,
     args.runId,
@@ -71,7 +82,21 @@ function appendParams(args: {
     args.close ?? false,
     args.workflowId,
     JSON.stringify(args.events),
+    args.wake.channel,
+    args.wake.key,
+    args.wake.now,
   ];
+}
+
+/**
+ * Marks a run's stream as watched until `until`: appends before then notify
+ * (see `appendTaskEvents`). A watcher marks before it reads, so an append
+ * either committed before the mark (the read sees its events) or waits for
+ * the mark's row lock and then sees it (and notifies). A run without a stream
+ * (from before task events) is not marked; its watchers wait out their time.
+ */
+export async function watchTaskEvents(q: Queryable, namespace: string, runId: string, until: number): Promise<void> {
+  await q.query(WATCH_SQL, [namespace, runId, until]);
 }
 
 /** Events of a run with seq > after, in order. */
