@@ -9,6 +9,8 @@ import { BACKEND, createTestDatabase, skipBackend } from './support/backend.js';
 let db: Db | undefined;
 let drop: (() => Promise<void>) | undefined;
 let messages = 0;
+/** The statements of every message counted, in order. */
+const sent: string[][] = [];
 let url = '';
 /** Connections of the tests' own whose messages are not counted. */
 const uncounted = new WeakSet<object>();
@@ -22,7 +24,10 @@ beforeAll(async () => {
   await db.exec('CREATE TABLE batched (id int PRIMARY KEY, label text, doc jsonb, tags text[], big bigint)');
   const original = pg.Client.prototype.query as (...args: unknown[]) => unknown;
   (pg.Client.prototype as unknown as { query: (...args: unknown[]) => unknown }).query = function (...args) {
-    if (!uncounted.has(this)) messages++;
+    if (!uncounted.has(this)) {
+      messages++;
+      sent.push([...((args[0] as { texts?: string[] }).texts ?? [String(args[0])])]);
+    }
     return original.apply(this, args);
   };
 });
@@ -82,6 +87,39 @@ test('a deferred write that fails rolls the whole transaction back and reports i
   });
   const [after] = await db!.query<{ label: string }>('SELECT label FROM batched WHERE id = 1');
   expect(after?.label).toBe('kept');
+});
+
+test('a transaction sent whole goes without BEGIN and COMMIT, and one that fails needs no ROLLBACK', async (ctx) => {
+  if (!db) ctx.skip();
+  const first = sent.length;
+  await db!.transaction(async (tx) => {
+    await writeLater(tx, 'INSERT INTO batched (id, label) VALUES ($1, $2)', [200, 'a']);
+    await writeLater(tx, 'INSERT INTO batched (id, label) VALUES ($1, $2)', [201, 'b']);
+  });
+  expect(sent.slice(first)).toEqual([
+    ['INSERT INTO batched (id, label) VALUES ($1, $2)', 'INSERT INTO batched (id, label) VALUES ($1, $2)'],
+  ]);
+  // Still all or nothing: the second insert fails, so the first is not kept, and nothing more is sent.
+  const failing = sent.length;
+  await expect(
+    db!.transaction(async (tx) => {
+      await writeLater(tx, 'INSERT INTO batched (id, label) VALUES ($1, $2)', [202, 'not kept']);
+      await writeLater(tx, 'INSERT INTO batched (id, label) VALUES ($1, $2)', [200, 'taken']);
+    }),
+  ).rejects.toThrow(/duplicate key/);
+  expect(sent.length - failing).toBe(1);
+  const rows = await db!.query<{ id: number }>('SELECT id FROM batched WHERE id >= 200 ORDER BY id');
+  expect(rows.map((r) => r.id)).toEqual([200, 201]);
+  // A transaction that reads first still begins and commits explicitly.
+  const reading = sent.length;
+  await db!.transaction(async (tx) => {
+    await tx.query('SELECT 1');
+    await writeLater(tx, 'DELETE FROM batched WHERE id >= $1', [200]);
+  });
+  expect(sent.slice(reading).map((message) => [message[0], message.at(-1)])).toEqual([
+    ['BEGIN', 'SELECT 1'],
+    ['DELETE FROM batched WHERE id >= $1', 'COMMIT'],
+  ]);
 });
 
 test('NOTIFYs go out with the COMMIT, and not at all when the transaction fails', async (ctx) => {

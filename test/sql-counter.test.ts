@@ -32,3 +32,17 @@ test('a NOTIFY sent with the COMMIT counts as two statements, one round trip and
   expect(after.transactions - before.transactions).toBe(1);
   expect(after.writeTransactions - before.writeTransactions).toBe(1);
 });
+
+test('several statements in one message outside a block count as one transaction, a write if one of them wrote', async (ctx) => {
+  if (!client) ctx.skip();
+  const c = client!;
+  const database = (c as unknown as { database: string }).database;
+  const before = sqlCounts(database);
+  await c.query(`SELECT 1; SELECT pg_notify('sql_counter_test', 'implicit')`);
+  await c.query('SELECT 1; SELECT 2');
+  const after = sqlCounts(database);
+  expect(after.statements - before.statements).toBe(4);
+  expect(after.roundTrips - before.roundTrips).toBe(2);
+  expect(after.transactions - before.transactions).toBe(2);
+  expect(after.writeTransactions - before.writeTransactions).toBe(1);
+});

@@ -6,8 +6,9 @@
 //
 // Counted per database: statements as sent on the wire (BEGIN and COMMIT
 // included); committed transactions (explicit blocks whose COMMIT succeeded,
-// plus every statement sent outside a block, which PostgreSQL commits on its
-// own); and write transactions among them: those that changed something,
+// messages of several statements sent outside a block, which PostgreSQL runs
+// as one implicit transaction, plus every lone statement sent outside a
+// block, which it commits on its own); and write transactions among them: those that changed something,
 // i.e. an INSERT/UPDATE/DELETE/MERGE or SELECT … FOR UPDATE/SHARE that
 // reported rows, or a NOTIFY or DDL statement (these assign a transaction
 // id). A claim that finds nothing to claim is not a write.
@@ -130,7 +131,25 @@ function computeShape(sql: string): string {
 function record(client: object & { database?: string }, parts: string[]): (result: unknown) => void {
   const counts = countsFor(client.database ?? '?');
   counts.roundTrips++;
+  // Several statements outside a block, none of them BEGIN, COMMIT or ROLLBACK: PostgreSQL runs them as one
+  // implicit transaction (up to the Sync of an extended-protocol message, or the end of a simple query).
+  const implicit =
+    parts.length > 1 &&
+    !openBlocks.has(client) &&
+    parts.every((part) => {
+      const text = classOf(part);
+      return !text.begin && !text.commit && !text.rollback;
+    });
+  const block = { write: false };
+  if (implicit) openBlocks.set(client, block);
   const handlers = parts.map((part) => recordStatement(client, counts, part));
+  if (implicit) {
+    openBlocks.delete(client);
+    handlers.push(() => {
+      counts.transactions++;
+      if (block.write) counts.writeTransactions++;
+    });
+  }
   return (result) => {
     // A multi-statement message reports an array of results, one per statement.
     const results = parts.length > 1 && Array.isArray(result) ? result : [result];
