@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'vitest';
-import { Notifier, notifyKeys, queryHintKey } from './notifier.js';
-import { OwnNotifications, QueryHints } from './wake-hints.js';
+import { isBroadcast, Notifier, notifyKeys, queryHintKey } from './notifier.js';
+import { OwnNotifications, QueryHints, TIMER_HINT_HORIZON_MS } from './wake-hints.js';
 
 test('a query hint is taken once; a queue never checked since a restart is looked at once', () => {
   const hints = new QueryHints();
@@ -247,4 +247,26 @@ describe('a commit of this process with a value for a key', () => {
     expect(performance.now() - started).toBeLessThan(1000);
     next.dispose();
   });
+});
+
+test('a wait says whether it was cut short: by a notification or an abort, not by running out', async () => {
+  const notifier = new Notifier();
+  const subscription = notifier.subscribe('k');
+  expect(await subscription.wait(5)).toBe(false);
+  setTimeout(() => notifier.emit(['k']), 5);
+  expect(await subscription.wait(5_000)).toBe(true);
+  const controller = new AbortController();
+  setTimeout(() => controller.abort(), 5);
+  expect(await subscription.wait(5_000, controller.signal)).toBe(true);
+  subscription.dispose();
+});
+
+test('other replicas hear of a timer only if it is due within the horizon; every other key always', () => {
+  const now = 1_000_000;
+  expect(isBroadcast(notifyKeys.timerDue(now + 1_000), now)).toBe(true);
+  expect(isBroadcast(notifyKeys.timerDue(now + TIMER_HINT_HORIZON_MS), now)).toBe(true);
+  expect(isBroadcast(notifyKeys.timerDue(now + TIMER_HINT_HORIZON_MS + 1), now)).toBe(false);
+  expect(isBroadcast('t:not-a-number', now)).toBe(true);
+  expect(isBroadcast(notifyKeys.runClosed('ns', 'r'), now)).toBe(true);
+  expect(isBroadcast(notifyKeys.workflowQueue('ns', 'q'), now)).toBe(true);
 });

@@ -54,8 +54,11 @@ function parseVisibleAt(key: string): { queueKey: string; at: number } | undefin
 
 /** A registration made before checking for work, so a notify in between is not missed. */
 export interface Subscription {
-  /** Resolves when notified (or already notified), after `ms`, when `signal` aborts, or on `dispose`. */
-  wait(ms: number, signal?: AbortSignal): Promise<void>;
+  /**
+   * Resolves when notified (or already notified), after `ms`, when `signal` aborts, or on `dispose`:
+   * with false if `ms` ran out, true otherwise.
+   */
+  wait(ms: number, signal?: AbortSignal): Promise<boolean>;
   dispose(): void;
   /**
    * What the last wake-up carried: a value a commit of this process passed with the key (a closed run's
@@ -215,18 +218,20 @@ export class Notifier {
         return lastValue;
       },
       wait(ms, signal) {
-        if (fired || ms <= 0 || signal?.aborted) return Promise.resolve();
-        return new Promise<void>((resolve) => {
-          const timer = setTimeout(done, ms);
-          function done() {
+        if (fired || signal?.aborted) return Promise.resolve(true);
+        if (ms <= 0) return Promise.resolve(false);
+        return new Promise<boolean>((resolve) => {
+          const timer = setTimeout(() => done(false), ms);
+          const interrupted = () => done(true);
+          function done(early: boolean) {
             clearTimeout(timer);
-            signal?.removeEventListener('abort', done);
+            signal?.removeEventListener('abort', interrupted);
             resolveWait = undefined;
             fired = false;
-            resolve();
+            resolve(early);
           }
-          resolveWait = done;
-          signal?.addEventListener('abort', done, { once: true });
+          resolveWait = interrupted;
+          signal?.addEventListener('abort', interrupted, { once: true });
         });
       },
     };

@@ -63,7 +63,7 @@ export class TimerService {
 
   private async run(): Promise<void> {
     const hints = this.ctx.notifier.timerHints;
-    /** The last sleep ran its full length, and it was only the longest sleep: nothing was known to be due. */
+    /** The last sleep ran its full length, and that was the longest sleep: nothing was known to be due then. */
     let onlyRecheck = false;
     while (!this.stopped) {
       const subscription = this.ctx.notifier.subscribe(this.subscriptionKey);
@@ -84,8 +84,8 @@ export class TimerService {
         if (delay > 0 && !this.stopped) {
           const controller = new AbortController();
           this.wake = () => controller.abort();
-          await subscription.wait(delay, controller.signal);
-          onlyRecheck = wakeAt === longest && !this.busy && this.ctx.clock.now() >= wakeAt;
+          const interrupted = await subscription.wait(delay, controller.signal);
+          onlyRecheck = !interrupted && wakeAt === longest && !this.busy;
         }
       } catch (error) {
         if (this.stopped) return;
