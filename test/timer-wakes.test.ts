@@ -149,6 +149,48 @@ describe.skipIf(skip).each(TRANSPORTS)('workers report their own timers, over %s
     expect(counts).toEqual({ reports: 2, fired: 2, sentAhead: 2, recordedAhead: 2, polledWorkflowTasks: 1 });
   });
 
+  test('a report on a run this server last changed fires on what it knows; a wrong guess falls back to reads', async () => {
+    const knownRuns = t.env.engine.ctx.knownRuns;
+    const { connection, settled } = countingConnection(t.connection.api);
+    // Each report, with what the server's guesses came to while it was answered.
+    const reports: { outcome: string; tried: number; missed: number }[] = [];
+    const guessing: TidewayApi = Object.create(connection.api);
+    guessing.fireTimer = async (ns, request) => {
+      const before = { tried: knownRuns.tried, missed: knownRuns.missed };
+      const response = await connection.api.fireTimer(ns, request);
+      reports.push({
+        outcome: response.outcome,
+        tried: knownRuns.tried - before.tried,
+        missed: knownRuns.missed - before.missed,
+      });
+      return response;
+    };
+    const taskQueue = `known-${transport}`;
+    await startWorker({ connection: { api: guessing, target: 'guessing' }, taskQueue });
+    const first = await t.client.workflow.start(napper, { taskQueue, id: `${taskQueue}-1`, args: [200] });
+    await first.result();
+    // The second run's timer is known with a wrong TimerStarted event: its guard must refuse the guess.
+    const second = await t.client.workflow.start(napper, { taskQueue, id: `${taskQueue}-2`, args: [500] });
+    await waitFor(async () => knownRuns.peek(NS, second.runId!)?.timers?.size === 1, { what: 'the timer known' });
+    const known = knownRuns.peek(NS, second.runId!)!;
+    const [key, timer] = [...known.timers!][0]!;
+    (known.timers as Map<string, typeof timer>).set(key, { ...timer, startedEventId: timer.startedEventId + 1 });
+    const { sleptAt, wokeAt } = await second.result();
+    expect(wokeAt - sleptAt).toBeGreaterThanOrEqual(500);
+    await settled();
+    expect(reports).toEqual([
+      { outcome: 'fired', tried: 1, missed: 0 },
+      { outcome: 'fired', tried: 1, missed: 1 },
+    ]);
+    for (const handle of [first, second]) {
+      const history = await handle.fetchHistory();
+      expect(history.filter((e) => e.type === 'TimerFired')).toHaveLength(1);
+      const started = history.find((e) => e.type === 'TimerStarted')!;
+      const fired = history.find((e) => e.type === 'TimerFired');
+      expect(fired?.type === 'TimerFired' && fired.attributes.startedEventId).toBe(started.eventId);
+    }
+  });
+
   test('a timer the workflow cancelled is not reported', async () => {
     const { connection, counts } = countingConnection(t.connection.api);
     const taskQueue = `cancelled-${transport}`;

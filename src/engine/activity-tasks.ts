@@ -34,7 +34,7 @@ import {
   type EngineContext,
   requireRunning,
 } from './context.js';
-import { activitiesAfter, knownActivity, onKnownState } from './known-completion.js';
+import { activitiesAfter, knownActivity, onKnownState, timersAfter } from './known-completion.js';
 import { type KnownActivity, knowAfterCommit } from './known-runs.js';
 import { notifyKeys } from './notifier.js';
 import { parseRequest } from './parse.js';
@@ -114,8 +114,13 @@ export async function completeActivityTask(
           notify,
         );
         if (recorded.after) {
-          const { workflowTask, activities } = recorded.after;
-          knowAfterCommit(tx, { run, workflowTask, activities: activitiesAfter(loaded.activities, ended, activities) });
+          const { workflowTask, activities, timers } = recorded.after;
+          knowAfterCommit(tx, {
+            run,
+            workflowTask,
+            activities: activitiesAfter(loaded.activities, ended, activities),
+            timers: timersAfter(loaded.timers, undefined, timers),
+          });
         }
         return { finishEagerTask: undefined, chained: recorded };
       }
@@ -143,7 +148,12 @@ export async function completeActivityTask(
         },
         { leaseNewTaskAs: eagerLease, existingTask },
       );
-      knowAfterCommit(tx, { run, workflowTask, activities: activitiesAfter(loaded.activities, ended, []) });
+      knowAfterCommit(tx, {
+        run,
+        workflowTask,
+        activities: activitiesAfter(loaded.activities, ended, []),
+        timers: timersAfter(loaded.timers, undefined, undefined),
+      });
       if (!leasedNewTask || !eagerLease) return { finishEagerTask: undefined, chained: undefined };
       return {
         finishEagerTask: await startWorkflowTasks(

@@ -7,7 +7,7 @@ import {
   type WorkflowTaskRow,
 } from '../store/index.js';
 import type { EngineContext } from './context.js';
-import type { KnownActivity, KnownRun } from './known-runs.js';
+import type { KnownActivity, KnownRun, KnownTimer } from './known-runs.js';
 
 // Completions sent on what this engine knows of their run, behind guards
 // (see known-runs.ts): the first attempt uses what is known, if anything; if
@@ -41,6 +41,7 @@ export interface KnownWorkflowTaskCompletion {
   run: RunRow;
   task: WorkflowTaskRow & { lastEventIdAtLease: number; leasedAt: number };
   activities: ReadonlyMap<number, KnownActivity>;
+  timers?: ReadonlyMap<string, KnownTimer> | undefined;
 }
 
 /**
@@ -66,6 +67,7 @@ export async function knownWorkflowTask(
     run: known.run,
     task: task as KnownWorkflowTaskCompletion['task'],
     activities: known.activities,
+    timers: known.timers,
   };
 }
 
@@ -75,6 +77,7 @@ export interface KnownActivityCompletion {
   activity: KnownActivity;
   workflowTask: WorkflowTaskRow | null;
   activities: ReadonlyMap<number, KnownActivity>;
+  timers?: ReadonlyMap<string, KnownTimer> | undefined;
 }
 
 /** As `knownWorkflowTask`, for the activity scheduled at `scheduledEventId` and leased as `leaseId`. */
@@ -95,7 +98,26 @@ export async function knownActivity(
     workflowTask: known.workflowTask,
     activity: { scheduledEventId, leaseId, attempt: activity.attempt, cancelRequested: activity.cancelRequested },
   });
-  return { run: known.run, activity, workflowTask: known.workflowTask, activities: known.activities };
+  return {
+    run: known.run,
+    activity,
+    workflowTask: known.workflowTask,
+    activities: known.activities,
+    timers: known.timers,
+  };
+}
+
+/** The workflow timers known after one fired (or none) and a completion started and cancelled others. */
+export function timersAfter(
+  before: ReadonlyMap<string, KnownTimer> | undefined,
+  fired: string | undefined,
+  change: { started: ReadonlyMap<string, KnownTimer>; cancelled: readonly string[] } | undefined,
+): Map<string, KnownTimer> {
+  const after = new Map(before);
+  if (fired !== undefined) after.delete(fired);
+  for (const key of change?.cancelled ?? []) after.delete(key);
+  for (const [key, timer] of change?.started ?? []) after.set(key, timer);
+  return after;
 }
 
 /** The activities known after one ended and others were scheduled. */

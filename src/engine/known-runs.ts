@@ -25,6 +25,14 @@ export type KnownActivity = Omit<ActivityTaskRow, 'input' | 'heartbeatDetails' |
 /** A run without its buffered signal names (up to 10,000, only ever written by a completion). */
 export type KnownRunRow = Omit<RunRow, 'bufferedSignals'>;
 
+/** A workflow timer (a durable sleep) as the completion that started it set it. */
+export interface KnownTimer {
+  /** The TimerStarted event. */
+  startedEventId: number;
+  /** When it is truly due (without a reporting worker's grace). */
+  fireAt: number;
+}
+
 /** A run's rows as this engine last committed them. */
 export interface KnownRun {
   run: KnownRunRow;
@@ -32,6 +40,8 @@ export interface KnownRun {
   workflowTask: WorkflowTaskRow | null;
   /** Activities of the run this engine knows (not necessarily all it has). */
   activities: ReadonlyMap<number, KnownActivity>;
+  /** Workflow timers this engine started and knows still set, by timer key (not necessarily all the run has). */
+  timers?: ReadonlyMap<string, KnownTimer>;
 }
 
 /**
@@ -161,6 +171,7 @@ export class KnownRuns {
       run: { ...known.run },
       workflowTask: known.workflowTask && { ...known.workflowTask },
       activities: new Map(known.activities),
+      ...(known.timers ? { timers: new Map(known.timers) } : {}),
     };
   }
 
@@ -216,7 +227,11 @@ export class KnownRuns {
       known !== undefined &&
       known.run.nextEventId === run.nextEventId &&
       known.run.seenUpToEventId === run.seenUpToEventId;
-    this.know({ run, workflowTask: task, activities: same ? known.activities : new Map() });
+    this.know(
+      same
+        ? { run, workflowTask: task, activities: known.activities, ...(known.timers ? { timers: known.timers } : {}) }
+        : { run, workflowTask: task, activities: new Map() },
+    );
   }
 }
 
@@ -244,7 +259,12 @@ export function knowAfterCommit(tx: Queryable, state: KnownRun): void {
   const { bufferedSignals: _, ...run } = state.run as RunRow;
   record(tx, {
     kind: 'know',
-    state: { run, workflowTask: state.workflowTask && { ...state.workflowTask }, activities: state.activities },
+    state: {
+      run,
+      workflowTask: state.workflowTask && { ...state.workflowTask },
+      activities: state.activities,
+      ...(state.timers && state.timers.size > 0 ? { timers: state.timers } : {}),
+    },
   });
 }
 

@@ -14,6 +14,7 @@ import {
   type Queryable,
   type RunRow,
   readEvents,
+  type TimerRow,
   type WorkflowTaskRow,
 } from '../store/index.js';
 import { requestActivityCancellations } from './activity-tasks.js';
@@ -22,7 +23,7 @@ import { applyParentClosePolicy, requestChildCancellations, startChildren } from
 import { closeRun } from './close-run.js';
 import { appendToRun, deliverToWorkflow, type EngineContext, numberEvents, queuedWorkflowTask } from './context.js';
 import { chooseEagerActivities, knownActivitiesOf, startEagerActivities } from './eager-dispatch.js';
-import type { KnownActivity } from './known-runs.js';
+import type { KnownActivity, KnownTimer } from './known-runs.js';
 import { notifyKeys } from './notifier.js';
 import { decideRetry } from './retry.js';
 import { createRun } from './start-workflow.js';
@@ -139,9 +140,21 @@ export async function recordWorkflowTaskCompletion(
     ? {
         workflowTask: out.scheduleWorkflowTask ? queuedWorkflowTask(run, now) : null,
         activities: knownActivitiesOf(eager.tasks),
+        timers: { started: knownTimersOf(out.timers), cancelled: out.cancelledTimerKeys },
       }
     : undefined;
   return { activityTasks, newEvents: out.events, ...(after ? { after } : {}) };
+}
+
+/** The workflow timers among timers a completion set, as known from then on (see known-runs.ts). */
+function knownTimersOf(timers: readonly TimerRow[]): Map<string, KnownTimer> {
+  const known = new Map<string, KnownTimer>();
+  for (const timer of timers) {
+    if (timer.kind !== 'user-timer') continue;
+    const fireAt = typeof timer.data.fireAt === 'number' ? timer.data.fireAt : timer.dueAt;
+    known.set(timer.timerKey, { startedEventId: Number(timer.data.startedEventId), fireAt });
+  }
+  return known;
 }
 
 /** What recording a workflow task's completion gives back. */
@@ -151,7 +164,11 @@ export interface RecordedCompletion {
   /** The events the task appended (none if the run closed). */
   newEvents: HistoryEvent[];
   /** The run's workflow task and new activities, when the run stays open and they are all known. */
-  after?: { workflowTask: WorkflowTaskRow | null; activities: KnownActivity[] };
+  after?: {
+    workflowTask: WorkflowTaskRow | null;
+    activities: KnownActivity[];
+    timers: { started: ReadonlyMap<string, KnownTimer>; cancelled: readonly string[] };
+  };
 }
 
 /**

@@ -31,6 +31,7 @@ import {
   type KnownWorkflowTaskCompletion,
   knownWorkflowTask,
   onKnownState,
+  timersAfter,
 } from './known-completion.js';
 import { forgetAfterCommit, knowAfterCommit } from './known-runs.js';
 import { notifyKeys } from './notifier.js';
@@ -96,7 +97,7 @@ async function recordCompletion(
   ctx: EngineContext,
   tx: Queryable,
   notify: Notify,
-  { run, task, activities }: KnownWorkflowTaskCompletion,
+  { run, task, activities, timers }: KnownWorkflowTaskCompletion,
   request: z.output<typeof CompleteWorkflowTaskRequestSchema>,
   receivedAt: number,
 ): Promise<CompleteWorkflowTaskResponse> {
@@ -140,6 +141,7 @@ async function recordCompletion(
       run,
       workflowTask: after.workflowTask,
       activities: activitiesAfter(activities, undefined, after.activities),
+      timers: timersAfter(timers, undefined, after.timers),
     });
   }
   return {

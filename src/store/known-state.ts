@@ -95,3 +95,25 @@ export async function expectKnownTasks(q: Queryable, expected: KnownTasksExpecta
     task?.updatesPending ?? null,
   ]);
 }
+
+/**
+ * Takes a workflow timer off the table, as `takeDueUserTimerStatement` does
+ * (only if it is truly due at `now`), and checks it is the one known: set
+ * by the event `startedEventId`. Raises when no such timer was due: the
+ * transaction then rolls back, and the fire runs again on reads, which says
+ * whether the timer is gone or not due yet.
+ */
+const KNOWN_TIMER_SQL = genericPlan(`WITH taken AS (
+       DELETE FROM timers WHERE namespace = $1 AND run_id = $2 AND timer_key = $3 AND kind = 'user-timer'
+         AND COALESCE((data->>'fireAt')::bigint, due_at) <= $4::bigint AND (data->>'startedEventId')::int = $5::int
+       RETURNING 1
+     )
+     SELECT tideway_expect_known(EXISTS (SELECT 1 FROM taken), $2)`);
+
+export async function expectKnownTimerTaken(
+  q: Queryable,
+  timer: { namespace: string; runId: string; timerKey: string; startedEventId: number },
+  now: number,
+): Promise<void> {
+  await writeLater(q, KNOWN_TIMER_SQL, [timer.namespace, timer.runId, timer.timerKey, now, timer.startedEventId]);
+}
