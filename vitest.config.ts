@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { defineConfig } from 'vitest/config';
 
 /**
@@ -12,9 +13,9 @@ const shared = {
 
 export default defineConfig({
   test: {
-    // Two test files at a time even on 2 cores (Vitest's default there is one): most of a file's time is
-    // spent waiting on timers, child processes and the database, which a second file's work can fill.
-    maxWorkers: 2,
+    // At least two test files at a time, even on 2 cores (Vitest's default is one fewer than the cores): most
+    // of a file's time is spent waiting on timers, child processes and the database, which another file fills.
+    maxWorkers: Math.max(2, availableParallelism() - 1),
     projects: [
       { ...shared, test: { name: 'unit', include: ['src/**/*.test.ts', 'bench/**/*.test.ts'] } },
       {
