@@ -119,6 +119,15 @@ describe.skipIf(skip)('direct routes answer as the framework routes do', () => {
     ['a signal to a workflow that does not exist', 'POST', `${ns}/workflows/nobody/signal`, '{"signalName":"s"}', json],
     ['a heartbeat with a missing token', 'POST', `${ns}/activity-tasks/heartbeat`, '{}', json],
     ['a timer report without a timer id', 'POST', `${ns}/timers/fire`, '{"runId":"r"}', json],
+    ['worker reports that are not JSON', 'POST', `${ns}/worker/reports`, '{"reports": [', json],
+    ['worker reports with none', 'POST', `${ns}/worker/reports`, '{"reports":[]}', json],
+    [
+      'worker reports of a kind that is not one',
+      'POST',
+      `${ns}/worker/reports`,
+      '{"reports":[{"kind":"startWorkflow","request":{}}]}',
+      json,
+    ],
     [
       'a timer report with a wrong task run ahead',
       'POST',

@@ -35,7 +35,7 @@ test.skipIf(BACKEND !== 'pglite')('cluster info reports the server and protocol 
   expect(await response.json()).toMatchObject({
     serverVersion: expect.any(String),
     controlPlaneVersion: '1.1',
-    workerProtocolVersion: '1.1',
+    workerProtocolVersion: '1.2',
     store: 'pglite',
   });
   expect((await fetch(`${t.server!.url}/healthz`)).status).toBe(200);

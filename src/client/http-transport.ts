@@ -7,8 +7,11 @@ import {
   type TaskEvent,
   type TidewayApi,
   TidewayApiError,
+  takesWorkerReports,
+  type WorkerReportKind,
 } from '../protocol/index.js';
 import { type HttpReply, httpRequest, keepAliveAgent } from './http-request.js';
+import { ReportBatcher } from './report-batcher.js';
 import { readTaskEventStream } from './sse.js';
 
 /** Where a Tideway server listens and how to authenticate to it. */
@@ -34,6 +37,11 @@ export class HttpTransport implements TidewayApi {
   private readonly headers: Record<string, string>;
 
   private readonly agent: Agent;
+  /**
+   * Reports made together share requests (see report-batcher.ts), once `clusterInfo` (which connecting
+   * asks first) said the server takes them; until then, and with an older server, each goes alone.
+   */
+  private reports: ReportBatcher | undefined;
 
   constructor(options: HttpTransportOptions) {
     this.address = normalizeAddress(options.address);
@@ -48,6 +56,8 @@ export class HttpTransport implements TidewayApi {
       path?: Record<string, string>;
       query?: Record<string, unknown>;
       body?: unknown;
+      /** The body already as JSON. */
+      json?: string;
       signal?: AbortSignal | undefined;
     } = {},
   ): Promise<T> {
@@ -61,7 +71,7 @@ export class HttpTransport implements TidewayApi {
       reply = await httpRequest(url, this.agent, {
         method: method.toUpperCase(),
         headers: this.headers,
-        body: args.body !== undefined ? JSON.stringify(args.body) : undefined,
+        body: args.json ?? (args.body !== undefined ? JSON.stringify(args.body) : undefined),
         signal: args.signal,
       });
     } catch (error) {
@@ -91,7 +101,24 @@ export class HttpTransport implements TidewayApi {
     return body as T;
   }
 
-  clusterInfo: TidewayApi['clusterInfo'] = () => this.call('clusterInfo');
+  clusterInfo: TidewayApi['clusterInfo'] = async () => {
+    const info = await this.call<Awaited<ReturnType<TidewayApi['clusterInfo']>>>('clusterInfo');
+    if (
+      !this.reports &&
+      typeof info?.workerProtocolVersion === 'string' &&
+      takesWorkerReports(info.workerProtocolVersion)
+    ) {
+      this.reports = new ReportBatcher(
+        {
+          one: (namespace, kind, json) => this.call(kind, { path: { namespace }, json }),
+          many: (namespace, json) => this.call('submitWorkerReports', { path: { namespace }, json }),
+        },
+        // A shared request stays well under the server's body limit (four payloads' worth).
+        { maxBatchBytes: Math.min(1024 * 1024, info.maxPayloadBytes ?? 0) },
+      );
+    }
+    return info;
+  };
   startWorkflow: TidewayApi['startWorkflow'] = (namespace, body) =>
     this.call('startWorkflow', { path: { namespace }, body });
   listWorkflows: TidewayApi['listWorkflows'] = (namespace, query) =>
@@ -127,22 +154,29 @@ export class HttpTransport implements TidewayApi {
   pollWorkflowTask: TidewayApi['pollWorkflowTask'] = (namespace, body, signal) =>
     this.call('pollWorkflowTask', { path: { namespace }, body, signal });
   completeWorkflowTask: TidewayApi['completeWorkflowTask'] = (namespace, body) =>
-    this.call('completeWorkflowTask', { path: { namespace }, body });
+    this.report('completeWorkflowTask', namespace, body);
   failWorkflowTask: TidewayApi['failWorkflowTask'] = async (namespace, body) => {
-    await this.call('failWorkflowTask', { path: { namespace }, body });
+    await this.report('failWorkflowTask', namespace, body);
   };
   pollActivityTask: TidewayApi['pollActivityTask'] = (namespace, body, signal) =>
     this.call('pollActivityTask', { path: { namespace }, body, signal });
   completeActivityTask: TidewayApi['completeActivityTask'] = (namespace, body) =>
-    this.call('completeActivityTask', { path: { namespace }, body });
+    this.report('completeActivityTask', namespace, body);
   failActivityTask: TidewayApi['failActivityTask'] = async (namespace, body) => {
-    await this.call('failActivityTask', { path: { namespace }, body });
+    await this.report('failActivityTask', namespace, body);
   };
   heartbeatActivityTask: TidewayApi['heartbeatActivityTask'] = (namespace, body) =>
     this.call('heartbeatActivityTask', { path: { namespace }, body });
   recordActivityEvents: TidewayApi['recordActivityEvents'] = (namespace, body) =>
     this.call('recordActivityEvents', { path: { namespace }, body });
-  fireTimer: TidewayApi['fireTimer'] = (namespace, body) => this.call('fireTimer', { path: { namespace }, body });
+  fireTimer: TidewayApi['fireTimer'] = (namespace, body) => this.report('fireTimer', namespace, body);
+  submitWorkerReports: TidewayApi['submitWorkerReports'] = (namespace, body) =>
+    this.call('submitWorkerReports', { path: { namespace }, body });
+
+  private report<T>(kind: WorkerReportKind, namespace: string, body: unknown): Promise<T> {
+    if (!this.reports) return this.call(kind, { path: { namespace }, body });
+    return this.reports.submit(namespace, kind, body) as Promise<T>;
+  }
   listTaskEvents: TidewayApi['listTaskEvents'] = (namespace, { workflowId, ...query }, signal) =>
     this.call('listTaskEvents', { path: { namespace, workflowId }, query, signal });
 

@@ -29,6 +29,7 @@ import { DEFAULT_OUTPUT_BUDGET, listTaskEvents, type OutputBudget, recordActivit
 import { TimerService } from './timer-service.js';
 import { updateWorkflow } from './updates.js';
 import { describeWorkflow, getWorkflowHistory, getWorkflowResult, listWorkflows } from './visibility.js';
+import { submitWorkerReports } from './worker-reports.js';
 import { pollWorkflowTasks } from './workflow-dispatch.js';
 import { completeWorkflowTask, failWorkflowTask } from './workflow-tasks.js';
 
@@ -191,6 +192,10 @@ export class Engine implements TidewayApi {
   heartbeatActivityTask: TidewayApi['heartbeatActivityTask'] = (ns, request) =>
     this.track(() => heartbeatActivityTask(this.ctx, ns, request));
   fireTimer: TidewayApi['fireTimer'] = (ns, request) => this.track(() => fireTimer(this.ctx, ns, request));
+  submitWorkerReports: TidewayApi['submitWorkerReports'] = (ns, request) =>
+    this.track(() =>
+      submitWorkerReports(this, ns, request, (error) => console.error('[tideway] a worker report failed', error)),
+    );
   recordActivityEvents: TidewayApi['recordActivityEvents'] = (ns, request) =>
     this.track(() => recordActivityEvents(this.ctx, this.outputBudget, ns, request));
   listTaskEvents: TidewayApi['listTaskEvents'] = (ns, request, signal) =>

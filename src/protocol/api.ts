@@ -29,6 +29,7 @@ import type {
   PollRequest,
   PollWorkflowTaskResponse,
 } from './worker-api.js';
+import type { WorkerReportsRequest, WorkerReportsResponse } from './worker-reports.js';
 
 /**
  * Request and response shapes of every API operation, shared by the HTTP
@@ -360,6 +361,11 @@ export interface TidewayApi {
   ): Promise<HeartbeatActivityTaskResponse>;
   /** A timer of a run the worker holds fell due by its clock: fires it, with the workflow task run ahead if given. */
   fireTimer(namespace: string, request: FireTimerRequest): Promise<FireTimerResponse>;
+  /**
+   * Several of the reports above (completions, failures, timer reports) in one request, each applied on
+   * its own as if sent alone; the answer has each one's outcome in order.
+   */
+  submitWorkerReports(namespace: string, request: WorkerReportsRequest): Promise<WorkerReportsResponse>;
   /** Progress, milestones and output of a running activity attempt, for watchers; rate-limited per activity. */
   recordActivityEvents(namespace: string, request: RecordActivityEventsRequest): Promise<RecordActivityEventsResponse>;
   /** A page of a run's task events after a seq, optionally waiting for new ones (see also the SSE stream). */

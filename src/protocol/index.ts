@@ -17,3 +17,4 @@ export * from './timer-wake-api.js';
 export * from './turns.js';
 export * from './version.js';
 export * from './worker-api.js';
+export * from './worker-reports.js';

@@ -30,6 +30,7 @@ export const API_ROUTES = {
   heartbeatActivityTask: { method: 'post', path: '/api/v1/namespaces/{namespace}/activity-tasks/heartbeat' },
   recordActivityEvents: { method: 'post', path: '/api/v1/namespaces/{namespace}/activity-tasks/events' },
   fireTimer: { method: 'post', path: '/api/v1/namespaces/{namespace}/timers/fire' },
+  submitWorkerReports: { method: 'post', path: '/api/v1/namespaces/{namespace}/worker/reports' },
   listTaskEvents: { method: 'get', path: '/api/v1/namespaces/{namespace}/workflows/{workflowId}/events' },
 } as const satisfies Record<keyof TidewayApi, { method: 'get' | 'post'; path: string }>;
 

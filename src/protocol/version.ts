@@ -4,7 +4,7 @@
  * command/event semantics do. SDKs refuse a server whose major differs.
  */
 export const CONTROL_PLANE_VERSION = '1.1';
-export const WORKER_PROTOCOL_VERSION = '1.1';
+export const WORKER_PROTOCOL_VERSION = '1.2';
 export const SERVER_VERSION = '0.1.0';
 
 /** The port a Tideway server listens on unless told otherwise. */

@@ -175,6 +175,9 @@ export function createApp(options: AppOptions): OpenAPIHono {
   app.openapi(routes.fireTimer, async (c) =>
     c.json((await engine.fireTimer(c.req.valid('param').namespace, c.req.valid('json'))) as never, 200),
   );
+  app.openapi(routes.submitWorkerReports, async (c) =>
+    c.json((await engine.submitWorkerReports(c.req.valid('param').namespace, c.req.valid('json'))) as never, 200),
+  );
   app.openapi(routes.listTaskEvents, async (c) => {
     const { namespace, workflowId } = c.req.valid('param');
     const page = await engine.listTaskEvents(namespace, { workflowId, ...c.req.valid('query') }, c.req.raw.signal);

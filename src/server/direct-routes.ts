@@ -106,6 +106,7 @@ const DIRECT_ROUTES: DirectRoute[] = [
   direct('heartbeatActivityTask', (engine, r) => engine.heartbeatActivityTask(r.params.namespace!, body(r))),
   direct('recordActivityEvents', (engine, r) => engine.recordActivityEvents(r.params.namespace!, body(r))),
   direct('fireTimer', (engine, r) => engine.fireTimer(r.params.namespace!, body(r))),
+  direct('submitWorkerReports', (engine, r) => engine.submitWorkerReports(r.params.namespace!, body(r))),
 ];
 
 export interface DirectRouteOptions {

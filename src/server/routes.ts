@@ -42,6 +42,8 @@ import {
   type TidewayApi,
   UpdateOutcomeSchema,
   UpdateWorkflowRequestSchema,
+  WorkerReportsRequestSchema,
+  WorkerReportsResponseSchema,
   WorkflowDescriptionSchema,
   WorkflowResultSchema,
 } from '../protocol/index.js';
@@ -242,6 +244,18 @@ export const routes = {
       'ends where the worker ran it from.',
     request: { params: namespaceParam, ...jsonBody(FireTimerRequestSchema) },
     responses: ok(FireTimerResponseSchema, 'Whether the timer fired, and whether `next` was recorded'),
+  }),
+  submitWorkerReports: route('submitWorkerReports', {
+    tags: ['worker'],
+    summary: 'Send several worker reports (completions, failures, timer reports) in one request',
+    description:
+      'Each report is what the operation named by `kind` takes as its body, and is checked and applied on its ' +
+      "own, exactly as if sent alone: one report's error changes nothing for the others. The answer lists each " +
+      "report's outcome in order: the operation's answer, or its error with the status it would have had. Only " +
+      'an envelope that is not a list of 1 to 100 reports of known kinds fails the whole request. Workers send ' +
+      'reports made at once this way (worker protocol 1.2 and later).',
+    request: { params: namespaceParam, ...jsonBody(WorkerReportsRequestSchema) },
+    responses: ok(WorkerReportsResponseSchema, "Each report's outcome, in the order sent"),
   }),
   listTaskEvents: route('listTaskEvents', {
     tags: ['workflows'],
