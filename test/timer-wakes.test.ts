@@ -149,6 +149,30 @@ describe.skipIf(skip).each(TRANSPORTS)('workers report their own timers, over %s
     expect(counts).toEqual({ reports: 2, fired: 2, sentAhead: 2, recordedAhead: 2, polledWorkflowTasks: 1 });
   });
 
+  test('timers falling due together beyond the worker’s slots all run on at once, while slow reports are out', async () => {
+    // Two workflow slots, one of them held by the idle poll, and reports whose answers take 400 ms to come
+    // back: a slot held for a report's round trip would leave the other timers to be reported alone (after
+    // waiting 100 ms for it), their tasks to come by polling.
+    const { connection, counts, settled } = countingConnection(t.connection.api);
+    const slow: TidewayApi = Object.create(connection.api);
+    slow.fireTimer = async (ns, request) => {
+      const answer = await connection.api.fireTimer(ns, request);
+      await new Promise((resolve) => setTimeout(resolve, 400));
+      return answer;
+    };
+    const taskQueue = `slots-${transport}`;
+    await startWorker({ connection: { api: slow, target: 'slow' }, taskQueue, maxConcurrentWorkflowTasks: 2 });
+    const handles = await Promise.all(
+      [0, 1, 2, 3].map((i) => t.client.workflow.start(napper, { taskQueue, id: `${taskQueue}-${i}`, args: [300] })),
+    );
+    for (const handle of handles) {
+      const { sleptAt, wokeAt } = await handle.result();
+      expect(wokeAt - sleptAt).toBeGreaterThanOrEqual(300);
+    }
+    await settled();
+    expect(counts).toEqual({ reports: 4, fired: 4, sentAhead: 4, recordedAhead: 4, polledWorkflowTasks: 4 });
+  });
+
   test('a report on a run this server last changed fires on what it knows; a wrong guess falls back to reads', async () => {
     const knownRuns = t.env.engine.ctx.knownRuns;
     const { connection, settled } = countingConnection(t.connection.api);

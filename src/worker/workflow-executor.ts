@@ -223,11 +223,12 @@ export class WorkflowExecutor {
       let slot = await this.eager?.waitForWorkflowSlot(timer.workflowType, timer.taskQueue, SLOT_WAIT_MS);
       try {
         const ahead = slot ? await this.runAheadOnTimer(timer) : undefined;
-        if (!ahead) {
-          // Nothing runs here: the slot is free again while the timer is reported alone.
-          slot?.release();
-          slot = undefined;
-        }
+        // The workflow code has run (if it could): the slot is free again while the report is out. The
+        // answer hands back no workflow task to run in it (the activities it may hand back have slots of
+        // their own), and the run stays this wake-up's until then. Held through the round trip, the slot
+        // would keep the next timers of a burst waiting, late, or reported without their task.
+        slot?.release();
+        slot = undefined;
         let response: FireTimerResponse | undefined;
         try {
           response = await this.api.fireTimer(this.namespace, {
