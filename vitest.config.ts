@@ -17,7 +17,11 @@ export default defineConfig({
     // of a file's time is spent waiting on timers, child processes and the database, which another file fills.
     maxWorkers: Math.max(2, availableParallelism() - 1),
     projects: [
-      { ...shared, test: { name: 'unit', include: ['src/**/*.test.ts', 'bench/**/*.test.ts'] } },
+      {
+        ...shared,
+        // Some unit files open an embedded PGlite in a hook: seconds when the machine is busy.
+        test: { name: 'unit', include: ['src/**/*.test.ts', 'bench/**/*.test.ts'], hookTimeout: 60_000 },
+      },
       {
         ...shared,
         test: {

@@ -1,4 +1,7 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { Client } from '../src/client/index.js';
 import { fromPayload, MAX_REPORTS_PER_REQUEST, type TidewayApi, toPayload } from '../src/protocol/index.js';
 import { proxyActivities, sleep } from '../src/workflow/index.js';
 import { skipBackend } from './support/backend.js';
@@ -9,6 +12,18 @@ import { createTideway, type TestTideway } from './support/env.js';
 
 const skip = await skipBackend();
 const NS = 'default';
+
+const activities = {
+  async addOne(n: number) {
+    return n + 1;
+  },
+};
+const { addOne } = proxyActivities<typeof activities>({ startToCloseTimeout: '30s' });
+async function stepThenNap(n: number) {
+  const next = await addOne(n);
+  await sleep(200);
+  return next;
+}
 
 async function post(t: TestTideway, path: string, body: string): Promise<{ status: number; body: any }> {
   const response = await fetch(`${t.server!.url}/api/v1/namespaces/${NS}${path}`, {
@@ -107,19 +122,8 @@ describe.skipIf(skip)('worker reports sent together', () => {
       return submit(ns, request);
     };
 
-    const activities = {
-      async addOne(n: number) {
-        return n + 1;
-      },
-    };
-    const { addOne } = proxyActivities<typeof activities>({ startToCloseTimeout: '30s' });
-    async function stepThenNap(n: number) {
-      const next = await addOne(n);
-      await sleep(200);
-      return next;
-    }
     await t.startWorker({ taskQueue: 'burst', workflows: { stepThenNap }, activities });
-    const n = 150;
+    const n = 60;
     const results = await Promise.all(
       Array.from({ length: n }, (_, i) =>
         t.client.workflow.execute(stepThenNap, { id: `burst-${i}`, taskQueue: 'burst', args: [i] }),
@@ -132,12 +136,63 @@ describe.skipIf(skip)('worker reports sent together', () => {
     expect(counts.shared).toBeGreaterThan(0);
     const requests = counts.reports - counts.inShared + counts.shared;
     expect(requests).toBeLessThan(counts.reports * 0.8);
-    for (let i = 0; i < n; i += 37) {
+    for (let i = 0; i < n; i += 13) {
       const history = await engine.getWorkflowHistory(NS, { workflowId: `burst-${i}` });
       const types = history.events.map((e) => e.type);
       expect(types.filter((type) => type === 'ActivityTaskCompleted')).toHaveLength(1);
       expect(types.filter((type) => type === 'TimerFired')).toHaveLength(1);
       expect(types.at(-1)).toBe('WorkflowExecutionCompleted');
+    }
+  });
+
+  test('behind a proxy that passes only the single routes, a worker sends each report alone after one refusal', async () => {
+    const seen = { refusedShared: 0, forwarded: 0 };
+    const upstream = new URL(t.server!.url);
+    // A gateway that lets known paths through: the shared route gets its plain-text 404.
+    const proxy = http.createServer((req, res) => {
+      if (req.url?.endsWith('/worker/reports')) {
+        seen.refusedShared++;
+        req.resume();
+        res.writeHead(404, { 'content-type': 'text/html' });
+        res.end('<html><body>404 Not Found</body></html>');
+        return;
+      }
+      seen.forwarded++;
+      const forward = http.request(
+        { host: upstream.hostname, port: upstream.port, path: req.url, method: req.method, headers: req.headers },
+        (answer) => {
+          res.writeHead(answer.statusCode ?? 502, answer.headers);
+          answer.pipe(res);
+        },
+      );
+      forward.on('error', () => res.destroy());
+      req.pipe(forward);
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+    try {
+      const proxied = await Client.connect({ address: `http://127.0.0.1:${(proxy.address() as AddressInfo).port}` });
+      const worker = await t.startWorker({
+        connection: proxied.connection,
+        taskQueue: 'proxied',
+        workflows: { stepThenNap },
+        activities,
+      });
+      const n = 60;
+      const results = await Promise.all(
+        Array.from({ length: n }, (_, i) =>
+          t.client.workflow.execute(stepThenNap, { id: `proxied-${i}`, taskQueue: 'proxied', args: [i] }),
+        ),
+      );
+      expect(results).toEqual(Array.from({ length: n }, (_, i) => i + 1));
+      // The worker tried sharing (a burst queues), and once refused sent every report alone: the only shared
+      // requests are those already on their way (at most four out, and a few that waited their longest).
+      expect(seen.refusedShared).toBeGreaterThanOrEqual(1);
+      expect(seen.refusedShared).toBeLessThanOrEqual(10);
+      expect(seen.forwarded).toBeGreaterThan(2 * n);
+      await worker.shutdown();
+    } finally {
+      proxy.closeAllConnections();
+      await new Promise((resolve) => proxy.close(resolve));
     }
   });
 });

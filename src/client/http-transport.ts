@@ -2,6 +2,7 @@ import type { Agent } from 'node:http';
 import {
   API_ROUTES,
   type ErrorBody,
+  type ErrorCode,
   fillPath,
   TASK_EVENT_STREAM_PATH,
   type TaskEvent,
@@ -30,6 +31,14 @@ export function normalizeAddress(address: string): string {
 }
 
 type Route = keyof typeof API_ROUTES;
+
+/** What an error answer without our error body means, by its status. */
+const BARE_STATUS_CODES: Partial<Record<number, ErrorCode>> = {
+  401: 'Unauthorized',
+  403: 'PermissionDenied',
+  404: 'NotFound',
+  413: 'PayloadTooLarge',
+};
 
 /** The Tideway API over HTTP/JSON: the same operations and errors as in process. */
 export class HttpTransport implements TidewayApi {
@@ -93,8 +102,9 @@ export class HttpTransport implements TidewayApi {
       if (body && typeof body === 'object' && 'error' in body) {
         throw TidewayApiError.fromBody(body as ErrorBody, status);
       }
+      // Not one of ours (a proxy's page, say): the status is all there is to go on.
       throw new TidewayApiError(
-        status >= 500 ? 'Unavailable' : 'InvalidArgument',
+        status >= 500 ? 'Unavailable' : (BARE_STATUS_CODES[status] ?? 'InvalidArgument'),
         `${method.toUpperCase()} ${url.pathname} answered ${status}: ${text.slice(0, 200)}`,
       );
     }
@@ -173,9 +183,9 @@ export class HttpTransport implements TidewayApi {
   submitWorkerReports: TidewayApi['submitWorkerReports'] = (namespace, body) =>
     this.call('submitWorkerReports', { path: { namespace }, body });
 
-  private report<T>(kind: WorkerReportKind, namespace: string, body: unknown): Promise<T> {
+  private async report<T>(kind: WorkerReportKind, namespace: string, body: unknown): Promise<T> {
     if (!this.reports) return this.call(kind, { path: { namespace }, body });
-    return this.reports.submit(namespace, kind, body) as Promise<T>;
+    return (await this.reports.submit(namespace, kind, body)) as T;
   }
   listTaskEvents: TidewayApi['listTaskEvents'] = (namespace, { workflowId, ...query }, signal) =>
     this.call('listTaskEvents', { path: { namespace, workflowId }, query, signal });

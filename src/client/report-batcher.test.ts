@@ -133,14 +133,73 @@ describe('ReportBatcher', () => {
       await tick();
       requests[1]!.fail(new TidewayApiError(code, 'refused'));
       await tick();
-      expect(requests.slice(2).map((r) => [r.kind, JSON.parse(r.json).runId])).toEqual([
-        ['fireTimer', 'a'],
-        ['fireTimer', 'b'],
-      ]);
+      // Alone, and still no more requests out than allowed: the second leaves when the first comes back.
+      expect(requests.slice(2).map((r) => [r.kind, JSON.parse(r.json).runId])).toEqual([['fireTimer', 'a']]);
       requests[2]!.answer({ outcome: 'fired' });
+      await tick();
+      expect(requests.slice(3).map((r) => [r.kind, JSON.parse(r.json).runId])).toEqual([['fireTimer', 'b']]);
       requests[3]!.answer({ outcome: 'gone' });
       await expect(Promise.all(pair)).resolves.toEqual([{ outcome: 'fired' }, { outcome: 'gone' }]);
+
+      // A server that does not know the shared route gets every later report alone; one refusing a size, not.
+      const later = [0, 1].map((i) => batcher.submit('ns', 'fireTimer', { runId: `later-${i}`, timerId: '1' }));
+      await tick();
+      expect(requests.slice(4).map((r) => r.kind)).toEqual(code === 'NotFound' ? ['fireTimer', 'fireTimer'] : ['many']);
+      if (code === 'NotFound') for (const r of requests.slice(4)) r.answer({ outcome: 'gone' });
+      else requests[4]!.answer({ results: [0, 1].map(() => ({ ok: true, response: { outcome: 'gone' } })) });
+      await expect(Promise.all(later)).resolves.toHaveLength(2);
     }
+  });
+
+  test('an answer that lacks outcomes, or has malformed ones, fails those reports and no others', async () => {
+    const { sender, requests } = scriptedServer();
+    const batcher = new ReportBatcher(sender, { maxBatchBytes: 1 << 20 });
+    const reports = [0, 1, 2, 3].map((i) => batcher.submit('ns', 'fireTimer', { runId: `r${i}`, timerId: '1' }));
+    await tick();
+    requests[0]!.answer({
+      results: [{ ok: true, response: { outcome: 'fired' } }, { ok: false }, { ok: false, error: null }],
+    });
+    const settled = await Promise.allSettled(reports);
+    expect(settled[0]).toEqual({ status: 'fulfilled', value: { outcome: 'fired' } });
+    for (const i of [1, 2, 3]) {
+      expect(settled[i]).toMatchObject({ status: 'rejected', reason: { code: 'Internal' } });
+    }
+  });
+
+  test('a report JSON cannot carry is refused with a rejection, not a throw', async () => {
+    const { sender, requests } = scriptedServer();
+    const batcher = new ReportBatcher(sender, { maxBatchBytes: 1 << 20 });
+    const circular: Record<string, unknown> = {};
+    circular.self = circular;
+    const outcomes = [batcher.submit('ns', 'fireTimer', circular), batcher.submit('ns', 'fireTimer', { n: 1n })];
+    await expect(outcomes[0]).rejects.toThrow(TypeError);
+    await expect(outcomes[1]).rejects.toThrow(TypeError);
+    await tick();
+    expect(requests).toHaveLength(0);
+  });
+
+  test('a queued report leaves after the longest wait even while every request in flight hangs', async () => {
+    const { sender, requests } = scriptedServer();
+    const batcher = new ReportBatcher(sender, { maxInFlight: 1, maxQueueMs: 30, maxBatchBytes: 1 << 20 });
+    void batcher.submit('ns', 'fireTimer', { runId: 'hangs', timerId: '1' });
+    await tick();
+    const queued = [0, 1].map((i) => batcher.submit('ns', 'fireTimer', { runId: `q${i}`, timerId: '1' }));
+    await tick();
+    expect(requests).toHaveLength(1);
+    await new Promise((resolve) => setTimeout(resolve, 60));
+    expect(requests.map((r) => r.kind)).toEqual(['fireTimer', 'many']);
+    requests[1]!.answer({ results: [0, 1].map(() => ({ ok: true, response: { outcome: 'gone' } })) });
+    await expect(Promise.all(queued)).resolves.toHaveLength(2);
+  });
+
+  test('sizes are counted in bytes: text of several bytes a character makes a report go alone sooner', async () => {
+    const { sender, requests } = scriptedServer();
+    const batcher = new ReportBatcher(sender, { maxInFlight: 1, maxBatchBytes: 1000 });
+    void batcher.submit('ns', 'fireTimer', { runId: 'first', timerId: '1' });
+    await tick();
+    // 200 characters, 600 bytes: over half the limit.
+    void batcher.submit('ns', 'completeActivityTask', { taskToken: 't', result: '€'.repeat(200) });
+    expect(requests.map((r) => r.kind)).toEqual(['fireTimer', 'completeActivityTask']);
   });
 
   test('a shared request that fails otherwise fails each of its reports with that error', async () => {
