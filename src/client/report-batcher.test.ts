@@ -25,6 +25,24 @@ function scriptedServer() {
 
 const tick = () => new Promise((resolve) => setImmediate(resolve));
 
+/**
+ * One request out of one allowed, two reports queued behind it; the first comes back, so the two leave
+ * together: `requests[1]` is their shared request, `pair` their outcomes.
+ */
+async function pairSharingOneRequest() {
+  const { sender, requests } = scriptedServer();
+  const batcher = new ReportBatcher(sender, { maxInFlight: 1, maxBatchBytes: 1 << 20 });
+  void batcher.submit('ns', 'fireTimer', { runId: 'first', timerId: '1' });
+  await tick();
+  const pair = [
+    batcher.submit('ns', 'fireTimer', { runId: 'a', timerId: '1' }),
+    batcher.submit('ns', 'fireTimer', { runId: 'b', timerId: '1' }),
+  ];
+  requests[0]!.answer({ outcome: 'gone' });
+  await tick();
+  return { batcher, requests, pair };
+}
+
 describe('ReportBatcher', () => {
   test('one report at a time goes alone, on its own route, with its body untouched', async () => {
     const { sender, requests } = scriptedServer();
@@ -110,27 +128,20 @@ describe('ReportBatcher', () => {
     await expect(Promise.all(many)).resolves.toHaveLength(150);
   });
 
-  test('a report over half the byte limit goes alone at once, queueing for nothing', async () => {
+  test('a report over half the byte limit goes alone at once, queueing for nothing; bytes, not characters', async () => {
     const { sender, requests } = scriptedServer();
     const batcher = new ReportBatcher(sender, { maxInFlight: 1, maxBatchBytes: 1000 });
     void batcher.submit('ns', 'fireTimer', { runId: 'small', timerId: '1' });
     await tick();
     void batcher.submit('ns', 'completeActivityTask', { taskToken: 't', result: 'y'.repeat(600) });
-    expect(requests.map((r) => r.kind)).toEqual(['fireTimer', 'completeActivityTask']);
+    // 200 characters, 600 bytes: over half the limit too.
+    void batcher.submit('ns', 'failActivityTask', { taskToken: 't', failure: { message: '€'.repeat(200) } });
+    expect(requests.map((r) => r.kind)).toEqual(['fireTimer', 'completeActivityTask', 'failActivityTask']);
   });
 
   test('a shared request the server refuses as too large, or does not know, is resent report by report', async () => {
     for (const code of ['PayloadTooLarge', 'NotFound'] as const) {
-      const { sender, requests } = scriptedServer();
-      const batcher = new ReportBatcher(sender, { maxInFlight: 1, maxBatchBytes: 1 << 20 });
-      void batcher.submit('ns', 'fireTimer', { runId: 'first', timerId: '1' });
-      await tick();
-      const pair = [
-        batcher.submit('ns', 'fireTimer', { runId: 'a', timerId: '1' }),
-        batcher.submit('ns', 'fireTimer', { runId: 'b', timerId: '1' }),
-      ];
-      requests[0]!.answer({ outcome: 'gone' });
-      await tick();
+      const { batcher, requests, pair } = await pairSharingOneRequest();
       requests[1]!.fail(new TidewayApiError(code, 'refused'));
       await tick();
       // Alone, and still no more requests out than allowed: the second leaves when the first comes back.
@@ -192,27 +203,8 @@ describe('ReportBatcher', () => {
     await expect(Promise.all(queued)).resolves.toHaveLength(2);
   });
 
-  test('sizes are counted in bytes: text of several bytes a character makes a report go alone sooner', async () => {
-    const { sender, requests } = scriptedServer();
-    const batcher = new ReportBatcher(sender, { maxInFlight: 1, maxBatchBytes: 1000 });
-    void batcher.submit('ns', 'fireTimer', { runId: 'first', timerId: '1' });
-    await tick();
-    // 200 characters, 600 bytes: over half the limit.
-    void batcher.submit('ns', 'completeActivityTask', { taskToken: 't', result: '€'.repeat(200) });
-    expect(requests.map((r) => r.kind)).toEqual(['fireTimer', 'completeActivityTask']);
-  });
-
   test('a shared request that fails otherwise fails each of its reports with that error', async () => {
-    const { sender, requests } = scriptedServer();
-    const batcher = new ReportBatcher(sender, { maxInFlight: 1, maxBatchBytes: 1 << 20 });
-    void batcher.submit('ns', 'fireTimer', { runId: 'first', timerId: '1' });
-    await tick();
-    const pair = [
-      batcher.submit('ns', 'fireTimer', { runId: 'a', timerId: '1' }),
-      batcher.submit('ns', 'fireTimer', { runId: 'b', timerId: '1' }),
-    ];
-    requests[0]!.answer({ outcome: 'gone' });
-    await tick();
+    const { requests, pair } = await pairSharingOneRequest();
     const unreachable = new TidewayApiError('Unavailable', 'cannot reach the server');
     requests[1]!.fail(unreachable);
     for (const report of pair) await expect(report).rejects.toBe(unreachable);
