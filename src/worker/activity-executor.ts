@@ -19,6 +19,14 @@ import type { Logger } from './logger.js';
 import type { FunctionMap } from './registry.js';
 
 /**
+ * How long a result waits for a workflow slot when every one is taken (a
+ * burst): with one, the workflow runs on here and its next decision goes
+ * with the result (one transaction); without, the result goes alone and the
+ * workflow's next task takes the queue (two more transitions and a poll).
+ */
+const RUN_AHEAD_SLOT_WAIT_MS = 100;
+
+/**
  * Runs one activity attempt: calls the function with its arguments inside
  * an activity context (info, heartbeat, cancellation), then reports the
  * result or the failure. Heartbeats are throttled to a fraction of the
@@ -134,7 +142,9 @@ export class ActivityExecutor {
    * is sent again with the result alone.
    */
   private async reportResult(task: ActivityTask, result: Payload, mayRunAhead: boolean): Promise<void> {
-    const offer = this.eager?.offerWorkflowTask(task.workflowType, task.taskQueue);
+    const offer =
+      this.eager?.offerWorkflowTask(task.workflowType, task.taskQueue) ??
+      (await this.eager?.waitForWorkflowSlot(task.workflowType, task.taskQueue, RUN_AHEAD_SLOT_WAIT_MS));
     const ahead = offer && mayRunAhead ? await this.eager?.runAhead(task, result) : undefined;
     let response: Awaited<ReturnType<TidewayApi['completeActivityTask']>>;
     try {

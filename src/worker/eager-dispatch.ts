@@ -20,8 +20,9 @@ export interface EagerDispatch {
   /** Reserves a workflow slot if this worker runs `workflowType` on `taskQueue`; undefined otherwise. */
   offerWorkflowTask(workflowType: string, taskQueue: string): { release(): void } | undefined;
   /**
-   * As `offerWorkflowTask`, but waits up to `maxWaitMs` for a slot to free up (a timer report, which
-   * would otherwise send its task through the queue); undefined if none did.
+   * As `offerWorkflowTask`, but waits up to `maxWaitMs` for a slot to free up (a timer report or an
+   * activity result, which would otherwise send its task through the queue), ahead of the poll loop's
+   * wait for a slot to take new work in; undefined if none did.
    */
   waitForWorkflowSlot(
     workflowType: string,

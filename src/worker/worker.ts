@@ -14,6 +14,7 @@ import { ActivityExecutor } from './activity-executor.js';
 import type { EagerDispatch } from './eager-dispatch.js';
 import { consoleLogger, type Logger } from './logger.js';
 import { collectFunctions, type FunctionMap } from './registry.js';
+import { Slots } from './slots.js';
 import { WorkflowCache } from './workflow-cache.js';
 import { WorkflowExecutor } from './workflow-executor.js';
 
@@ -88,6 +89,8 @@ export class Worker {
   private readonly activityExecutor: ActivityExecutor;
   private readonly workflowSlots: Slots;
   private readonly activitySlots: Slots;
+  /** Whether the poll loop holds a workflow slot for a long-poll it has out (see `waitForWorkflowSlot`). */
+  private workflowLongPollOut = false;
   readonly identity: string;
   readonly namespace: string;
 
@@ -150,8 +153,13 @@ export class Worker {
       },
       waitForWorkflowSlot: async (workflowType, taskQueue, maxWaitMs) => {
         if (this.state !== 'running' || taskQueue !== queue || !this.workflows.has(workflowType)) return undefined;
+        // The only slot taken is the one a long-poll holds: none comes free until a task arrives (on an
+        // idle queue, not for the whole long-poll), so waiting would only hold this report back. (A burst's
+        // polls, which hold more, come back within BURST_POLL_WAIT_MS.)
+        if (this.workflowSlots.taken === (this.workflowLongPollOut ? 1 : 0)) return undefined;
         const signal = AbortSignal.any([this.stopPolling.signal, AbortSignal.timeout(maxWaitMs)]);
-        await this.workflowSlots.acquire(signal);
+        // Ahead of the poll loop: a run this worker is in the middle of goes on before a new one is taken.
+        await this.workflowSlots.acquire(signal, { first: true });
         if (signal.aborted) {
           this.workflowSlots.release();
           return undefined;
@@ -302,12 +310,14 @@ export class Worker {
       }
       const maxTasks = 1 + slots.tryAcquire(Math.min(wanted, MAX_TASKS_PER_POLL) - 1);
       const poll = { ...request, maxTasks, ...(maxTasks > 1 ? { waitMs: BURST_POLL_WAIT_MS } : {}) };
+      if (kind === 'workflow') this.workflowLongPollOut = maxTasks === 1;
       try {
         const polled =
           kind === 'workflow'
             ? await api.pollWorkflowTask(this.namespace, poll, this.stopPolling.signal)
             : await api.pollActivityTask(this.namespace, poll, this.stopPolling.signal);
         failures = 0;
+        if (kind === 'workflow') this.workflowLongPollOut = false;
         const tasks = polled.task ? [polled.task, ...(polled.moreTasks ?? [])] : [];
         for (let i = tasks.length; i < maxTasks; i++) slots.release();
         tasks.forEach((task, i) => {
@@ -316,6 +326,7 @@ export class Worker {
         });
         wanted = tasks.length >= maxTasks ? MAX_TASKS_PER_POLL : 1;
       } catch (error) {
+        if (kind === 'workflow') this.workflowLongPollOut = false;
         for (let i = 0; i < maxTasks; i++) slots.release();
         wanted = 1;
         if (this.stopPolling.signal.aborted) return;
@@ -327,43 +338,6 @@ export class Worker {
         await abortableDelay(delay, this.stopPolling.signal);
       }
     }
-  }
-}
-
-/** A counting semaphore: a poller only asks for a task when it has room to run one. */
-class Slots {
-  /** Takes up to `n` free slots without waiting; returns how many it took. */
-  tryAcquire(n: number): number {
-    const taken = Math.max(0, Math.min(n, this.free));
-    this.free -= taken;
-    return taken;
-  }
-
-  private waiters: (() => void)[] = [];
-  constructor(private free: number) {}
-  async acquire(signal: AbortSignal): Promise<void> {
-    if (this.free > 0) {
-      this.free--;
-      return;
-    }
-    await new Promise<void>((resolve) => {
-      const done = () => {
-        signal.removeEventListener('abort', onAbort);
-        resolve();
-      };
-      const onAbort = () => {
-        this.waiters = this.waiters.filter((w) => w !== done);
-        this.free--;
-        resolve();
-      };
-      this.waiters.push(done);
-      signal.addEventListener('abort', onAbort, { once: true });
-    });
-  }
-  release(): void {
-    const next = this.waiters.shift();
-    if (next) next();
-    else this.free++;
   }
 }
 
