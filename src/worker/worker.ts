@@ -153,6 +153,8 @@ export class Worker {
       },
       waitForWorkflowSlot: async (workflowType, taskQueue, maxWaitMs) => {
         if (this.state !== 'running' || taskQueue !== queue || !this.workflows.has(workflowType)) return undefined;
+        const release = () => this.workflowSlots.release();
+        if (this.workflowSlots.tryAcquire(1) === 1) return { release };
         // The only slot taken is the one a long-poll holds: none comes free until a task arrives (on an
         // idle queue, not for the whole long-poll), so waiting would only hold this report back. (A burst's
         // polls, which hold more, come back within BURST_POLL_WAIT_MS.)
@@ -161,10 +163,10 @@ export class Worker {
         // Ahead of the poll loop: a run this worker is in the middle of goes on before a new one is taken.
         await this.workflowSlots.acquire(signal, { first: true });
         if (signal.aborted) {
-          this.workflowSlots.release();
+          release();
           return undefined;
         }
-        return { release: () => this.workflowSlots.release() };
+        return { release };
       },
       runWorkflowTask: (task) => this.runTask('workflow', task, this.workflowSlots),
       runAhead: async (activity, result) =>
