@@ -38,6 +38,11 @@ export interface CompletionInput {
    * behind other transitions does not make it late. Defaults to `now`.
    */
   receivedAt?: number;
+  /**
+   * When the worker says the task's code had run (its clock): a timer counts from here if it falls
+   * between the task's time and `receivedAt`, so the report's time on its way does not make it late.
+   */
+  decidedAt?: number;
   /** The last event the worker had seen (the history's last event when the task was leased). */
   seenUpToEventId: number;
   taskTime: number;
@@ -182,8 +187,13 @@ const handlers: { [K in CommandType]: CommandHandler<K> } = {
     ctx.out.timers = ctx.out.timers.filter((t) => t.timerKey !== timerKey);
   },
   StartTimer(command, ctx) {
-    const { run, now, receivedAt } = ctx.input;
-    const fireAt = Math.min(receivedAt ?? now, now) + command.durationMs;
+    const { run, now, receivedAt, decidedAt, taskTime } = ctx.input;
+    const arrived = Math.min(receivedAt ?? now, now);
+    // The worker's clock is believed only where the engine's allows it: after the task began, and before
+    // the report arrived. Never before the task's time, the workflow's own clock when it asked.
+    const from =
+      decidedAt === undefined ? arrived : Math.max(Math.min(decidedAt, arrived), Math.min(taskTime, arrived));
+    const fireAt = from + command.durationMs;
     const eventId = ctx.append({
       type: 'TimerStarted',
       attributes: { timerId: command.timerId, durationMs: command.durationMs, fireAt },

@@ -69,11 +69,11 @@ export async function recordWorkflowTaskCompletion(
   run: RunRow,
   task: CompletedTask,
   reported: ReportedCompletion,
-  times: { now: number; receivedAt: number },
+  times: { now: number; receivedAt: number; decidedAt?: number },
   notify: (key: string) => void,
   precedingEvents: readonly NewEvent[] = [],
 ): Promise<RecordedCompletion> {
-  const { now, receivedAt } = times;
+  const { now, receivedAt, decidedAt } = times;
   const namespace = run.namespace;
   const preceding = numberEvents(run, precedingEvents, now);
   const out = applyWorkflowTaskCompletion({
@@ -81,6 +81,7 @@ export async function recordWorkflowTaskCompletion(
     commands: reported.commands,
     now,
     receivedAt,
+    ...(decidedAt !== undefined ? { decidedAt } : {}),
     seenUpToEventId: task.seenUpToEventId,
     taskTime: task.taskTime,
     identity: reported.identity,

@@ -133,7 +133,7 @@ async function recordCompletion(
       hasRow: true,
     },
     request,
-    { now, receivedAt },
+    { now, receivedAt, ...(request.decidedAt !== undefined ? { decidedAt: request.decidedAt } : {}) },
     notify,
   );
   if (after) {

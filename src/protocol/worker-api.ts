@@ -131,6 +131,13 @@ export const CompleteWorkflowTaskRequestSchema = z
      * workflow task's completion (`nextWorkflowTask` of CompleteActivityTaskRequest).
      */
     returnNewEvents: z.boolean().optional(),
+    /**
+     * The worker's clock (ms since epoch) once the task's code had run: a timer the task starts counts from
+     * here, not from when the completion reached the engine, so time the report spends on its way (a
+     * burst queues them) does not make the timer late. Taken only within the task's start and the
+     * completion's arrival, by the engine's clock; outside, the nearer end counts.
+     */
+    decidedAt: z.number().int().optional(),
   })
   .meta({ id: 'CompleteWorkflowTaskRequest' });
 export type CompleteWorkflowTaskRequest = z.input<typeof CompleteWorkflowTaskRequestSchema>;

@@ -125,6 +125,9 @@ export class WorkflowExecutor {
           ...(offer ? { eagerActivities: { max: offer.max, types: offer.types } } : {}),
           ...(wakes.length > 0 ? { wakesTimers: wakes } : {}),
           ...(this.cache.enabled ? { returnNewEvents: true } : {}),
+          // Rounded up: Date.now() drops the fraction of a millisecond, and a timer must not count from before
+          // the code that started it ran.
+          decidedAt: realDateNow() + 1,
         });
       } catch (error) {
         offer?.release(offer.max);
