@@ -200,8 +200,8 @@ describe('applyWorkflowTaskCompletion', () => {
 
   it('StartTimer counts from when the worker says its code ran, within the task’s time and the arrival', () => {
     const fireAt = (decidedAt: number) =>
-      complete([{ type: 'StartTimer', timerId: 't1', durationMs: 1000 }], { receivedAt: NOW - 40, decidedAt })
-        .events[1]?.attributes as { fireAt: number };
+      complete([{ type: 'StartTimer', timerId: 't1', durationMs: 1000 }], { receivedAt: NOW - 40, decidedAt }).events[1]
+        ?.attributes as { fireAt: number };
     // The report spent 30 ms on its way (a burst queued it): the timer does not wait those out.
     expect(fireAt(NOW - 70).fireAt).toBe(NOW - 70 + 1000);
     // A worker clock behind the engine's: never before the task's time, the workflow's own clock.
