@@ -34,7 +34,7 @@ test.skipIf(BACKEND !== 'pglite')('cluster info reports the server and protocol 
   const response = await fetch(`${t.server!.url}/api/cluster/info`);
   expect(await response.json()).toMatchObject({
     serverVersion: expect.any(String),
-    controlPlaneVersion: '1.1',
+    controlPlaneVersion: '1.2',
     workerProtocolVersion: '1.2',
     store: 'pglite',
   });

@@ -21,6 +21,11 @@ export interface HttpRequestOptions {
   headers: Record<string, string>;
   body?: string | undefined;
   signal?: AbortSignal | undefined;
+  /**
+   * Reads a successful answer as newline-delimited JSON: each line as it arrives (the reply's text is then
+   * empty). An error answer is read whole, as always.
+   */
+  onLine?: ((line: string) => void) | undefined;
 }
 
 /** Connections to one server, kept open between requests (a worker's long-polls each hold one). */
@@ -58,11 +63,22 @@ function sendOnce(url: URL, agent: http.Agent, options: HttpRequestOptions): Pro
     let responded = false;
     const request = send(url, { method: options.method, headers, agent }, (response) => {
       responded = true;
+      const status = response.statusCode ?? 0;
+      const { onLine } = options;
       const chunks: Buffer[] = [];
-      response.on('data', (chunk: Buffer) => chunks.push(chunk));
+      let partial = '';
+      if (onLine && status >= 200 && status < 300) {
+        response.setEncoding('utf8');
+        response.on('data', (chunk: string) => {
+          const lines = (partial + chunk).split('\n');
+          partial = lines.pop()!;
+          for (const line of lines) if (line) onLine(line);
+        });
+      } else response.on('data', (chunk: Buffer) => chunks.push(chunk));
       response.on('end', () => {
         signal?.removeEventListener('abort', onAbort);
-        resolve({ status: response.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') });
+        if (partial) onLine?.(partial);
+        resolve({ status, text: Buffer.concat(chunks).toString('utf8') });
       });
       response.on('error', fail);
     });

@@ -4,16 +4,19 @@ import {
   type ErrorBody,
   type ErrorCode,
   fillPath,
+  type StartOutcome,
   TASK_EVENT_STREAM_PATH,
   type TaskEvent,
   type TidewayApi,
   TidewayApiError,
+  takesStartBatches,
   takesWorkerReports,
   type WorkerReportKind,
 } from '../protocol/index.js';
 import { type HttpReply, httpRequest, keepAliveAgent } from './http-request.js';
 import { ReportBatcher } from './report-batcher.js';
 import { readTaskEventStream } from './sse.js';
+import { StartBatcher } from './start-batcher.js';
 
 /** Where a Tideway server listens and how to authenticate to it. */
 export interface HttpTransportOptions {
@@ -51,6 +54,8 @@ export class HttpTransport implements TidewayApi {
    * asks first) said the server takes them; until then, and with an older server, each goes alone.
    */
   private reports: ReportBatcher | undefined;
+  /** Starts made together share requests (see start-batcher.ts), once `clusterInfo` said the server takes them. */
+  private starts: StartBatcher | undefined;
 
   constructor(options: HttpTransportOptions) {
     this.address = normalizeAddress(options.address);
@@ -68,6 +73,8 @@ export class HttpTransport implements TidewayApi {
       /** The body already as JSON. */
       json?: string;
       signal?: AbortSignal | undefined;
+      /** Reads a successful answer as newline-delimited JSON, a line at a time (the call then resolves to undefined). */
+      onLine?: (line: string) => void;
     } = {},
   ): Promise<T> {
     const { method, path } = API_ROUTES[route];
@@ -82,6 +89,7 @@ export class HttpTransport implements TidewayApi {
         headers: this.headers,
         body: args.json ?? (args.body !== undefined ? JSON.stringify(args.body) : undefined),
         signal: args.signal,
+        onLine: args.onLine,
       });
     } catch (error) {
       if (args.signal?.aborted) throw error;
@@ -127,10 +135,38 @@ export class HttpTransport implements TidewayApi {
         { maxBatchBytes: Math.min(1024 * 1024, info.maxPayloadBytes ?? 0) },
       );
     }
+    if (!this.starts && typeof info?.controlPlaneVersion === 'string' && takesStartBatches(info.controlPlaneVersion)) {
+      this.starts = new StartBatcher(
+        {
+          one: (namespace, body) => this.call('startWorkflow', { path: { namespace }, body }),
+          many: (namespace, json, onOutcome) => this.sendStarts(namespace, json, onOutcome),
+        },
+        { maxBatchBytes: Math.min(1024 * 1024, info.maxPayloadBytes ?? 0) },
+      );
+    }
     return info;
   };
   startWorkflow: TidewayApi['startWorkflow'] = (namespace, body) =>
-    this.call('startWorkflow', { path: { namespace }, body });
+    this.starts ? this.starts.submit(namespace, body) : this.call('startWorkflow', { path: { namespace }, body });
+  startWorkflows: TidewayApi['startWorkflows'] = (namespace, body, onOutcome) =>
+    this.sendStarts(namespace, JSON.stringify(body), onOutcome);
+
+  /** A `startWorkflows` request; a line that is not an outcome is skipped (its start is then left unanswered). */
+  private async sendStarts(namespace: string, json: string, onOutcome: (outcome: StartOutcome) => void) {
+    await this.call('startWorkflows', {
+      path: { namespace },
+      json,
+      onLine: (line) => {
+        let outcome: StartOutcome;
+        try {
+          outcome = JSON.parse(line) as StartOutcome;
+        } catch {
+          return;
+        }
+        if (typeof outcome?.index === 'number') onOutcome(outcome);
+      },
+    });
+  }
   listWorkflows: TidewayApi['listWorkflows'] = (namespace, query) =>
     this.call('listWorkflows', { path: { namespace }, query });
   describeWorkflow: TidewayApi['describeWorkflow'] = (namespace, { workflowId, runId }) =>

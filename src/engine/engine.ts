@@ -23,6 +23,7 @@ import { queryWorkflow, respondQueryTask } from './queries.js';
 import { releaseTask } from './release-task.js';
 import { resetWorkflow } from './reset.js';
 import { cancelWorkflow, signalWithStart, signalWorkflow, terminateWorkflow } from './signals.js';
+import { startWorkflows } from './start-batches.js';
 import { startWorkflow } from './start-workflow.js';
 import { TaskEventRetention } from './task-event-retention.js';
 import { DEFAULT_OUTPUT_BUDGET, listTaskEvents, type OutputBudget, recordActivityEvents } from './task-events.js';
@@ -155,6 +156,12 @@ export class Engine implements TidewayApi {
   }
 
   startWorkflow: TidewayApi['startWorkflow'] = (ns, request) => this.track(() => startWorkflow(this.ctx, ns, request));
+  startWorkflows: TidewayApi['startWorkflows'] = (ns, request, onOutcome) =>
+    this.track(() =>
+      startWorkflows(this, ns, request, onOutcome, (error) =>
+        console.error('[tideway] a workflow start failed', error),
+      ),
+    );
   describeWorkflow: TidewayApi['describeWorkflow'] = (ns, ref) => this.track(() => describeWorkflow(this.ctx, ns, ref));
   getWorkflowResult: TidewayApi['getWorkflowResult'] = (ns, ref) =>
     this.track(() => getWorkflowResult(this.ctx, ns, ref));

@@ -1,4 +1,5 @@
 import {
+  type ErrorBody,
   type TidewayApi,
   TidewayApiError,
   type WorkerReportKind,
@@ -28,18 +29,27 @@ export async function submitWorkerReports(
     reports.map(({ kind, request }) =>
       apply(target, kind, namespace, request).then(
         (response): WorkerReportOutcome => ({ ok: true, response }),
-        (error: unknown): WorkerReportOutcome => {
-          if (!(error instanceof TidewayApiError)) onUnexpected(error);
-          const apiError =
-            error instanceof TidewayApiError
-              ? error
-              : new TidewayApiError('Internal', 'internal server error; see the server log');
-          return { ok: false, status: apiError.status, error: apiError.toBody().error };
-        },
+        (error: unknown): WorkerReportOutcome => errorOutcome(error, onUnexpected),
       ),
     ),
   );
   return { results };
+}
+
+/**
+ * An operation's error as one item's outcome of a shared request: what it would have answered alone.
+ * An error that is not the API's own is reported (it is a bug) and answered as an internal error.
+ */
+export function errorOutcome(
+  error: unknown,
+  onUnexpected: (error: unknown) => void,
+): { ok: false; status: number; error: ErrorBody['error'] } {
+  if (!(error instanceof TidewayApiError)) onUnexpected(error);
+  const apiError =
+    error instanceof TidewayApiError
+      ? error
+      : new TidewayApiError('Internal', 'internal server error; see the server log');
+  return { ok: false, status: apiError.status, error: apiError.toBody().error };
 }
 
 const OK = { ok: true as const };

@@ -9,6 +9,7 @@ import type {
   ResetWorkflowResponse,
 } from './reset.js';
 import { RetryPolicySchema } from './retry-policy.js';
+import type { StartOutcome, StartWorkflowsRequest } from './start-batches.js';
 import type {
   ListTaskEventsRequest,
   RecordActivityEventsRequest,
@@ -304,6 +305,16 @@ export type ClusterInfo = z.infer<typeof ClusterInfoSchema>;
 export interface TidewayApi {
   clusterInfo(): Promise<ClusterInfo>;
   startWorkflow(namespace: string, request: StartWorkflowRequest): Promise<StartWorkflowResponse>;
+  /**
+   * Several starts in one request, each applied exactly as `startWorkflow` applies it alone. `onOutcome` gets
+   * each one's outcome as it settles (a start-and-wait's once its run closes or its wait ends); resolves once
+   * every start has had its outcome. Only a malformed envelope fails the whole request, before anything starts.
+   */
+  startWorkflows(
+    namespace: string,
+    request: StartWorkflowsRequest,
+    onOutcome: (outcome: StartOutcome) => void,
+  ): Promise<void>;
   describeWorkflow(namespace: string, ref: RunRef): Promise<WorkflowDescription>;
   /** Waits up to `waitMs` for the run to close; returns status 'running' if it has not. */
   getWorkflowResult(namespace: string, ref: RunRef & { waitMs?: number }): Promise<WorkflowResult>;

@@ -12,6 +12,7 @@ export * from './payload.js';
 export * from './reset.js';
 export * from './retry-policy.js';
 export * from './routes.js';
+export * from './start-batches.js';
 export * from './task-events.js';
 export * from './timer-wake-api.js';
 export * from './turns.js';

@@ -8,6 +8,7 @@ import type { TidewayApi } from './api.js';
 export const API_ROUTES = {
   clusterInfo: { method: 'get', path: '/api/cluster/info' },
   startWorkflow: { method: 'post', path: '/api/v1/namespaces/{namespace}/workflows' },
+  startWorkflows: { method: 'post', path: '/api/v1/namespaces/{namespace}/workflow-starts' },
   listWorkflows: { method: 'get', path: '/api/v1/namespaces/{namespace}/workflows' },
   describeWorkflow: { method: 'get', path: '/api/v1/namespaces/{namespace}/workflows/{workflowId}' },
   getWorkflowResult: { method: 'get', path: '/api/v1/namespaces/{namespace}/workflows/{workflowId}/result' },

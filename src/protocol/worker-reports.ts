@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ErrorBodySchema } from './errors.js';
+import { hasVersion } from './version.js';
 
 /*
  * Several worker reports in one request. A worker over HTTP whose tasks
@@ -64,7 +65,5 @@ export interface WorkerReportsResponse {
 
 /** True when a server speaking worker protocol `version` takes `submitWorkerReports`. */
 export function takesWorkerReports(version: string): boolean {
-  const [major, minor] = version.split('.').map(Number);
-  const [sinceMajor, sinceMinor] = WORKER_REPORTS_SINCE.split('.').map(Number);
-  return major === sinceMajor && (minor ?? 0) >= (sinceMinor ?? 0);
+  return hasVersion(version, WORKER_REPORTS_SINCE);
 }

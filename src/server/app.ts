@@ -2,9 +2,10 @@ import { OpenAPIHono } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { HTTPException } from 'hono/http-exception';
+import { stream } from 'hono/streaming';
 import type { Engine } from '../engine/index.js';
 import { describeIssues } from '../engine/parse.js';
-import { SERVER_VERSION, TidewayApiError } from '../protocol/index.js';
+import { NDJSON, SERVER_VERSION, TidewayApiError } from '../protocol/index.js';
 import { releasedForGoneWorker, tokenMatches } from './request-checks.js';
 import { routes } from './routes.js';
 import { registerTaskEventStream } from './task-event-stream.js';
@@ -88,6 +89,18 @@ export function createApp(options: AppOptions): OpenAPIHono {
   app.openapi(routes.startWorkflow, async (c) =>
     c.json(await engine.startWorkflow(c.req.valid('param').namespace, c.req.valid('json')), 200),
   );
+  app.openapi(routes.startWorkflows, async (c) => {
+    const namespace = c.req.valid('param').namespace;
+    const request = c.req.valid('json');
+    c.header('content-type', NDJSON);
+    return stream(c, async (out) => {
+      const written: Promise<unknown>[] = [];
+      await engine.startWorkflows(namespace, request, (outcome) => {
+        written.push(out.write(`${JSON.stringify(outcome)}\n`));
+      });
+      await Promise.all(written);
+    }) as never;
+  });
   app.openapi(routes.listWorkflows, async (c) =>
     c.json(await engine.listWorkflows(c.req.valid('param').namespace, c.req.valid('query')), 200),
   );

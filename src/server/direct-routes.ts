@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { z } from '@hono/zod-openapi';
 import type { Engine } from '../engine/index.js';
 import { describeIssues, markChecked } from '../engine/parse.js';
-import { API_ROUTES, type SignalWorkflowRequest, TidewayApiError } from '../protocol/index.js';
+import { API_ROUTES, NDJSON, type SignalWorkflowRequest, TidewayApiError } from '../protocol/index.js';
 import { releasedForGoneWorker, tokenMatches } from './request-checks.js';
 import { routes } from './routes.js';
 
@@ -23,6 +23,8 @@ interface Checked {
   query: Record<string, unknown>;
   body: unknown;
   signal: AbortSignal;
+  /** For a route that answers in lines: sends one (see `answersInLines`). */
+  emit(line: unknown): void;
 }
 
 interface DirectRoute {
@@ -33,6 +35,8 @@ interface DirectRoute {
   params: z.ZodType;
   query?: z.ZodType;
   body?: z.ZodType;
+  /** Answers with newline-delimited JSON, the lines `emit` sends, instead of the value `handle` resolves to. */
+  answersInLines?: boolean;
   handle(engine: Engine, request: Checked): Promise<unknown>;
 }
 
@@ -81,6 +85,10 @@ function poll(op: 'pollWorkflowTask' | 'pollActivityTask'): DirectRoute {
 
 const DIRECT_ROUTES: DirectRoute[] = [
   direct('startWorkflow', (engine, r) => engine.startWorkflow(r.params.namespace!, body(r))),
+  {
+    ...direct('startWorkflows', (engine, r) => engine.startWorkflows(r.params.namespace!, body(r), r.emit)),
+    answersInLines: true,
+  },
   direct('getWorkflowResult', (engine, r) =>
     engine.getWorkflowResult(r.params.namespace!, { workflowId: r.params.workflowId!, ...(r.query as object) }),
   ),
@@ -158,6 +166,7 @@ async function serve(
 ): Promise<void> {
   // Aborted when the client goes away before its answer (a worker's poll it stopped waiting for).
   const aborted = new AbortController();
+  let lines: LineWriter | undefined;
   res.once('close', () => {
     if (!res.writableFinished) aborted.abort(new Error('Client connection prematurely closed.'));
   });
@@ -178,9 +187,22 @@ async function serve(
     const query = route.query ? (check(route.query, queryObject(search)) as Record<string, unknown>) : {};
     let body: unknown;
     if (route.body) body = check(route.body, parseJson(await readBody(req, maxBodyBytes)));
-    const answer = await route.handle(engine, { params, query, body, signal: aborted.signal });
+    if (route.answersInLines) {
+      lines = lineWriter(res);
+      await route.handle(engine, { params, query, body, signal: aborted.signal, emit: lines.write });
+      lines.end();
+      return;
+    }
+    const answer = await route.handle(engine, { params, query, body, signal: aborted.signal, emit: noLines });
     send(res, 200, JSON.stringify(answer));
   } catch (error) {
+    if (lines?.started) {
+      // Lines went out under a 200: the status cannot change now. The broken stream tells the client that
+      // what it has no line for is unanswered (it sends those again with their request ids).
+      console.error('[tideway server] unexpected error while answering in lines', error);
+      res.destroy();
+      return;
+    }
     if (!(error instanceof TidewayApiError)) console.error('[tideway server] unexpected error', error);
     const apiError =
       error instanceof TidewayApiError
@@ -188,6 +210,54 @@ async function serve(
         : new TidewayApiError('Internal', 'internal server error; see the server log');
     send(res, apiError.status, JSON.stringify(apiError.toBody()));
   }
+}
+
+function noLines(): void {
+  throw new Error('this route answers with one JSON value, not lines');
+}
+
+interface LineWriter {
+  /** A line went out, or is about to: the answer's status is 200 from now on. */
+  readonly started: boolean;
+  write(line: unknown): void;
+  end(): void;
+}
+
+/**
+ * A newline-delimited JSON answer. Lines written in the same tick (outcomes
+ * settled by one transaction) leave in one write: each write is a system
+ * call and wakes the reader, which costs both processes more than the line.
+ */
+function lineWriter(res: ServerResponse): LineWriter {
+  let pending = '';
+  let started = false;
+  let scheduled = false;
+  const flush = () => {
+    scheduled = false;
+    if (res.writableEnded || res.destroyed || !pending) return;
+    if (!res.headersSent) res.writeHead(200, { 'content-type': NDJSON });
+    res.write(pending);
+    pending = '';
+  };
+  return {
+    get started() {
+      return started;
+    },
+    write(line) {
+      started = true;
+      pending += `${JSON.stringify(line)}\n`;
+      if (!scheduled) {
+        scheduled = true;
+        process.nextTick(flush);
+      }
+    },
+    end() {
+      if (res.writableEnded || res.destroyed) return;
+      if (!res.headersSent) res.writeHead(200, { 'content-type': NDJSON });
+      res.end(pending);
+      pending = '';
+    },
+  };
 }
 
 function send(res: ServerResponse, status: number, text: string): void {

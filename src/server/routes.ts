@@ -21,6 +21,8 @@ import {
   ListTaskEventsRequestSchema,
   ListWorkflowsQuerySchema,
   ListWorkflowsResponseSchema,
+  MAX_STARTS_PER_REQUEST,
+  NDJSON,
   OkSchema,
   PollActivityTaskResponseSchema,
   PollRequestSchema,
@@ -34,8 +36,10 @@ import {
   RespondQueryTaskRequestSchema,
   SignalWithStartRequestSchema,
   SignalWorkflowRequestSchema,
+  StartOutcomeSchema,
   StartWorkflowRequestSchema,
   StartWorkflowResponseSchema,
+  StartWorkflowsRequestSchema,
   TASK_EVENT_STREAM_PATH,
   TaskEventPageSchema,
   TerminateWorkflowRequestSchema,
@@ -92,6 +96,27 @@ export const routes = {
     summary: 'Start a workflow run',
     request: { params: namespaceParam, ...jsonBody(StartWorkflowRequestSchema) },
     responses: ok(StartWorkflowResponseSchema, 'Started (or the run a retried start with the same requestId created)'),
+  }),
+  startWorkflows: route('startWorkflows', {
+    tags: ['workflows'],
+    summary: 'Start several workflow runs in one request',
+    description:
+      'Each start is what `startWorkflow` takes as its body, and is checked and applied on its own, exactly as if ' +
+      "sent alone: one start's error changes nothing for the others. The answer is newline-delimited JSON, one " +
+      '`StartOutcome` per start, written as each settles (so in no fixed order; `index` says which start it ' +
+      'answers): what `startWorkflow` would have answered, or its error with the status it would have had. A ' +
+      "start with `waitForResultMs` answers once its run closes or its wait ends, without waiting for the others'. " +
+      `Only an envelope that is not a list of 1 to ${MAX_STARTS_PER_REQUEST} objects fails the whole request, ` +
+      'before anything starts. A client that loses the answer midway sends the unanswered starts again with ' +
+      'their request ids. Clients send starts made at once this way (control-plane protocol 1.2 and later).',
+    request: { params: namespaceParam, ...jsonBody(StartWorkflowsRequestSchema) },
+    responses: {
+      200: {
+        description: "One line per start: the start's outcome, as each settles",
+        content: { [NDJSON]: { schema: StartOutcomeSchema } },
+      },
+      ...errors,
+    },
   }),
   listWorkflows: route('listWorkflows', {
     tags: ['workflows'],
