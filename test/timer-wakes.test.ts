@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { Connection } from '../src/client/index.js';
 import { TIMER_WAKE_GRACE_MS } from '../src/engine/apply-commands.js';
+import { EARLY_REPORT_HOLD_MS } from '../src/engine/fire-timer.js';
 import type { Engine } from '../src/engine/index.js';
 import {
   type FireTimerResponse,
@@ -47,6 +48,24 @@ async function twoNaps(ms: number): Promise<number> {
   return 2;
 }
 
+/**
+ * Starts a timer and keeps running for `busyMs` before awaiting it, twice (the second from the task run
+ * ahead of the first's firing); says when each timer was asked for, by the real clock.
+ */
+async function busyNaps(ms: number, busyMs: number): Promise<number[]> {
+  const calledAt: number[] = [];
+  for (let i = 0; i < 2; i++) {
+    calledAt.push(sideEffect(wallClock));
+    const nap = sleep(ms);
+    const until = wallClock() + busyMs;
+    while (wallClock() < until) {
+      // The code runs on after starting the timer: the report leaves only once it is done.
+    }
+    await nap;
+  }
+  return calledAt;
+}
+
 const poke = defineSignal('poke');
 
 /**
@@ -63,7 +82,7 @@ async function waitsForPoke(timeoutMs: number): Promise<boolean> {
   return inTime;
 }
 
-const workflows = { napper, twoNaps, waitsForPoke };
+const workflows = { napper, twoNaps, waitsForPoke, busyNaps };
 const _quiet = { debug() {}, info() {}, warn() {}, error: console.error };
 const NS = 'default';
 
@@ -137,6 +156,21 @@ describe.skipIf(skip).each(TRANSPORTS)('workers report their own timers, over %s
     expect(types(await handles[0]!.fetchHistory())).toEqual(types(await reference.fetchHistory()));
     const problems = await replayAllRuns(t.client, new Map<string, WorkflowFunction>(Object.entries(workflows)));
     expect(problems).toEqual([]);
+  });
+
+  test('a timer counts from when the code asked for it, not from when its task was reported', async () => {
+    const taskQueue = `busy-${transport}`;
+    await startWorker({ taskQueue });
+    const handle = await t.client.workflow.start(busyNaps, { taskQueue, id: taskQueue, args: [200, 60] });
+    const calledAt = await handle.result();
+    const started = (await handle.fetchHistory()).flatMap((e) => (e.type === 'TimerStarted' ? [e] : []));
+    expect(started).toHaveLength(2);
+    started.forEach((event, i) => {
+      const from = event.attributes.fireAt - 200;
+      // Never before the code asked; and not after the 60 ms it ran on (as when counted from the report).
+      expect(from).toBeGreaterThanOrEqual(calledAt[i]!);
+      expect(from).toBeLessThan(calledAt[i]! + 30);
+    });
   });
 
   test('a timer started by a task run ahead is reported too', async () => {
@@ -338,6 +372,23 @@ describe.skipIf(skip)('timer reports driven by hand', () => {
     expect(await engine.fireTimer(NS, { runId, timerId: '1' })).toEqual({ outcome: 'gone' });
     expect(await engine.fireTimer(NS, { runId, timerId: 'no-such-timer' })).toEqual({ outcome: 'gone' });
     expect(await engine.fireTimer(NS, { runId: 'no-such-run', timerId: '1' })).toEqual({ outcome: 'gone' });
+  });
+
+  test('a report a little early is held until the timer is due, then fires; one earlier still is not due', async () => {
+    const { runId, workflowId } = await runWithTimer(EARLY_REPORT_HOLD_MS + 400, true);
+    const started = (await history(workflowId)).find((e) => e.type === 'TimerStarted');
+    if (started?.type !== 'TimerStarted') throw new Error('no TimerStarted');
+    const { fireAt } = started.attributes;
+    expect((await engine.fireTimer(NS, { runId, timerId: '1' })).outcome).toBe('not-due');
+
+    // Within the hold of the due time by the engine's clock (a worker whose clock runs a little ahead).
+    await new Promise((resolve) => setTimeout(resolve, fireAt - EARLY_REPORT_HOLD_MS / 2 - t.clock.now()));
+    const reportedAt = t.clock.now();
+    expect(fireAt - reportedAt).toBeGreaterThan(0);
+    expect(await engine.fireTimer(NS, { runId, timerId: '1' })).toEqual({ outcome: 'fired' });
+    expect(t.clock.now()).toBeGreaterThanOrEqual(fireAt);
+    const fired = (await history(workflowId)).find((e) => e.type === 'TimerFired');
+    expect(fired?.timestamp).toBeGreaterThanOrEqual(fireAt);
   });
 
   test('the task run ahead is recorded with the timer only when it saw the whole history', async () => {

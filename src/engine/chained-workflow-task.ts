@@ -126,7 +126,7 @@ export async function recordEventWithNextTask(
       ...(next.eagerActivities ? { eagerActivities: next.eagerActivities } : {}),
       ...(next.wakesTimers ? { wakesTimers: next.wakesTimers } : {}),
     },
-    { now, receivedAt: report.receivedAt },
+    { now, receivedAt: report.receivedAt, ...(next.decidedAt !== undefined ? { decidedAt: next.decidedAt } : {}) },
     notify,
     preceding,
   );

@@ -27,15 +27,23 @@ import { parseRequest } from './parse.js';
 import type { RecordedCompletion } from './record-completion.js';
 import { transitionTogether } from './transition-batches.js';
 
+/**
+ * How early by this engine's clock a timer report may come and still be
+ * taken: it is held until the timer is due, then fires as if it had come
+ * then. A worker's clock runs out at the due time by its own clock, and
+ * clocks differ by a few milliseconds even under NTP (on one machine, not
+ * at all); a report earlier than this is answered `not-due` instead.
+ */
+export const EARLY_REPORT_HOLD_MS = 100;
+
 /*
  * A worker's own wake-up for a timer of a run it holds in memory. The worker
  * promised it when it completed the task that started the timer
  * (`wakesTimers`), so the engine's timer service gives it a grace period
  * (TIMER_WAKE_GRACE_MS) before firing the timer itself. The worker sets its
- * clock for the timer's duration from when the completion was answered,
- * which is after the engine set the due time, so the timer is due by the
- * time it reports, whatever the two machines' clocks say; the engine still
- * checks its own clock and answers `not-due` if it disagrees.
+ * clock for the timer's due time by its own clock; the engine checks its
+ * own, holds a report that comes a little early until due, and answers
+ * `not-due` to one that comes earlier still. No timer fires early.
  *
  * Firing here instead of in the timer service saves the service's wake-up
  * and the worker's poll for the task, and with `next` (the task run ahead,
@@ -54,32 +62,54 @@ export async function fireTimer(
 ): Promise<FireTimerResponse> {
   checkNamespace(namespace);
   const request = parseRequest(FireTimerRequestSchema, raw, 'timer wake-up');
-  const receivedAt = ctx.clock.now();
   const ahead = request.next && isRecordable(ctx, request.next) ? request.next : undefined;
   const timerKey = userTimerKey(request.timerId);
-  const fired = await onKnownState(ctx, namespace, request.runId, (known) =>
-    transitionTogether(
-      ctx,
-      'completions',
-      { namespace, runId: request.runId },
-      async (tx, notify): Promise<FireTimerResponse | 'not-taken'> => {
-        const now = ctx.clock.now();
-        const timer = known?.timers?.get(timerKey);
-        if (known && timer && ahead && known.workflowTask === null && now >= timer.fireAt) {
-          const run = known.run as RunRow;
-          if (ahead.taskTime >= timer.fireAt && sawWholeHistory(run, null, ahead, now)) {
-            return fireOnKnownState(tx, { ...known, run }, timer, ahead, notify);
-          }
-        }
-        return fireOnReads(tx, notify);
-      },
-    ),
-  );
+  let receivedAt = ctx.clock.now();
+  // Known to be a little early: held until due before anything is tried.
+  await holdUntil(ctx.knownRuns.peek(namespace, request.runId)?.timers?.get(timerKey)?.fireAt);
+  let fired = await attempt();
   if (fired !== 'not-taken') return fired;
-  // Say whether it is merely not due yet by this clock (the worker's ran ahead of it), or gone.
-  const fireAt = await userTimerFireAt(ctx.db, namespace, request.runId, timerKey);
+  // Say whether it is merely not due yet by this clock (the worker's ran ahead of it), or gone; a little
+  // early, it is held until due and tried once more.
+  let fireAt = await userTimerFireAt(ctx.db, namespace, request.runId, timerKey);
+  if (fireAt !== undefined && (await holdUntil(fireAt))) {
+    fired = await attempt();
+    if (fired !== 'not-taken') return fired;
+    fireAt = await userTimerFireAt(ctx.db, namespace, request.runId, timerKey);
+  }
   if (fireAt === undefined) return { outcome: 'gone' };
   return { outcome: 'not-due', dueInMs: Math.max(1, Math.ceil(fireAt - ctx.clock.now())) };
+
+  /** Waits until `fireAt` by this engine's clock if that is near; true if it waited. */
+  async function holdUntil(fireAt: number | undefined): Promise<boolean> {
+    const early = fireAt === undefined ? 0 : fireAt - ctx.clock.now();
+    if (early <= 0 || early > EARLY_REPORT_HOLD_MS) return false;
+    await new Promise((resolve) => setTimeout(resolve, Math.ceil(early)));
+    return true;
+  }
+
+  function attempt(): Promise<FireTimerResponse | 'not-taken'> {
+    // Taken after any hold: a timer the task run ahead starts counts from no earlier than this one fired.
+    receivedAt = ctx.clock.now();
+    return onKnownState(ctx, namespace, request.runId, (known) =>
+      transitionTogether(
+        ctx,
+        'completions',
+        { namespace, runId: request.runId },
+        async (tx, notify): Promise<FireTimerResponse | 'not-taken'> => {
+          const now = ctx.clock.now();
+          const timer = known?.timers?.get(timerKey);
+          if (known && timer && ahead && known.workflowTask === null && now >= timer.fireAt) {
+            const run = known.run as RunRow;
+            if (ahead.taskTime >= timer.fireAt && sawWholeHistory(run, null, ahead, now)) {
+              return fireOnKnownState(tx, { ...known, run }, timer, ahead, notify);
+            }
+          }
+          return fireOnReads(tx, notify);
+        },
+      ),
+    );
+  }
 
   /** The fired timer, the task it creates and that task's completion run ahead, recorded together. */
   async function recordWithNext(

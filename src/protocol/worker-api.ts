@@ -112,6 +112,15 @@ const EagerActivitiesSchema = z.object({
  */
 const WakesTimersSchema = z.array(z.string().min(1).max(1000)).max(10_000);
 
+/**
+ * The worker's clock (ms since epoch) when the task's code started its last timer: the timers the task starts
+ * count from here, not from when the completion reached the engine, so time the report spends on its way (a
+ * burst queues them, and the other runs of a burst have their code run in between) does not make them late.
+ * Taken only within the task's start and the completion's arrival, by the engine's clock; outside, the nearer
+ * end counts. Absent: from the completion's arrival.
+ */
+const DecidedAtSchema = z.number().int().optional();
+
 export const CompleteWorkflowTaskRequestSchema = z
   .object({
     taskToken: z.string().min(1),
@@ -131,13 +140,7 @@ export const CompleteWorkflowTaskRequestSchema = z
      * workflow task's completion (`nextWorkflowTask` of CompleteActivityTaskRequest).
      */
     returnNewEvents: z.boolean().optional(),
-    /**
-     * The worker's clock (ms since epoch) once the task's code had run: a timer the task starts counts from
-     * here, not from when the completion reached the engine, so time the report spends on its way (a
-     * burst queues them) does not make the timer late. Taken only within the task's start and the
-     * completion's arrival, by the engine's clock; outside, the nearer end counts.
-     */
-    decidedAt: z.number().int().optional(),
+    decidedAt: DecidedAtSchema,
   })
   .meta({ id: 'CompleteWorkflowTaskRequest' });
 export type CompleteWorkflowTaskRequest = z.input<typeof CompleteWorkflowTaskRequestSchema>;
@@ -184,6 +187,7 @@ export const NextWorkflowTaskSchema = z
     taskEvents: z.array(ReportedTaskEventSchema).max(TASK_EVENT_LIMITS.maxEventsPerReport).optional(),
     eagerActivities: EagerActivitiesSchema.optional(),
     wakesTimers: WakesTimersSchema.optional(),
+    decidedAt: DecidedAtSchema,
   })
   .meta({ id: 'NextWorkflowTask' });
 export type NextWorkflowTask = z.infer<typeof NextWorkflowTaskSchema>;

@@ -6,11 +6,6 @@ import { realDateNow } from '../workflow/determinism.js';
  * is less likely to still hold the run, or to be running at all, by then.
  */
 const MAX_LOCAL_TIMER_MS = 10 * 60_000;
-/**
- * Added to each local clock. Node may run a timeout up to a millisecond
- * before its delay by a fine clock; the engine would then answer `not-due`.
- */
-const LOCAL_CLOCK_MARGIN_MS = 1;
 
 /** A timer this worker promised to report when due, and where its run is. */
 export interface PromisedTimer {
@@ -25,14 +20,19 @@ export interface PromisedTimer {
 /**
  * The worker's own clocks for the timers it promised to report
  * (`wakesTimers`), set when the completion that started the timer is
- * answered. A clock runs out when the engine's clock reaches the timer's
- * due time (its TimerStarted event's `fireAt`), as far as this machine can
- * tell: it knows the engine's clock minus its own from below, since every
- * event it receives was stamped by the engine before it arrived (see
- * `EngineClockBound`). So a clock runs out no earlier than the timer is
- * due; if it does anyway (a clock stepped back), the engine answers
- * `not-due` and the clock is set again. Without the event, a clock is set
- * for the whole duration, which is never early either.
+ * answered. A clock runs out at the timer's due time (its TimerStarted
+ * event's `fireAt`) by this machine's clock, or sooner by as much as the
+ * engine's clock is known to be ahead: every event the worker receives was
+ * stamped by the engine before it arrived, which bounds the engine's clock
+ * minus its own from below (see `EngineClockBound`). A bound below zero
+ * says nothing of which clock is ahead (the event took time to arrive), so
+ * the clocks are taken to agree, as they do on one machine or under NTP:
+ * waiting out the bound instead made every timer late by the time an
+ * answer takes to arrive, several milliseconds in a burst. A report that
+ * comes a little early by the engine's clock is held there until due (see
+ * EARLY_REPORT_HOLD_MS); one far too early is answered `not-due`, and the
+ * clock is set again. The engine fires nothing early either way. Without
+ * the event, a clock is set for the whole duration, which is never early.
  */
 export class TimerWakes {
   private readonly clocks = new Map<string, NodeJS.Timeout>();
@@ -70,7 +70,7 @@ export class TimerWakes {
       this.engineClock.observe(started.timestamp, now);
       const delay = Math.max(
         0,
-        Math.min(command.durationMs, started.attributes.fireAt - now - this.engineClock.offset),
+        Math.min(command.durationMs, started.attributes.fireAt - now - Math.max(0, this.engineClock.offset)),
       );
       this.set(
         { ...run, timerId: command.timerId, started: { eventId: started.eventId, fireAt: started.attributes.fireAt } },
@@ -87,7 +87,7 @@ export class TimerWakes {
     const clock = setTimeout(() => {
       this.clocks.delete(key);
       if (!this.stopped) this.onDue(timer);
-    }, delayMs + LOCAL_CLOCK_MARGIN_MS);
+    }, delayMs);
     // A pending wake-up must not keep a process alive: the engine fires the timer anyway.
     clock.unref();
     this.clocks.set(key, clock);

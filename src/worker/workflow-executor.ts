@@ -112,6 +112,7 @@ export class WorkflowExecutor {
       instance = await this.prepare(task, fn);
       const commands = await instance.activate(task.taskTime, task.updates ?? []);
       const taskEvents = instance.taskEvents.splice(0);
+      const decidedAt = takeTimerStartedAt(instance);
       const offer = this.eager?.offerActivities(task.taskQueue, commands);
       const wakes = this.timerWakes?.active ? TimerWakes.promised(commands) : [];
       let response: Awaited<ReturnType<TidewayApi['completeWorkflowTask']>>;
@@ -125,9 +126,7 @@ export class WorkflowExecutor {
           ...(offer ? { eagerActivities: { max: offer.max, types: offer.types } } : {}),
           ...(wakes.length > 0 ? { wakesTimers: wakes } : {}),
           ...(this.cache.enabled ? { returnNewEvents: true } : {}),
-          // Rounded up: Date.now() drops the fraction of a millisecond, and a timer must not count from before
-          // the code that started it ran.
-          decidedAt: realDateNow() + 1,
+          ...(decidedAt !== undefined ? { decidedAt } : {}),
         });
       } catch (error) {
         offer?.release(offer.max);
@@ -319,6 +318,7 @@ export class WorkflowExecutor {
       const taskTime = Math.max(now, instance.now);
       const commands = await instance.activate(taskTime);
       const taskEvents = instance.taskEvents.splice(0);
+      const decidedAt = takeTimerStartedAt(instance);
       offer = this.eager?.offerActivities(run.taskQueue, commands);
       wakes = this.timerWakes?.active ? TimerWakes.promised(commands) : [];
       next = {
@@ -329,6 +329,7 @@ export class WorkflowExecutor {
         ...(taskEvents.length > 0 ? { taskEvents } : {}),
         ...(offer ? { eagerActivities: { max: offer.max, types: offer.types } } : {}),
         ...(wakes.length > 0 ? { wakesTimers: wakes } : {}),
+        ...(decidedAt !== undefined ? { decidedAt } : {}),
       };
     } catch {
       return undefined;
@@ -391,4 +392,15 @@ export class WorkflowExecutor {
       // The lease is gone (expired, run closed); the server will hand the task out again if still needed.
     }
   }
+}
+
+/**
+ * When the activation's code last started a timer, by this worker's clock, for the completion's
+ * `decidedAt`; rounded up, since Date.now() drops the fraction of a millisecond and a timer must not
+ * count from before the code that started it ran.
+ */
+function takeTimerStartedAt(instance: WorkflowInstance): number | undefined {
+  const at = instance.timerStartedAt;
+  instance.timerStartedAt = undefined;
+  return at === undefined ? undefined : at + 1;
 }

@@ -16,7 +16,7 @@ import { ChildWorkflows } from './child-workflows.js';
 import { CommandMatcher, isCommandEvent } from './command-matcher.js';
 import { workflowStorage } from './context.js';
 import { ContinueAsNewRequest } from './continue-as-new.js';
-import { realSetImmediate } from './determinism.js';
+import { realDateNow, realSetImmediate } from './determinism.js';
 import { DeterminismViolationError } from './errors.js';
 import { HandlerRegistry } from './handlers.js';
 import { Markers } from './markers.js';
@@ -69,6 +69,11 @@ export class WorkflowInstance {
   replaying = true;
   /** Milestones emitted by this activation (never on replay); sent with the task's completion. */
   taskEvents: ReportedTaskEvent[] = [];
+  /**
+   * The real clock when this activation's code last started a timer (never on replay): the timer counts
+   * from here, not from when the completion left (in a burst, other runs' work comes in between).
+   */
+  timerStartedAt: number | undefined;
 
   private readonly undelivered: HistoryEvent[] = [];
   private readonly commands = new CommandMatcher();
@@ -399,6 +404,7 @@ export class WorkflowInstance {
     const scope = CancellationScope.current();
     if (scope.failure) return { timerId, fired: this.track(Promise.reject(scope.failure)) };
     this.emit({ type: 'StartTimer', timerId, durationMs });
+    if (!this.replaying) this.timerStartedAt = realDateNow();
     const fired = this.track(
       new Promise<void>((resolve, reject) => {
         const release = scope.onCancel((failure) => {
