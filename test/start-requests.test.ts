@@ -175,35 +175,39 @@ describe.skipIf(skip)('workflow starts sent together', () => {
     expect(counts).toEqual({ starts: n + 4, shared: 2, inShared: n + 2 });
   });
 
-  test('behind a proxy that passes only the single routes, a client starts each workflow alone after one refusal', async () => {
-    const seen = { refused: 0, single: 0 };
-    const gateway = await proxy(t.server!.url, (req, res) => {
-      if (req.url?.endsWith('/workflow-starts')) {
-        seen.refused++;
-        req.resume();
-        res.writeHead(404, { 'content-type': 'text/html' });
-        res.end('<html><body>404 Not Found</body></html>');
-        return true;
+  test.each([404, 405])(
+    'behind a proxy that refuses the shared route (%i), a client starts each workflow alone after one refusal',
+    async (status) => {
+      const seen = { refused: 0, single: 0 };
+      const gateway = await proxy(t.server!.url, (req, res) => {
+        if (req.url?.endsWith('/workflow-starts')) {
+          seen.refused++;
+          req.resume();
+          res.writeHead(status, { 'content-type': 'text/html' });
+          res.end(`<html><body>${status}</body></html>`);
+          return true;
+        }
+        if (req.method === 'POST' && req.url?.endsWith('/workflows')) seen.single++;
+        return false;
+      });
+      try {
+        const client = await Client.connect({ address: gateway.address });
+        const taskQueue = `gateway-${status}`;
+        await t.startWorker({ taskQueue, workflows: { plusOne }, activities });
+        const execute = (prefix: string) =>
+          Promise.all(
+            Array.from({ length: 20 }, (_, i) =>
+              client.workflow.execute(plusOne, { id: `${prefix}-${status}-${i}`, taskQueue, args: [i] }),
+            ),
+          );
+        expect(await execute('gateway-a')).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
+        expect(await execute('gateway-b')).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
+        expect(seen).toEqual({ refused: 1, single: 40 });
+      } finally {
+        await gateway.close();
       }
-      if (req.method === 'POST' && req.url?.endsWith('/workflows')) seen.single++;
-      return false;
-    });
-    try {
-      const client = await Client.connect({ address: gateway.address });
-      await t.startWorker({ taskQueue: 'gateway', workflows: { plusOne }, activities });
-      const execute = (prefix: string) =>
-        Promise.all(
-          Array.from({ length: 20 }, (_, i) =>
-            client.workflow.execute(plusOne, { id: `${prefix}-${i}`, taskQueue: 'gateway', args: [i] }),
-          ),
-        );
-      expect(await execute('gateway-a')).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
-      expect(await execute('gateway-b')).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
-      expect(seen).toEqual({ refused: 1, single: 40 });
-    } finally {
-      await gateway.close();
-    }
-  });
+    },
+  );
 
   test('an answer cut off midway: the unanswered starts go again with their request ids, and none runs twice', async () => {
     let cut = 0;
@@ -230,6 +234,33 @@ describe.skipIf(skip)('workflow starts sent together', () => {
       );
       expect(results).toEqual(ids.map((_, i) => i + 1));
       expect(cut).toBe(1);
+      expect(await runsOf(t.env.engine, ids)).toEqual(ids.map(() => 1));
+    } finally {
+      await gateway.close();
+    }
+  });
+
+  test('lines that are not outcomes (a foreign answer) crash nothing: their starts are sent again', async () => {
+    let foreign = 0;
+    const gateway = await proxy(t.server!.url, (req, res) => {
+      if (!req.url?.endsWith('/workflow-starts') || foreign > 0) return false;
+      foreign++;
+      req.resume();
+      res.writeHead(200, { 'content-type': NDJSON });
+      // Lines of every wrong kind, one split across writes.
+      res.write('{"index":0,"ok":false}\nnot json\n{"index":1,"ok":tr');
+      res.end('ue}\n{"index":"2"}\n');
+      return true;
+    });
+    try {
+      const client = await Client.connect({ address: gateway.address });
+      await t.startWorker({ taskQueue: 'foreign', workflows: { plusOne }, activities });
+      const ids = Array.from({ length: 5 }, (_, i) => `foreign-${i}`);
+      const results = await Promise.all(
+        ids.map((id, i) => client.workflow.execute(plusOne, { id, taskQueue: 'foreign', args: [i] })),
+      );
+      expect(results).toEqual(ids.map((_, i) => i + 1));
+      expect(foreign).toBe(1);
       expect(await runsOf(t.env.engine, ids)).toEqual(ids.map(() => 1));
     } finally {
       await gateway.close();

@@ -72,12 +72,22 @@ function sendOnce(url: URL, agent: http.Agent, options: HttpRequestOptions): Pro
         response.on('data', (chunk: string) => {
           const lines = (partial + chunk).split('\n');
           partial = lines.pop()!;
-          for (const line of lines) if (line) onLine(line);
+          try {
+            for (const line of lines) if (line) onLine(line);
+          } catch (error) {
+            // Thrown out of a stream's handler it would take the process down: the request fails instead.
+            request.destroy(error as Error);
+          }
         });
       } else response.on('data', (chunk: Buffer) => chunks.push(chunk));
       response.on('end', () => {
         signal?.removeEventListener('abort', onAbort);
-        if (partial) onLine?.(partial);
+        try {
+          if (partial) onLine?.(partial);
+        } catch (error) {
+          reject(error);
+          return;
+        }
         resolve({ status, text: Buffer.concat(chunks).toString('utf8') });
       });
       response.on('error', fail);

@@ -5,6 +5,7 @@ import {
   type ErrorCode,
   fillPath,
   type StartOutcome,
+  StartOutcomeSchema,
   TASK_EVENT_STREAM_PATH,
   type TaskEvent,
   type TidewayApi,
@@ -40,6 +41,9 @@ const BARE_STATUS_CODES: Partial<Record<number, ErrorCode>> = {
   401: 'Unauthorized',
   403: 'PermissionDenied',
   404: 'NotFound',
+  // A gateway that does not take this method on this path: as good as no route.
+  405: 'NotFound',
+  501: 'NotFound',
   413: 'PayloadTooLarge',
 };
 
@@ -151,19 +155,23 @@ export class HttpTransport implements TidewayApi {
   startWorkflows: TidewayApi['startWorkflows'] = (namespace, body, onOutcome) =>
     this.sendStarts(namespace, JSON.stringify(body), onOutcome);
 
-  /** A `startWorkflows` request; a line that is not an outcome is skipped (its start is then left unanswered). */
+  /**
+   * A `startWorkflows` request. A line that is not an outcome (a proxy's, a server's of another kind) is
+   * skipped: its start is then left unanswered, and sent again.
+   */
   private async sendStarts(namespace: string, json: string, onOutcome: (outcome: StartOutcome) => void) {
     await this.call('startWorkflows', {
       path: { namespace },
       json,
       onLine: (line) => {
-        let outcome: StartOutcome;
+        let parsed: unknown;
         try {
-          outcome = JSON.parse(line) as StartOutcome;
+          parsed = JSON.parse(line);
         } catch {
           return;
         }
-        if (typeof outcome?.index === 'number') onOutcome(outcome);
+        const outcome = StartOutcomeSchema.safeParse(parsed);
+        if (outcome.success) onOutcome(outcome.data);
       },
     });
   }

@@ -84,7 +84,8 @@ export async function fireTimer(
   async function holdUntil(fireAt: number | undefined): Promise<boolean> {
     const early = fireAt === undefined ? 0 : fireAt - ctx.clock.now();
     if (early <= 0 || early > EARLY_REPORT_HOLD_MS) return false;
-    await new Promise((resolve) => setTimeout(resolve, Math.ceil(early)));
+    // A millisecond more: a timeout may run up to one before its delay by a fine clock.
+    await new Promise((resolve) => setTimeout(resolve, Math.ceil(early) + 1));
     return true;
   }
 

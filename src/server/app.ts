@@ -2,7 +2,6 @@ import { OpenAPIHono } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { HTTPException } from 'hono/http-exception';
-import { stream } from 'hono/streaming';
 import type { Engine } from '../engine/index.js';
 import { describeIssues } from '../engine/parse.js';
 import { NDJSON, SERVER_VERSION, TidewayApiError } from '../protocol/index.js';
@@ -89,17 +88,14 @@ export function createApp(options: AppOptions): OpenAPIHono {
   app.openapi(routes.startWorkflow, async (c) =>
     c.json(await engine.startWorkflow(c.req.valid('param').namespace, c.req.valid('json')), 200),
   );
+  // The direct route (direct-routes.ts) streams the lines as each start settles; this one, reached only by
+  // requests the direct route leaves to the framework, answers them all at the end.
   app.openapi(routes.startWorkflows, async (c) => {
-    const namespace = c.req.valid('param').namespace;
-    const request = c.req.valid('json');
-    c.header('content-type', NDJSON);
-    return stream(c, async (out) => {
-      const written: Promise<unknown>[] = [];
-      await engine.startWorkflows(namespace, request, (outcome) => {
-        written.push(out.write(`${JSON.stringify(outcome)}\n`));
-      });
-      await Promise.all(written);
-    }) as never;
+    let lines = '';
+    await engine.startWorkflows(c.req.valid('param').namespace, c.req.valid('json'), (outcome) => {
+      lines += `${JSON.stringify(outcome)}\n`;
+    });
+    return c.body(lines, 200, { 'content-type': NDJSON }) as never;
   });
   app.openapi(routes.listWorkflows, async (c) =>
     c.json(await engine.listWorkflows(c.req.valid('param').namespace, c.req.valid('query')), 200),

@@ -212,6 +212,9 @@ async function serve(
   }
 }
 
+/** Each line as it comes: a buffering proxy in between (nginx's default) would hold them all to the end. */
+const LINE_HEADERS = { 'content-type': NDJSON, 'x-accel-buffering': 'no' };
+
 function noLines(): void {
   throw new Error('this route answers with one JSON value, not lines');
 }
@@ -235,7 +238,7 @@ function lineWriter(res: ServerResponse): LineWriter {
   const flush = () => {
     scheduled = false;
     if (res.writableEnded || res.destroyed || !pending) return;
-    if (!res.headersSent) res.writeHead(200, { 'content-type': NDJSON });
+    if (!res.headersSent) res.writeHead(200, LINE_HEADERS);
     res.write(pending);
     pending = '';
   };
@@ -245,6 +248,7 @@ function lineWriter(res: ServerResponse): LineWriter {
     },
     write(line) {
       started = true;
+      if (res.destroyed) return;
       pending += `${JSON.stringify(line)}\n`;
       if (!scheduled) {
         scheduled = true;
@@ -253,7 +257,7 @@ function lineWriter(res: ServerResponse): LineWriter {
     },
     end() {
       if (res.writableEnded || res.destroyed) return;
-      if (!res.headersSent) res.writeHead(200, { 'content-type': NDJSON });
+      if (!res.headersSent) res.writeHead(200, LINE_HEADERS);
       res.end(pending);
       pending = '';
     },

@@ -6,6 +6,13 @@ import { realDateNow } from '../workflow/determinism.js';
  * is less likely to still hold the run, or to be running at all, by then.
  */
 const MAX_LOCAL_TIMER_MS = 10 * 60_000;
+/**
+ * While the bound on the engine's clock minus this machine's is no further
+ * below zero than this, the clocks are taken to agree; further below, the
+ * bound is believed (the engine's clock is behind, or every answer is slow
+ * to come), so that no report comes too early for the engine to hold.
+ */
+const CLOCKS_AGREE_WITHIN_MS = 50;
 
 /** A timer this worker promised to report when due, and where its run is. */
 export interface PromisedTimer {
@@ -26,12 +33,12 @@ export interface PromisedTimer {
  * stamped by the engine before it arrived, which bounds the engine's clock
  * minus its own from below (see `EngineClockBound`). A bound below zero
  * says nothing of which clock is ahead (the event took time to arrive), so
- * the clocks are taken to agree, as they do on one machine or under NTP:
- * waiting out the bound instead made every timer late by the time an
- * answer takes to arrive, several milliseconds in a burst. A report that
- * comes a little early by the engine's clock is held there until due (see
- * EARLY_REPORT_HOLD_MS); one far too early is answered `not-due`, and the
- * clock is set again. The engine fires nothing early either way. Without
+ * while it is near zero the clocks are taken to agree, as they do on one
+ * machine or under NTP: waiting out the bound instead made every timer late
+ * by the time an answer takes to arrive, several milliseconds in a burst. A
+ * report that comes a little early by the engine's clock is held there
+ * until due (see EARLY_REPORT_HOLD_MS); one too early even for that is
+ * answered `not-due`, and the clock is set again. The engine fires nothing early either way. Without
  * the event, a clock is set for the whole duration, which is never early.
  */
 export class TimerWakes {
@@ -68,15 +75,18 @@ export class TimerWakes {
       }
       const now = realDateNow();
       this.engineClock.observe(started.timestamp, now);
-      const delay = Math.max(
-        0,
-        Math.min(command.durationMs, started.attributes.fireAt - now - Math.max(0, this.engineClock.offset)),
-      );
+      const delay = Math.max(0, Math.min(command.durationMs, started.attributes.fireAt - now - this.believedOffset()));
       this.set(
         { ...run, timerId: command.timerId, started: { eventId: started.eventId, fireAt: started.attributes.fireAt } },
         delay,
       );
     }
+  }
+
+  /** The engine's clock minus this machine's, as the clocks are set by: see CLOCKS_AGREE_WITHIN_MS. */
+  private believedOffset(): number {
+    const bound = this.engineClock.offset;
+    return bound < -CLOCKS_AGREE_WITHIN_MS ? bound : Math.max(0, bound);
   }
 
   /** Sets (or resets) one timer's clock to run out in `delayMs`. */
