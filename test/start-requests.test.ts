@@ -1,5 +1,3 @@
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { Client } from '../src/client/index.js';
 import type { Engine } from '../src/engine/index.js';
@@ -7,6 +5,7 @@ import { MAX_STARTS_PER_REQUEST, NDJSON, toPayload } from '../src/protocol/index
 import { proxyActivities } from '../src/workflow/index.js';
 import { skipBackend } from './support/backend.js';
 import { createTideway, type TestTideway } from './support/env.js';
+import { startGateway } from './support/gateway.js';
 
 // Several workflow starts in one request (`startWorkflows`): each applied on its own, as if sent alone,
 // answered in lines as each settles; and a client over HTTP sends the starts it makes together that way.
@@ -54,41 +53,6 @@ function countStarts(engine: Engine) {
 /** How many runs each workflow id has. */
 async function runsOf(engine: Engine, ids: string[]): Promise<number[]> {
   return Promise.all(ids.map(async (workflowId) => (await engine.listWorkflows(NS, { workflowId })).executions.length));
-}
-
-/** A gateway in front of the server; `intercept` may answer a request itself (true) instead of passing it on. */
-async function proxy(
-  upstreamUrl: string,
-  intercept: (req: http.IncomingMessage, res: http.ServerResponse, forward: () => http.ClientRequest) => boolean,
-) {
-  const upstream = new URL(upstreamUrl);
-  const server = http.createServer((req, res) => {
-    const forward = () => {
-      const request = http.request({
-        host: upstream.hostname,
-        port: upstream.port,
-        path: req.url,
-        method: req.method,
-        headers: req.headers,
-      });
-      request.on('error', () => res.destroy());
-      req.pipe(request);
-      return request;
-    };
-    if (intercept(req, res, forward)) return;
-    forward().on('response', (answer) => {
-      res.writeHead(answer.statusCode ?? 502, answer.headers);
-      answer.pipe(res);
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    address: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    async close() {
-      server.closeAllConnections();
-      await new Promise((resolve) => server.close(resolve));
-    },
-  };
 }
 
 describe.skipIf(skip)('workflow starts sent together', () => {
@@ -179,7 +143,7 @@ describe.skipIf(skip)('workflow starts sent together', () => {
     'behind a proxy that refuses the shared route (%i), a client starts each workflow alone after one refusal',
     async (status) => {
       const seen = { refused: 0, single: 0 };
-      const gateway = await proxy(t.server!.url, (req, res) => {
+      const gateway = await startGateway(t.server!.url, (req, res) => {
         if (req.url?.endsWith('/workflow-starts')) {
           seen.refused++;
           req.resume();
@@ -211,7 +175,7 @@ describe.skipIf(skip)('workflow starts sent together', () => {
 
   test('an answer cut off midway: the unanswered starts go again with their request ids, and none runs twice', async () => {
     let cut = 0;
-    const gateway = await proxy(t.server!.url, (req, res, forward) => {
+    const gateway = await startGateway(t.server!.url, (req, res, forward) => {
       if (!req.url?.endsWith('/workflow-starts') || cut > 0) return false;
       // Pass the answer's first lines on, then drop the connection.
       forward().on('response', (answer) => {
@@ -242,7 +206,7 @@ describe.skipIf(skip)('workflow starts sent together', () => {
 
   test('lines that are not outcomes (a foreign answer) crash nothing: their starts are sent again', async () => {
     let foreign = 0;
-    const gateway = await proxy(t.server!.url, (req, res) => {
+    const gateway = await startGateway(t.server!.url, (req, res) => {
       if (!req.url?.endsWith('/workflow-starts') || foreign > 0) return false;
       foreign++;
       req.resume();

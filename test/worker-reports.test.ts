@@ -1,11 +1,10 @@
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { Client } from '../src/client/index.js';
 import { fromPayload, MAX_REPORTS_PER_REQUEST, type TidewayApi, toPayload } from '../src/protocol/index.js';
 import { proxyActivities, sleep } from '../src/workflow/index.js';
 import { skipBackend } from './support/backend.js';
 import { createTideway, type TestTideway } from './support/env.js';
+import { startGateway } from './support/gateway.js';
 
 // Several worker reports in one request (`submitWorkerReports`): each applied on its own, as if sent
 // alone; and a worker over HTTP sends the reports it makes together that way.
@@ -147,30 +146,20 @@ describe.skipIf(skip)('worker reports sent together', () => {
 
   test('behind a proxy that passes only the single routes, a worker sends each report alone after one refusal', async () => {
     const seen = { refusedShared: 0, forwarded: 0 };
-    const upstream = new URL(t.server!.url);
     // A gateway that lets known paths through: the shared route gets its plain-text 404.
-    const proxy = http.createServer((req, res) => {
+    const proxy = await startGateway(t.server!.url, (req, res) => {
       if (req.url?.endsWith('/worker/reports')) {
         seen.refusedShared++;
         req.resume();
         res.writeHead(404, { 'content-type': 'text/html' });
         res.end('<html><body>404 Not Found</body></html>');
-        return;
+        return true;
       }
       seen.forwarded++;
-      const forward = http.request(
-        { host: upstream.hostname, port: upstream.port, path: req.url, method: req.method, headers: req.headers },
-        (answer) => {
-          res.writeHead(answer.statusCode ?? 502, answer.headers);
-          answer.pipe(res);
-        },
-      );
-      forward.on('error', () => res.destroy());
-      req.pipe(forward);
+      return false;
     });
-    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
     try {
-      const proxied = await Client.connect({ address: `http://127.0.0.1:${(proxy.address() as AddressInfo).port}` });
+      const proxied = await Client.connect({ address: proxy.address });
       const worker = await t.startWorker({
         connection: proxied.connection,
         taskQueue: 'proxied',
@@ -191,8 +180,7 @@ describe.skipIf(skip)('worker reports sent together', () => {
       expect(seen.forwarded).toBeGreaterThan(2 * n);
       await worker.shutdown();
     } finally {
-      proxy.closeAllConnections();
-      await new Promise((resolve) => proxy.close(resolve));
+      await proxy.close();
     }
   });
 });
