@@ -47,7 +47,22 @@ describe.skipIf(skip)('completions made at once', () => {
       commands: [{ type: 'CompleteWorkflow', result: toPayload(result) }],
     });
 
+  /** A run's task events: their kinds, whether they are numbered 1, 2, 3… in order, and whether the stream ended. */
+  async function taskEventsOf(workflowId: string) {
+    const page = await engine.listTaskEvents(NS, { workflowId });
+    const seqs = page.events.map((e) => e.seq);
+    return {
+      kinds: page.events.map((e) => `${e.source}:${e.kind}`),
+      numbered: seqs.every((seq, i) => seq === i + 1),
+      done: page.done,
+    };
+  }
+
   test('share transactions, and each run records its own outcome', async () => {
+    const [alone] = await leasedTasks('tb-alone', 1);
+    await complete(alone!, 'alone');
+    const reference = await taskEventsOf(alone!.workflowId);
+    expect(reference.kinds.length).toBeGreaterThan(1);
     const tasks = await leasedTasks('tb-many', 30);
     transactions.count = 0;
     await Promise.all(tasks.map((task) => complete(task, task.workflowId)));
@@ -62,6 +77,8 @@ describe.skipIf(skip)('completions made at once', () => {
       expect(types[0]).toBe('WorkflowExecutionStarted');
       expect(types.at(-1)).toBe('WorkflowExecutionCompleted');
       expect(types.filter((type) => type === 'WorkflowTaskCompleted')).toHaveLength(1);
+      // The task events of a batch's runs go in one statement: each run's are its own, numbered, closed.
+      expect(await taskEventsOf(task.workflowId)).toEqual(reference);
     }
   });
 
