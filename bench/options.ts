@@ -23,6 +23,14 @@ export interface Sizes {
   repetitions: number;
   /** Unmeasured runs before each timed workload. */
   warmup: number;
+  /**
+   * And at least this long of them (ms): each system warmed for the same time
+   * before its first round. A server and a worker spawned for the session
+   * start with cold code (V8 compiles hot paths after many calls), where the
+   * in-process systems share the benchmark's warm process; without it the
+   * first rounds of server mode measured warm-up, not steady state.
+   */
+  warmupMs: number;
   latencyRuns: number;
   throughputWorkflows: number;
   tenStepRuns: number;
@@ -44,6 +52,7 @@ export interface Sizes {
 export const FULL_SIZES: Sizes = {
   repetitions: 3,
   warmup: 20,
+  warmupMs: 5000,
   latencyRuns: 200,
   throughputWorkflows: 2000,
   tenStepRuns: 200,
@@ -60,6 +69,7 @@ export const FULL_SIZES: Sizes = {
 export const QUICK_SIZES: Sizes = {
   repetitions: 1,
   warmup: 3,
+  warmupMs: 500,
   latencyRuns: 20,
   throughputWorkflows: 100,
   tenStepRuns: 10,
@@ -77,6 +87,7 @@ export const QUICK_SIZES: Sizes = {
 export const SMOKE_SIZES: Sizes = {
   repetitions: 1,
   warmup: 1,
+  warmupMs: 0,
   latencyRuns: 3,
   throughputWorkflows: 5,
   tenStepRuns: 2,

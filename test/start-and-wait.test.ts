@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { type HttpTransport, WorkflowFailedError } from '../src/client/index.js';
 import { Engine } from '../src/engine/index.js';
+import { notifyKeys } from '../src/engine/notifier.js';
 import { ApplicationFailure, type StartWorkflowRequest, toPayload } from '../src/protocol/index.js';
 import { condition, defineSignal, proxyActivities, setHandler } from '../src/workflow/index.js';
 import { BACKEND, skipBackend } from './support/backend.js';
@@ -236,5 +237,99 @@ describe.skipIf(skip)('client.workflow.execute over HTTP', () => {
     expect(response.status).toBe(400);
     expect(JSON.stringify(await response.json())).toContain('waitForResultMs');
     await expect(t.client.workflow.getHandle('sw-http-bad').describe()).rejects.toMatchObject({ code: 'NotFound' });
+  });
+});
+
+describe.skipIf(skip)('waits whose client went away', () => {
+  let t: TestTideway;
+  let engine: Engine;
+  beforeAll(async () => {
+    t = await createTideway('http', { replayCheck: false });
+    engine = t.env.engine;
+  });
+  afterAll(() => t?.teardown());
+
+  /** Sends `body` to `path` and drops the connection once the server holds the request. */
+  async function abandon(path: string, init: RequestInit, runId: () => Promise<string>): Promise<string> {
+    const controller = new AbortController();
+    const answer = fetch(`${t.server!.url}${path}`, { ...init, signal: controller.signal }).catch((e: unknown) => e);
+    const id = await runId();
+    const key = notifyKeys.runClosed(NS, id);
+    await waitFor(() => engine.ctx.notifier.waitingOn(key) > 0, { what: 'the server to wait for the run' });
+    // A start watches its run from before the run exists: give its wait time to begin, so the abort cuts it.
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    controller.abort();
+    await answer;
+    return key;
+  }
+
+  const runIdOf = (workflowId: string) => async () => {
+    await waitFor(async () => (await engine.listWorkflows(NS, { workflowId })).executions.length > 0, {
+      what: 'the run to start',
+    });
+    return (await engine.describeWorkflow(NS, { workflowId })).runId;
+  };
+
+  test('a start-and-wait ends its wait when its client disconnects; the run goes on', async () => {
+    const key = await abandon(
+      `/api/v1/namespaces/${NS}/workflows`,
+      {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({
+          workflowId: 'sw-gone',
+          workflowType: 'manual',
+          taskQueue: 'sw-gone',
+          waitForResultMs: 60_000,
+        }),
+      },
+      runIdOf('sw-gone'),
+    );
+    await waitFor(() => engine.ctx.notifier.waitingOn(key) === 0, { what: 'the wait to end', timeoutMs: 2000 });
+    expect((await engine.describeWorkflow(NS, { workflowId: 'sw-gone' })).status).toBe('running');
+  });
+
+  test('so does a result wait, and a wait among starts sent together', async () => {
+    await engine.startWorkflow(NS, { workflowId: 'rw-gone', workflowType: 'manual', taskQueue: 'rw-gone' });
+    const resultKey = await abandon(
+      `/api/v1/namespaces/${NS}/workflows/rw-gone/result?waitMs=60000`,
+      { method: 'GET' },
+      runIdOf('rw-gone'),
+    );
+    await waitFor(() => engine.ctx.notifier.waitingOn(resultKey) === 0, {
+      what: 'the result wait to end',
+      timeoutMs: 2000,
+    });
+    // Fifteen waiting starts in one request: each listens for the client going away, with no leak warning.
+    const warnings: Error[] = [];
+    const onWarning = (warning: Error) => warnings.push(warning);
+    process.on('warning', onWarning);
+    try {
+      const ids = Array.from({ length: 15 }, (_, i) => `ss-gone-${i}`);
+      const startsKey = await abandon(
+        `/api/v1/namespaces/${NS}/workflow-starts`,
+        {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({
+            starts: ids.map((workflowId) => ({
+              workflowId,
+              workflowType: 'manual',
+              taskQueue: 'ss-gone',
+              waitForResultMs: 60_000,
+            })),
+          }),
+        },
+        runIdOf(ids[14]!),
+      );
+      await waitFor(() => engine.ctx.notifier.waitingOn(startsKey) === 0, {
+        what: 'the starts’ waits to end',
+        timeoutMs: 2000,
+      });
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(warnings.filter((w) => w.name === 'MaxListenersExceededWarning')).toEqual([]);
+    } finally {
+      process.off('warning', onWarning);
+    }
   });
 });

@@ -12,6 +12,7 @@ import {
   type WorkflowTask,
 } from '../src/protocol/index.js';
 import type { WorkerOptions } from '../src/worker/index.js';
+import { realDateNow } from '../src/workflow/determinism.js';
 import {
   condition,
   defineSignal,
@@ -31,7 +32,10 @@ import { waitFor } from './support/wait.js';
 // service gives such a timer a grace period, and fires it itself only if the
 // worker does not.
 
-const wallClock = () => performance.timeOrigin + performance.now();
+// The real wall clock, the one timers are promised against (`fireAt` is epoch ms by `Date.now()`). The
+// monotonic clock (`performance.now()`) may run slower than it while NTP slews the time, by up to 0.05%:
+// a 500 ms timer on time by the wall clock has measured 499.9 ms by it.
+const wallClock = realDateNow;
 
 /** Sleeps `ms` and says when it fell asleep and woke, by the real clock (recorded, so replays agree). */
 async function napper(ms: number): Promise<{ sleptAt: number; wokeAt: number }> {

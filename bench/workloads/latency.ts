@@ -1,7 +1,7 @@
 // 1. Latency: start a one-activity workflow and await its result, in
 // sequence; p50 and p99 of the round trip.
 import { percentile, round } from '../stats.js';
-import { runId, sessionTrial } from './with-session.js';
+import { runId, sessionTrial, warmUp } from './with-session.js';
 import type { Workload } from './workload.js';
 
 export const latency: Workload = {
@@ -11,9 +11,8 @@ export const latency: Workload = {
   open: ({ system, sizes }) =>
     sessionTrial(
       system,
-      async (session) => {
-        for (let i = 0; i < sizes.warmup; i++) await session.execute('hello', runId('warm'), i);
-      },
+      sizes.warmupMs,
+      (session, ms) => warmUp(sizes.warmup, ms, (i) => session.execute('hello', runId('warm'), i)),
       async (session) => {
         const times: number[] = [];
         let completed = 0;

@@ -1,7 +1,7 @@
 // 3. Ten steps: a workflow of ten sequential activities, runs in sequence;
 // p50 of the workflow and of one step (the workflow's p50 / 10).
 import { percentile, round } from '../stats.js';
-import { runId, sessionTrial } from './with-session.js';
+import { runId, sessionTrial, warmUp } from './with-session.js';
 import type { Workload } from './workload.js';
 
 export const tenSteps: Workload = {
@@ -11,9 +11,8 @@ export const tenSteps: Workload = {
   open: ({ system, sizes }) =>
     sessionTrial(
       system,
-      async (session) => {
-        for (let i = 0; i < Math.min(sizes.warmup, 5); i++) await session.execute('tenSteps', runId('warm'), i);
-      },
+      sizes.warmupMs,
+      (session, ms) => warmUp(Math.min(sizes.warmup, 5), ms, (i) => session.execute('tenSteps', runId('warm'), i)),
       async (session) => {
         const times: number[] = [];
         let completed = 0;

@@ -1,7 +1,7 @@
 // 2. Throughput: many one-activity workflows started at once, all awaited;
 // workflows completed per second of wall time.
 import { round } from '../stats.js';
-import { runId, sessionTrial } from './with-session.js';
+import { runId, sessionTrial, warmUp } from './with-session.js';
 import type { Workload } from './workload.js';
 
 export const throughput: Workload = {
@@ -11,9 +11,12 @@ export const throughput: Workload = {
   open: ({ system, sizes }) =>
     sessionTrial(
       system,
-      async (session) => {
-        await Promise.all(Array.from({ length: sizes.warmup }, (_, i) => session.execute('hello', runId('warm'), i)));
-      },
+      sizes.warmupMs,
+      // Bursts of `warmup` at once, as the rounds run them.
+      (session, ms) =>
+        warmUp(1, ms, () =>
+          Promise.all(Array.from({ length: sizes.warmup }, (_, i) => session.execute('hello', runId('warm'), i))),
+        ),
       async (session) => {
         const n = sizes.throughputWorkflows;
         const t0 = performance.now();

@@ -3,7 +3,7 @@
 // timer as the workflow saw it: the real clock just after the sleep minus
 // (the real clock just before it + the duration). Negative = fired early.
 import { medianOfRuns, percentile, round } from '../stats.js';
-import { runId, sessionTrial } from './with-session.js';
+import { runId, sessionTrial, warmUp } from './with-session.js';
 import type { Workload } from './workload.js';
 
 export const timers: Workload = {
@@ -13,9 +13,16 @@ export const timers: Workload = {
   open: ({ system, sizes }) =>
     sessionTrial(
       system,
-      async (session) => {
-        await session.execute('sleeper', runId('warm'), 10);
-      },
+      sizes.warmupMs,
+      // Bursts of short sleeps: the same paths (starts, timers, their fires) as the rounds.
+      (session, ms) =>
+        warmUp(1, ms, () =>
+          Promise.all(
+            Array.from({ length: Math.min(sizes.timerWorkflows, 20) }, () =>
+              session.execute('sleeper', runId('warm'), 10),
+            ),
+          ),
+        ),
       async (session) => {
         const n = sizes.timerWorkflows;
         const ms = sizes.timerSleepMs;

@@ -57,21 +57,41 @@ export async function openSession(
   };
 }
 
-/** A timed workload's trial: a session opened and warmed by `warm`, measured by `once` each round. */
+/**
+ * Warms a session: `once` at least `times` times and for at least `ms`
+ * milliseconds, whichever takes longer.
+ */
+export async function warmUp(times: number, ms: number, once: (i: number) => Promise<unknown>): Promise<void> {
+  const until = performance.now() + ms;
+  for (let i = 0; i < times || performance.now() < until; i++) await once(i);
+}
+
+/**
+ * A timed workload's trial: a session opened and warmed by `warm` for at
+ * least `warmupMs`, measured by `once` each round. Each round is preceded by
+ * a brief warm-up (`warm` for 0 ms: its fixed number of runs): the other
+ * systems' warm-ups and rounds leave a session idle long enough for its
+ * pool to close idle connections (after 10 s), and the first system measured
+ * would otherwise pay for opening them again.
+ */
 export async function sessionTrial(
   system: BenchSystem,
-  warm: (session: Session) => Promise<void>,
+  warmupMs: number,
+  warm: (session: Session, ms: number) => Promise<void>,
   once: (session: Session) => Promise<WorkloadResult>,
 ): Promise<Trial> {
   const opened = await openSession(system, {});
   try {
-    await warm(opened.session);
+    await warm(opened.session, warmupMs);
   } catch (error) {
     await opened.close().catch(() => undefined);
     throw error;
   }
   return {
-    measure: () => once(opened.session),
+    measure: async () => {
+      await warm(opened.session, 0);
+      return once(opened.session);
+    },
     close: async () => {
       await opened.close();
     },

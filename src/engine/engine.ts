@@ -155,16 +155,22 @@ export class Engine implements TidewayApi {
     };
   }
 
-  startWorkflow: TidewayApi['startWorkflow'] = (ns, request) => this.track(() => startWorkflow(this.ctx, ns, request));
-  startWorkflows: TidewayApi['startWorkflows'] = (ns, request, onOutcome) =>
+  startWorkflow: TidewayApi['startWorkflow'] = (ns, request, signal) =>
+    this.track(() => startWorkflow(this.ctx, ns, request, signal));
+  startWorkflows: TidewayApi['startWorkflows'] = (ns, request, onOutcome, signal) =>
     this.track(() =>
-      startWorkflows(this, ns, request, onOutcome, (error) =>
-        console.error('[tideway] a workflow start failed', error),
+      startWorkflows(
+        this,
+        ns,
+        request,
+        onOutcome,
+        (error) => console.error('[tideway] a workflow start failed', error),
+        signal,
       ),
     );
   describeWorkflow: TidewayApi['describeWorkflow'] = (ns, ref) => this.track(() => describeWorkflow(this.ctx, ns, ref));
-  getWorkflowResult: TidewayApi['getWorkflowResult'] = (ns, ref) =>
-    this.track(() => getWorkflowResult(this.ctx, ns, ref));
+  getWorkflowResult: TidewayApi['getWorkflowResult'] = (ns, ref, signal) =>
+    this.track(() => getWorkflowResult(this.ctx, ns, ref, signal));
   listWorkflows: TidewayApi['listWorkflows'] = (ns, query) => this.track(() => listWorkflows(this.ctx, ns, query));
   getWorkflowHistory: TidewayApi['getWorkflowHistory'] = (ns, query) =>
     this.track(() => getWorkflowHistory(this.ctx, ns, query));

@@ -186,6 +186,11 @@ export class Notifier {
     if (parsed && this.emptyQueues.visibleBy(parsed.queueKey, parsed.at)) this.wakeLocal(parsed.queueKey);
   }
 
+  /** How many of this process's waiters watch `key` now (for tests). */
+  waitingOn(key: string): number {
+    return this.waiters.get(key)?.size ?? 0;
+  }
+
   /** Wakes this process's waiters on `key` only (no notification, no change of generation). */
   wakeLocal(key: string, value?: unknown): void {
     for (const wake of this.waiters.get(key) ?? []) wake(value);

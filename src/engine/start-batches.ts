@@ -1,9 +1,11 @@
+import { setMaxListeners } from 'node:events';
 import {
   type StartOutcome,
   type StartWorkflowRequest,
   StartWorkflowsRequestSchema,
   type TidewayApi,
 } from '../protocol/index.js';
+import { linkedSignal } from './linked-signal.js';
 import { parseRequest } from './parse.js';
 import { errorOutcome } from './worker-reports.js';
 
@@ -20,15 +22,24 @@ export async function startWorkflows(
   raw: unknown,
   onOutcome: (outcome: StartOutcome) => void,
   onUnexpected: (error: unknown) => void,
+  signal?: AbortSignal,
 ): Promise<void> {
   const { starts } = parseRequest(StartWorkflowsRequestSchema, raw, 'workflow starts');
-  await Promise.all(
-    starts.map((start, index) =>
-      // Checked by startWorkflow with its own schema (the envelope only said it is an object).
-      target.startWorkflow(namespace, start as StartWorkflowRequest).then(
-        (response) => onOutcome({ index, ok: true, response }),
-        (error: unknown) => onOutcome({ index, ...errorOutcome(error, onUnexpected) }),
+  // Every waiting start listens for the caller going away: on a signal of the batch's own, which one listener
+  // links to the caller's (a caller's signal warns of a leak past ten listeners; a batch holds up to 500).
+  const gone = signal && linkedSignal(signal);
+  if (gone) setMaxListeners(0, gone.signal);
+  try {
+    await Promise.all(
+      starts.map((start, index) =>
+        // Checked by startWorkflow with its own schema (the envelope only said it is an object).
+        target.startWorkflow(namespace, start as StartWorkflowRequest, gone?.signal).then(
+          (response) => onOutcome({ index, ok: true, response }),
+          (error: unknown) => onOutcome({ index, ...errorOutcome(error, onUnexpected) }),
+        ),
       ),
-    ),
-  );
+    );
+  } finally {
+    gone?.dispose();
+  }
 }

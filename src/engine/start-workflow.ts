@@ -45,6 +45,7 @@ export async function startWorkflow(
   ctx: EngineContext,
   namespace: string,
   raw: StartWorkflowRequest,
+  signal?: AbortSignal,
 ): Promise<StartWorkflowResponse> {
   checkNamespace(namespace);
   const request = parseRequest(StartWorkflowRequestSchema, raw, 'start workflow request');
@@ -71,6 +72,7 @@ export async function startWorkflow(
     namespace,
     { workflowId: response.workflowId, runId: response.runId, waitMs: request.waitForResultMs },
     ownRun ? closeWatch : undefined,
+    signal,
   );
   return { ...response, outcome };
 }

@@ -23,6 +23,7 @@ import {
   type WorkflowTaskRow,
 } from '../store/index.js';
 import { checkNamespace, type EngineContext } from './context.js';
+import { linkedSignal } from './linked-signal.js';
 import { notifyKeys, type Subscription } from './notifier.js';
 import { parseRequest } from './parse.js';
 
@@ -131,8 +132,9 @@ export function getWorkflowResult(
   ctx: EngineContext,
   namespace: string,
   ref: RunRef & { waitMs?: number },
+  signal?: AbortSignal,
 ): Promise<WorkflowResult> {
-  return waitForOutcome(ctx, namespace, ref);
+  return waitForOutcome(ctx, namespace, ref, undefined, signal);
 }
 
 /** What an outcome is made of. */
@@ -143,12 +145,15 @@ type RunOutcome = Pick<RunRow, 'runId' | 'workflowId' | 'status' | 'nextRunId' |
  * subscription to the run's close taken before the run existed (a start of
  * this engine takes it before it commits): no close can have been missed,
  * so the run is known to be running and is not read first. Disposes it.
+ * The wait ends early when the engine closes or `signal` aborts (whoever
+ * asked is gone): a waiter must not outlive its caller by up to two minutes.
  */
 export async function waitForOutcome(
   ctx: EngineContext,
   namespace: string,
   ref: RunRef & { waitMs?: number },
   watching?: Subscription,
+  signal?: AbortSignal,
 ): Promise<WorkflowResult> {
   const deadline = ctx.clock.now() + Math.min(Math.max(ref.waitMs ?? 0, 0), 120_000);
   // Subscribed before each read, so a close committed between the read and the wait still wakes it. With
@@ -157,6 +162,7 @@ export async function waitForOutcome(
     watching ?? (ref.runId ? ctx.notifier.subscribe(notifyKeys.runClosed(namespace, ref.runId)) : undefined);
   let subscribedTo = ref.runId;
   let run: RunOutcome;
+  const stop = signal ? linkedSignal(ctx.closing, signal) : { signal: ctx.closing, dispose() {} };
   try {
     if (watching && ref.runId) {
       run = {
@@ -175,14 +181,16 @@ export async function waitForOutcome(
     while (run.status === 'running') {
       if (subscribedTo === run.runId && subscription) {
         const remaining = deadline - ctx.clock.now();
-        if (remaining <= 0 || ctx.closing.aborted) break;
-        await subscription.wait(remaining, ctx.closing);
+        if (remaining <= 0 || stop.signal.aborted) break;
+        await subscription.wait(remaining, stop.signal);
         // Woken by this process's commit of the close: the outcome came with the wake-up.
         const closed = subscription.value as RunRow | undefined;
         if (closed?.runId === run.runId && closed.status !== 'running') {
           run = closed;
           break;
         }
+        // Nobody to answer (or the engine is closing): no read of the run first.
+        if (stop.signal.aborted) break;
       }
       subscription?.dispose();
       subscription = ctx.notifier.subscribe(notifyKeys.runClosed(namespace, run.runId));
@@ -191,6 +199,7 @@ export async function waitForOutcome(
     }
   } finally {
     subscription?.dispose();
+    stop.dispose();
   }
   return {
     runId: run.runId,

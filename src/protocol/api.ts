@@ -304,7 +304,13 @@ export type ClusterInfo = z.infer<typeof ClusterInfoSchema>;
  */
 export interface TidewayApi {
   clusterInfo(): Promise<ClusterInfo>;
-  startWorkflow(namespace: string, request: StartWorkflowRequest): Promise<StartWorkflowResponse>;
+  /**
+   * Starts a run; with `waitForResultMs`, then waits for it to close. `signal` (the caller is gone) ends that
+   * wait early, as if its time ran out; the start itself is never undone. The engine honours the signals of
+   * these waits (the server gives it each request's, aborted when the client disconnects); the HTTP client
+   * does not take one: a client that stops waiting closes its connection.
+   */
+  startWorkflow(namespace: string, request: StartWorkflowRequest, signal?: AbortSignal): Promise<StartWorkflowResponse>;
   /**
    * Several starts in one request, each applied exactly as `startWorkflow` applies it alone. `onOutcome` gets
    * each one's outcome as it settles (a start-and-wait's once its run closes or its wait ends); resolves once
@@ -314,10 +320,18 @@ export interface TidewayApi {
     namespace: string,
     request: StartWorkflowsRequest,
     onOutcome: (outcome: StartOutcome) => void,
+    signal?: AbortSignal,
   ): Promise<void>;
   describeWorkflow(namespace: string, ref: RunRef): Promise<WorkflowDescription>;
-  /** Waits up to `waitMs` for the run to close; returns status 'running' if it has not. */
-  getWorkflowResult(namespace: string, ref: RunRef & { waitMs?: number }): Promise<WorkflowResult>;
+  /**
+   * Waits up to `waitMs` for the run to close; returns status 'running' if it has not. `signal` (the caller is
+   * gone) ends the wait early.
+   */
+  getWorkflowResult(
+    namespace: string,
+    ref: RunRef & { waitMs?: number },
+    signal?: AbortSignal,
+  ): Promise<WorkflowResult>;
   listWorkflows(namespace: string, query: ListWorkflowsQuery): Promise<ListWorkflowsResponse>;
   /** Delivers a signal to a running workflow; durable once this resolves. Fails if the run is closed. */
   signalWorkflow(namespace: string, request: { workflowId: string } & SignalWorkflowRequest): Promise<void>;

@@ -86,15 +86,20 @@ export function createApp(options: AppOptions): OpenAPIHono {
 
   app.openapi(routes.clusterInfo, async (c) => c.json(await engine.clusterInfo(), 200));
   app.openapi(routes.startWorkflow, async (c) =>
-    c.json(await engine.startWorkflow(c.req.valid('param').namespace, c.req.valid('json')), 200),
+    c.json(await engine.startWorkflow(c.req.valid('param').namespace, c.req.valid('json'), c.req.raw.signal), 200),
   );
   // The direct route (direct-routes.ts) streams the lines as each start settles; this one, reached only by
   // requests the direct route leaves to the framework, answers them all at the end.
   app.openapi(routes.startWorkflows, async (c) => {
     let lines = '';
-    await engine.startWorkflows(c.req.valid('param').namespace, c.req.valid('json'), (outcome) => {
-      lines += `${JSON.stringify(outcome)}\n`;
-    });
+    await engine.startWorkflows(
+      c.req.valid('param').namespace,
+      c.req.valid('json'),
+      (outcome) => {
+        lines += `${JSON.stringify(outcome)}\n`;
+      },
+      c.req.raw.signal,
+    );
     return c.body(lines, 200, { 'content-type': NDJSON }) as never;
   });
   app.openapi(routes.listWorkflows, async (c) =>
@@ -106,7 +111,10 @@ export function createApp(options: AppOptions): OpenAPIHono {
   });
   app.openapi(routes.getWorkflowResult, async (c) => {
     const { namespace, workflowId } = c.req.valid('param');
-    return c.json(await engine.getWorkflowResult(namespace, { workflowId, ...c.req.valid('query') }), 200);
+    return c.json(
+      await engine.getWorkflowResult(namespace, { workflowId, ...c.req.valid('query') }, c.req.raw.signal),
+      200,
+    );
   });
   app.openapi(routes.getWorkflowHistory, async (c) => {
     const { namespace, workflowId } = c.req.valid('param');

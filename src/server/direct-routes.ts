@@ -84,13 +84,18 @@ function poll(op: 'pollWorkflowTask' | 'pollActivityTask'): DirectRoute {
 }
 
 const DIRECT_ROUTES: DirectRoute[] = [
-  direct('startWorkflow', (engine, r) => engine.startWorkflow(r.params.namespace!, body(r))),
+  // Waits for results end when the client goes away (its connection closed before the answer).
+  direct('startWorkflow', (engine, r) => engine.startWorkflow(r.params.namespace!, body(r), r.signal)),
   {
-    ...direct('startWorkflows', (engine, r) => engine.startWorkflows(r.params.namespace!, body(r), r.emit)),
+    ...direct('startWorkflows', (engine, r) => engine.startWorkflows(r.params.namespace!, body(r), r.emit, r.signal)),
     answersInLines: true,
   },
   direct('getWorkflowResult', (engine, r) =>
-    engine.getWorkflowResult(r.params.namespace!, { workflowId: r.params.workflowId!, ...(r.query as object) }),
+    engine.getWorkflowResult(
+      r.params.namespace!,
+      { workflowId: r.params.workflowId!, ...(r.query as object) },
+      r.signal,
+    ),
   ),
   direct('signalWorkflow', async (engine, r) => {
     await engine.signalWorkflow(r.params.namespace!, {
