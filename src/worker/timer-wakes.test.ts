@@ -42,3 +42,28 @@ describe('TimerWakes', () => {
     expect(after).toBeLessThan(450);
   });
 });
+
+test('a clock never runs out before its due time by Date.now(), though setTimeout may call back a little early', async () => {
+  // setTimeout counts whole milliseconds on the monotonic clock: without the check at the callback, one wake
+  // in five of these came before Date.now() reached its due time.
+  const count = 300;
+  const early: { dueAt: number; ranOutAt: number }[] = [];
+  let ranOut = 0;
+  await new Promise<void>((resolve) => {
+    const dueAt = new Map<string, number>();
+    const timerWakes = new TimerWakes((timer) => {
+      const ranOutAt = Date.now();
+      if (ranOutAt < dueAt.get(timer.timerId)!) early.push({ dueAt: dueAt.get(timer.timerId)!, ranOutAt });
+      if (++ranOut === count) resolve();
+    });
+    for (let i = 0; i < count; i++) {
+      // Each set from a callback of its own, as a worker sets them when answers arrive.
+      setTimeout(() => {
+        const delay = 1 + (i % 20);
+        dueAt.set(String(i), Date.now() + delay);
+        timerWakes.set({ runId: 'r', workflowType: 'w', taskQueue: 'q', timerId: String(i) }, delay);
+      }, i % 7);
+    }
+  });
+  expect(early).toEqual([]);
+});

@@ -94,10 +94,26 @@ export class TimerWakes {
     if (this.stopped) return;
     const key = `${timer.runId}\u0000${timer.timerId}`;
     clearTimeout(this.clocks.get(key));
-    const clock = setTimeout(() => {
-      this.clocks.delete(key);
-      if (!this.stopped) this.onDue(timer);
-    }, delayMs);
+    this.arm(key, timer, realDateNow() + delayMs);
+  }
+
+  /**
+   * Runs the clock out at `dueAt` by the real clock. `setTimeout` counts on the
+   * monotonic clock in whole milliseconds and may call back up to a
+   * millisecond before `Date.now()` reaches the due time (more while NTP
+   * slews the clock): the workflow, run ahead at once, would see its timer
+   * end early. An early callback sets the clock again for what is left.
+   */
+  private arm(key: string, timer: PromisedTimer, dueAt: number): void {
+    const clock = setTimeout(
+      () => {
+        if (this.stopped) return;
+        if (realDateNow() < dueAt) return this.arm(key, timer, dueAt);
+        this.clocks.delete(key);
+        this.onDue(timer);
+      },
+      Math.max(0, dueAt - realDateNow()),
+    );
     // A pending wake-up must not keep a process alive: the engine fires the timer anyway.
     clock.unref();
     this.clocks.set(key, clock);
