@@ -1,4 +1,5 @@
 import type { z } from 'zod';
+import { fastSafeParse } from '../protocol/fast-parse.js';
 import { TidewayApiError } from '../protocol/index.js';
 
 /**
@@ -19,7 +20,7 @@ export function markChecked(schema: z.ZodType, value: unknown): void {
  */
 export function parseRequest<S extends z.ZodType>(schema: S, value: unknown, what: string): z.output<S> {
   if (typeof value === 'object' && value !== null && checkedBy.get(value) === schema) return value as z.output<S>;
-  const result = schema.safeParse(value);
+  const result = fastSafeParse(schema, value);
   if (result.success) return result.data;
   throw new TidewayApiError('InvalidArgument', `invalid ${what}: ${describeIssues(result.error.issues)}`);
 }

@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { z } from '@hono/zod-openapi';
 import type { Engine } from '../engine/index.js';
 import { describeIssues, markChecked } from '../engine/parse.js';
+import { fastSafeParse } from '../protocol/fast-parse.js';
 import { API_ROUTES, NDJSON, type SignalWorkflowRequest, TidewayApiError } from '../protocol/index.js';
 import { releasedForGoneWorker, tokenMatches } from './request-checks.js';
 import { routes } from './routes.js';
@@ -277,7 +278,7 @@ function send(res: ServerResponse, status: number, text: string): void {
 
 /** The checked value; the protocol's schemas have no asynchronous parts, so this checks synchronously. */
 function check(schema: z.ZodType, value: unknown): unknown {
-  const result = schema.safeParse(value);
+  const result = fastSafeParse(schema, value);
   if (!result.success) {
     throw new TidewayApiError('InvalidArgument', `invalid request: ${describeIssues(result.error.issues)}`);
   }
