@@ -164,8 +164,12 @@ export class PollerRegistry {
   private readonly known = new Map<string, KnownPoller>();
   constructor(private readonly ctx: EngineContext) {}
 
-  async record(namespace: string, request: PollRequest & { types: string[] }, kind: PollerKind): Promise<void> {
-    const parsed = PollRequestSchema.parse(request);
+  /** Remembers a poll already checked against its schema (`pollTaskQueue` checks it first). */
+  async record(
+    namespace: string,
+    parsed: Pick<ParsedPoll, 'taskQueue' | 'identity' | 'types' | 'waitMs'>,
+    kind: PollerKind,
+  ): Promise<void> {
     const key = `${namespace}\u0000${parsed.taskQueue}\u0000${kind}\u0000${parsed.identity}`;
     const types = JSON.stringify(parsed.types);
     const now = this.ctx.clock.now();
