@@ -7,7 +7,11 @@ import type { z } from 'zod';
  * order). Anything they do not accept goes to zod itself, which decides and
  * words the error, so errors are zod's. Kinds of schema the compiler does
  * not know (transforms, refinements, formats, plain unions) are checked by
- * zod in place, inside the compiled parent.
+ * zod in place, inside the compiled parent. One difference is allowed: where
+ * an input object appears twice in a recursive schema's value, zod's output
+ * shares one copy and this builds two equal ones (JSON never shares objects);
+ * and a value zod is asked about after all is read twice, so getters that
+ * change it when read may see zod word its error differently.
  *
  * Why: on the server, zod's general machinery touched so much memory per
  * node that checking one request cost 40–100 µs after a wake-up, against
@@ -72,7 +76,11 @@ function build(schema: AnySchema): Check {
       const bounds = lengthBounds(checks);
       if (!bounds) return byZod(schema);
       const [min, max] = bounds;
-      return (v) => (typeof v === 'string' && v.length >= min && v.length <= max ? v : REJECT);
+      // Zod counts a string's length in code points, one or two UTF-16 units each: a string within `max`
+      // units is within it in code points (one over it in units is left to zod), and one of `min` units or
+      // more has at least `min` code points once it has twice as many units, or is counted.
+      return (v) =>
+        typeof v === 'string' && v.length <= max && (v.length >= 2 * min || codePoints(v) >= min) ? v : REJECT;
     }
     case 'number':
       return numberCheck(schema, checks);
@@ -126,14 +134,23 @@ function lengthBounds(checks: AnySchema[]): [number, number] | undefined {
   let max = Number.POSITIVE_INFINITY;
   for (const check of checks) {
     const c = check._zod.def;
-    if (c.check === 'min_length') min = Math.max(min, c.minimum);
-    else if (c.check === 'max_length') max = Math.min(max, c.maximum);
-    else if (c.check === 'length_equals') {
-      min = Math.max(min, c.length);
-      max = Math.min(max, c.length);
-    } else return undefined;
+    if (c.check === 'min_length' && typeof c.minimum === 'number') min = Math.max(min, c.minimum);
+    else if (c.check === 'max_length' && typeof c.maximum === 'number') max = Math.min(max, c.maximum);
+    else return undefined;
   }
   return [min, max];
+}
+
+/** A string's length in code points, a surrogate pair counting once, as zod counts it. */
+function codePoints(text: string): number {
+  let count = text.length;
+  for (let i = 0; i < text.length - 1; i++) {
+    if ((text.charCodeAt(i) & 0xfc00) === 0xd800 && (text.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
+      count--;
+      i++;
+    }
+  }
+  return count;
 }
 
 function numberCheck(schema: AnySchema, checks: AnySchema[]): Check {
@@ -145,13 +162,18 @@ function numberCheck(schema: AnySchema, checks: AnySchema[]): Check {
   for (const check of checks) {
     const c = check._zod.def;
     if (c.check === 'number_format' && c.format === 'safeint') integer = true;
-    else if (c.check === 'greater_than' && typeof c.value === 'number' && c.value >= lower) {
+    else if (c.check === 'greater_than' && typeof c.value === 'number' && !Number.isNaN(c.value) && c.value >= lower) {
       lowerInclusive = c.value === lower ? lowerInclusive && c.inclusive : c.inclusive;
       lower = c.value;
-    } else if (c.check === 'less_than' && typeof c.value === 'number' && c.value <= upper) {
+    } else if (c.check === 'less_than' && typeof c.value === 'number' && !Number.isNaN(c.value) && c.value <= upper) {
       upperInclusive = c.value === upper ? upperInclusive && c.inclusive : c.inclusive;
       upper = c.value;
-    } else if (c.check !== 'greater_than' && c.check !== 'less_than') return byZod(schema);
+    } else if (
+      (c.check !== 'greater_than' && c.check !== 'less_than') ||
+      typeof c.value !== 'number' ||
+      Number.isNaN(c.value)
+    )
+      return byZod(schema);
   }
   return (v) => {
     if (typeof v !== 'number' || !Number.isFinite(v)) return REJECT;
@@ -180,7 +202,8 @@ function arrayCheck(schema: AnySchema, checks: AnySchema[]): Check {
 }
 
 function optionalCheck(schema: AnySchema, checks: AnySchema[]): Check {
-  if (checks.length) return byZod(schema);
+  // An exact optional may be absent but never undefined: zod's to judge.
+  if (checks.length || schema._zod.traits?.has('$ZodExactOptional')) return byZod(schema);
   const innerType = schema._zod.def.innerType;
   const inner = checkFor(innerType);
   // An optional default still fills in its default for an absent value (and yields undefined if it can't).
@@ -244,8 +267,9 @@ function objectCheck(schema: AnySchema, checks: AnySchema[]): Check {
     const input = v as Record<string, unknown>;
     const out: Record<string, unknown> = {};
     for (const field of fields) {
-      const present = field.key in input;
+      // Read before asking whether it is there, in zod's order (a getter may change the answer).
       const value = field.check(input[field.key]);
+      const present = field.key in input;
       if (!field.optionalIn) {
         // Required: it must be there and valid.
         if (value === REJECT || !present) return REJECT;
@@ -278,11 +302,13 @@ function recordCheck(schema: AnySchema, checks: AnySchema[]): Check {
     if (typeof v !== 'object' || v === null) return REJECT;
     const proto = Object.getPrototypeOf(v);
     if (proto !== Object.prototype && proto !== null) return REJECT;
-    if (Object.getOwnPropertySymbols(v).length) return REJECT;
+    // Zod's test of a plain object also looks at its constructor.
+    if (Object.hasOwn(v, 'constructor') || Object.getOwnPropertySymbols(v).length) return REJECT;
     const input = v as Record<string, unknown>;
     const out: Record<string, unknown> = {};
     for (const key of Object.keys(input)) {
-      if (key === '__proto__' || keyCheck(key) === REJECT) return REJECT;
+      // A key the key schema would change (or reject) is zod's to handle.
+      if (key === '__proto__' || keyCheck(key) !== key) return REJECT;
       const value = valueCheck(input[key]);
       if (value === REJECT) return REJECT;
       out[key] = value;
