@@ -1,4 +1,4 @@
-import { AsyncLocalStorage } from 'node:async_hooks';
+import { contextSlot } from '../protocol/context-slots.js';
 
 /** What an activity can learn about the attempt it is running. */
 export interface ActivityInfo {
@@ -48,7 +48,8 @@ export interface ActivityContext {
   signal: AbortSignal;
 }
 
-export const activityStorage = new AsyncLocalStorage<ActivityContext>();
+/** The activity attempt the calling code runs in. */
+export const activityStorage = contextSlot<ActivityContext>('activity');
 
 export function currentActivity(what: string): ActivityContext {
   const context = activityStorage.getStore();

@@ -1,9 +1,9 @@
-import { AsyncLocalStorage } from 'node:async_hooks';
+import { contextSlot } from '../protocol/context-slots.js';
 import { CancelledFailure, type Duration, toMs } from '../protocol/index.js';
 import { currentWorkflow } from './context.js';
 
 /** The scope workflow code is running in, tracked through async calls like the workflow itself. */
-export const scopeStorage = new AsyncLocalStorage<CancellationScope>();
+export const scopeStorage = contextSlot<CancellationScope>('scope');
 
 /**
  * A region of workflow code that can be cancelled as a unit. Cancelling a

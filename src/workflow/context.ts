@@ -1,4 +1,4 @@
-import { AsyncLocalStorage } from 'node:async_hooks';
+import { contextSlot } from '../protocol/context-slots.js';
 import type { WorkflowInstance } from './instance.js';
 
 /**
@@ -6,7 +6,7 @@ import type { WorkflowInstance } from './instance.js';
  * workflow API and every determinism override reads it: inside a workflow it
  * is set; anywhere else it is undefined and globals behave normally.
  */
-export const workflowStorage = new AsyncLocalStorage<WorkflowInstance>();
+export const workflowStorage = contextSlot<WorkflowInstance>('workflow');
 
 export function currentWorkflow(what: string): WorkflowInstance {
   const instance = workflowStorage.getStore();

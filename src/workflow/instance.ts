@@ -1,3 +1,4 @@
+import { runInSlots } from '../protocol/context-slots.js';
 import {
   ActivityFailure,
   type Command,
@@ -11,7 +12,7 @@ import {
   type ReportedTaskEvent,
   toPayload,
 } from '../protocol/index.js';
-import { CancellationScope, scopeStorage } from './cancellation-scope.js';
+import { CancellationScope } from './cancellation-scope.js';
 import { ChildWorkflows } from './child-workflows.js';
 import { CommandMatcher, isCommandEvent } from './command-matcher.js';
 import { workflowStorage } from './context.js';
@@ -95,7 +96,7 @@ export class WorkflowInstance {
     this.handlers,
     (command) => this.emit(command),
     (fn) => this.callInWorkflow(fn),
-    (fn) => workflowStorage.run(this, () => scopeStorage.run(this.rootScope, fn)),
+    (fn) => runInSlots({ workflow: this, scope: this.rootScope }, fn),
   );
   /** Cancelled when someone cancels the workflow; handlers and the main function run in it. */
   readonly rootScope = new CancellationScope({ parent: null });
@@ -268,15 +269,13 @@ export class WorkflowInstance {
 
   /** Calls workflow code in this workflow's context and root scope; a throw becomes a rejection. */
   private callInWorkflow(fn: () => unknown): Promise<unknown> {
-    return workflowStorage.run(this, () =>
-      scopeStorage.run(this.rootScope, () => {
-        try {
-          return Promise.resolve(fn());
-        } catch (error) {
-          return Promise.reject(error);
-        }
-      }),
-    );
+    return runInSlots({ workflow: this, scope: this.rootScope }, () => {
+      try {
+        return Promise.resolve(fn());
+      } catch (error) {
+        return Promise.reject(error);
+      }
+    });
   }
 
   private failFromCode(error: unknown): void {
