@@ -20,9 +20,13 @@ describe.skipIf(skip)('a start hands its first task to a waiting poll', () => {
   afterAll(() => t?.teardown());
 
   /** A poll of the queue, once it is waiting in the engine. */
-  async function waitingPoll(taskQueue: string, types: string[], signal?: AbortSignal) {
+  async function waitingPoll(taskQueue: string, types: string[], signal?: AbortSignal, maxHandoffs?: number) {
     const before = engine.ctx.waitingPolls.size;
-    const polled = engine.pollWorkflowTask('default', { taskQueue, types, waitMs: 10_000 }, signal);
+    const polled = engine.pollWorkflowTask(
+      'default',
+      { taskQueue, types, waitMs: 10_000, ...(maxHandoffs ? { maxHandoffs } : {}) },
+      signal,
+    );
     await waitFor(() => engine.ctx.waitingPolls.size > before, { what: 'the poll to wait' });
     return { polled };
   }
@@ -65,6 +69,43 @@ describe.skipIf(skip)('a start hands its first task to a waiting poll', () => {
       status: 'completed',
       result: toPayload('done'),
     });
+  });
+
+  test('starts made together reach one idle poll in one answer, up to its maxHandoffs; the rest wait in the queue', async () => {
+    const { polled } = await waitingPoll('handoff-burst', ['manual'], undefined, 3);
+    const started = await Promise.all(
+      [1, 2, 3, 4].map((i) =>
+        engine.startWorkflow('default', {
+          workflowId: `handoff-burst-${i}`,
+          workflowType: 'manual',
+          taskQueue: 'handoff-burst',
+        }),
+      ),
+    );
+    const answer = await polled;
+    const handed = [answer.task, ...(answer.moreTasks ?? [])];
+    expect(handed.map((task) => task?.runId).sort()).toEqual(
+      started
+        .slice(0, 3)
+        .map((s) => s.runId)
+        .sort(),
+    );
+    for (const task of handed) expect(task).toMatchObject({ attempt: 1, lastEventId: 2, eventsComplete: true });
+    // The fourth went to the queue, unleased, for the next poll.
+    const next = await engine.pollWorkflowTask('default', { taskQueue: 'handoff-burst', types: ['manual'], waitMs: 0 });
+    expect(next.task?.runId).toBe(started[3]!.runId);
+    expect(next.moreTasks ?? []).toEqual([]);
+    // Each handed task is leased and completes.
+    for (const task of handed) {
+      await engine.completeWorkflowTask('default', {
+        taskToken: task!.taskToken,
+        commands: [{ type: 'CompleteWorkflow', result: toPayload(task!.workflowId) }],
+      });
+    }
+    const results = await Promise.all(
+      started.slice(0, 3).map((s) => engine.getWorkflowResult('default', { workflowId: s.workflowId, runId: s.runId })),
+    );
+    expect(results.map((r) => r.status)).toEqual(['completed', 'completed', 'completed']);
   });
 
   test('a poll for other workflow types is left waiting; the task goes to the queue', async () => {
@@ -168,5 +209,28 @@ describe.skipIf(skip)('a start hands its first task to a waiting poll', () => {
       expect(events.events.filter((e) => e.source === 'workflow').map((e) => e.kind)).toEqual(['started', 'completed']);
     }
     expect(engine.ctx.waitingPolls.handedOff - handedBefore).toBe(10);
+  });
+
+  test('a worker idle on one poll gets a burst of starts in one answer and runs them all', async () => {
+    const othersWaiting = engine.ctx.waitingPolls.size;
+    await t.startWorker({
+      taskQueue: 'handoff-worker-burst',
+      workflows: { twice: async (n: number) => n * 2 },
+      activities: {},
+    });
+    await waitFor(() => engine.ctx.waitingPolls.size > othersWaiting, { what: 'the worker to poll' });
+    const handedBefore = engine.ctx.waitingPolls.handedOff;
+    const results = await Promise.all(
+      Array.from({ length: 20 }, (_, i) =>
+        t.client.workflow.execute('twice', { taskQueue: 'handoff-worker-burst', id: `hwb-${i}`, args: [i] }),
+      ),
+    );
+    expect(results).toEqual(Array.from({ length: 20 }, (_, i) => i * 2));
+    // All twenty first tasks were handed over by the starts (none claimed), each started once.
+    expect(engine.ctx.waitingPolls.handedOff - handedBefore).toBe(20);
+    for (let i = 0; i < 20; i++) {
+      const events = await engine.listTaskEvents('default', { workflowId: `hwb-${i}` });
+      expect(events.events.filter((e) => e.source === 'workflow').map((e) => e.kind)).toEqual(['started', 'completed']);
+    }
   });
 });

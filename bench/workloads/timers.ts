@@ -2,7 +2,7 @@
 // Wall time from the first start to the last result; the lateness of each
 // timer as the workflow saw it: the real clock just after the sleep minus
 // (the real clock just before it + the duration). Negative = fired early.
-import { medianOfRuns, percentile, round } from '../stats.js';
+import { medianOfRuns, percentile, round, wallClockMs } from '../stats.js';
 import { runId, sessionTrial, warmUp } from './with-session.js';
 import type { Workload } from './workload.js';
 
@@ -27,10 +27,12 @@ export const timers: Workload = {
         const n = sizes.timerWorkflows;
         const ms = sizes.timerSleepMs;
         const t0 = performance.now();
+        const t0Ms = wallClockMs();
         const results = await Promise.all(
           Array.from({ length: n }, () => session.execute('sleeper', runId('timer'), ms)),
         );
         const wallS = (performance.now() - t0) / 1000;
+        const endMs = wallClockMs();
         const lateness = results.map((r) => r.wokeAt - r.sleptAt - ms);
         return {
           started: n,
@@ -42,6 +44,10 @@ export const timers: Workload = {
           latenessMaxMs: round(Math.max(...lateness)),
           latenessMinMs: round(Math.min(...lateness)),
           earlyTimers: lateness.filter((l) => l < 0).length,
+          // Where the wall time beyond the sleep goes: until the last workflow
+          // began its sleep, and from the last wake-up to the last result.
+          lastSleepStartMs: round(Math.max(...results.map((r) => r.sleptAt)) - t0Ms),
+          tailMs: round(endMs - Math.max(...results.map((r) => r.wokeAt))),
         };
       },
     ),

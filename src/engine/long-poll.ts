@@ -1,3 +1,4 @@
+import type { z } from 'zod';
 import { type PollRequest, PollRequestSchema } from '../protocol/index.js';
 import { type PollerKind, type PollerRegistration, recordPollers } from '../store/index.js';
 import { checkNamespace, type EngineContext } from './context.js';
@@ -10,7 +11,7 @@ export interface NextVisible {
   visibleNow: boolean;
 }
 
-type ParsedPoll = { taskQueue: string; types: string[]; waitMs: number; identity: string; maxTasks: number };
+type ParsedPoll = z.output<typeof PollRequestSchema>;
 
 /**
  * A worker's poll of one queue, for either kind of task: validates it,

@@ -28,7 +28,7 @@ describe('WaitingPolls', () => {
     const outcome = waiting.leave();
     expect(await settled(outcome)).toBe(false);
     handoff!.deliver(task('r1'));
-    expect(await outcome).toEqual({ runId: 'r1' });
+    expect(await outcome).toEqual([{ runId: 'r1' }]);
     expect(polls.handedOff).toBe(1);
   });
 
@@ -67,5 +67,55 @@ describe('WaitingPolls', () => {
     expect(polls.take('ns', 'main', 'a')).toBeDefined();
     expect(polls.take('ns', 'main', 'a')).toBeDefined();
     expect(polls.take('ns', 'main', 'a')).toBeUndefined();
+  });
+
+  test('a poll with places is taken by as many starts, answers after their turn, and gets every task delivered', async () => {
+    const polls = new WaitingPolls();
+    const waiting = polls.enter('ns', 'main', ['a'], 3);
+    const first = polls.take('ns', 'main', 'a')!;
+    // Not answered within the turn of its first start: the starts made with it take places too.
+    let taken = false;
+    void waiting.taken.then(() => {
+      taken = true;
+    });
+    await Promise.resolve();
+    await Promise.resolve();
+    expect(taken).toBe(false);
+    const second = polls.take('ns', 'main', 'a')!;
+    const third = polls.take('ns', 'main', 'a')!;
+    // Full: no fourth start takes it.
+    expect(polls.take('ns', 'main', 'a')).toBeUndefined();
+    expect(polls.size).toBe(0);
+    expect(await settled(waiting.taken)).toBe(true);
+    const outcome = waiting.leave();
+    // Answered once every start that took a place settled, in the order they delivered.
+    third.deliver(task('r3'));
+    first.deliver(task('r1'));
+    expect(await settled(outcome)).toBe(false);
+    second.cancel();
+    expect(await outcome).toEqual([{ runId: 'r3' }, { runId: 'r1' }]);
+    expect(polls.handedOff).toBe(2);
+  });
+
+  test('a poll with room left stays open until it leaves; one whose starts all failed carries on', async () => {
+    const polls = new WaitingPolls();
+    const waiting = polls.enter('ns', 'main', ['a'], 5);
+    const handoff = polls.take('ns', 'main', 'a')!;
+    expect(polls.size).toBe(1);
+    handoff.cancel();
+    const outcome = waiting.leave();
+    expect(polls.take('ns', 'main', 'a')).toBeUndefined();
+    expect(await outcome).toBeUndefined();
+  });
+
+  test('a start that settles before the poll leaves is counted once the poll does', async () => {
+    const polls = new WaitingPolls();
+    const waiting = polls.enter('ns', 'main', ['a'], 2);
+    polls.take('ns', 'main', 'a')!.deliver(task('early'));
+    const late = polls.take('ns', 'main', 'a')!;
+    const outcome = waiting.leave();
+    expect(await settled(outcome)).toBe(false);
+    late.deliver(task('late'));
+    expect(await outcome).toEqual([{ runId: 'early' }, { runId: 'late' }]);
   });
 });

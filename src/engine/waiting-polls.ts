@@ -1,18 +1,26 @@
 import type { WorkflowTask } from '../protocol/index.js';
 
 /**
- * Polls waiting in this engine for a workflow task, which a start may hand
- * its new run's first task to directly.
+ * Polls waiting in this engine for workflow tasks, which starts may hand
+ * their new runs' first tasks to directly.
  *
  * A start usually happens while a worker's poll sits idle on its queue. The
  * queue path then costs the start's notification coming back through
  * `LISTEN`, a claim transaction and a history read before the worker has
- * the task. Instead, the start takes a waiting poll (so no other start or
- * claim can), inserts its task already leased to it, and once its
+ * the task. Instead, the start takes a place in a waiting poll (so no other
+ * start or claim can), inserts its task already leased to it, and once its
  * transaction commits hands the poll the task built from the events it just
- * wrote. If the transaction fails, the poll goes back to waiting. Only a
- * poll of this engine (this server replica, or this process in process
- * mode) can be taken: other replicas' pollers take tasks from the queue.
+ * wrote. If the transaction fails, the place is given back (to a start
+ * made meanwhile, or the poll carries on waiting). Only a poll of
+ * this engine (this server replica, or this process in process mode) can be
+ * taken: other replicas' pollers take tasks from the queue.
+ *
+ * A poll has as many places as tasks it asked for (`maxTasks`, a worker's
+ * free slots). Starts made together (a burst, or one `startWorkflows`
+ * request) all take places before the poll stops taking them, at the end
+ * of the event-loop turn of its first: a hundred starts then reach an idle
+ * worker in one answer, instead of one by handoff and ninety-nine by a
+ * claim and a history read a transaction later.
  */
 export class WaitingPolls {
   private readonly byQueue = new Map<string, Set<WaitingPoll>>();
@@ -20,55 +28,74 @@ export class WaitingPolls {
   handedOff = 0;
 
   /**
-   * Registers a poll for the time it waits. `taken` resolves if a start takes
-   * it; `leave()` unregisters it and, if a start took it, resolves to the
-   * task (or undefined if the start failed and the poll should carry on).
+   * Registers a poll for the time it waits, with room for `places` tasks.
+   * `taken` resolves at the end of the turn a start first took a place;
+   * `leave()` unregisters the poll and resolves, once every start that took
+   * a place has settled, to the tasks delivered (undefined if none: every
+   * start failed, or none came, and the poll should carry on).
    */
   enter(
     namespace: string,
     taskQueue: string,
     types: readonly string[],
-  ): { taken: Promise<void>; leave(): Promise<WorkflowTask | undefined> } {
+    places = 1,
+  ): { taken: Promise<void>; leave(): Promise<WorkflowTask[] | undefined> } {
     const key = queueKey(namespace, taskQueue);
-    let polls = this.byQueue.get(key);
-    if (!polls) {
-      polls = new Set();
-      this.byQueue.set(key, polls);
-    }
     let markTaken!: () => void;
     const taken = new Promise<void>((resolve) => {
       markTaken = resolve;
     });
-    const poll: WaitingPoll = { types: new Set(types), markTaken };
-    polls.add(poll);
+    const poll: WaitingPoll = {
+      types: new Set(types),
+      places: Math.max(1, places),
+      unsettled: 0,
+      delivered: [],
+      markTaken,
+      firstTaken: false,
+      left: false,
+      allSettled: undefined,
+    };
+    this.add(key, poll);
     return {
       taken,
       leave: () => {
         this.remove(key, poll);
-        return poll.outcome ?? Promise.resolve(undefined);
+        poll.left = true;
+        if (poll.unsettled === 0) return Promise.resolve(delivered(poll));
+        return new Promise((resolve) => {
+          poll.allSettled = () => resolve(delivered(poll));
+        });
       },
     };
   }
 
-  /** Takes a poll waiting on the queue for this workflow type, if any; the caller must settle it. */
+  /** Takes a place in a poll waiting on the queue for this workflow type, if any; the caller must settle it. */
   take(namespace: string, taskQueue: string, workflowType: string): Handoff | undefined {
     const key = queueKey(namespace, taskQueue);
     const polls = this.byQueue.get(key);
     if (!polls) return undefined;
     for (const poll of polls) {
       if (!poll.types.has(workflowType)) continue;
-      this.remove(key, poll);
-      let settle!: (task: WorkflowTask | undefined) => void;
-      poll.outcome = new Promise((resolve) => {
-        settle = resolve;
-      });
-      poll.markTaken();
+      if (--poll.places === 0) this.remove(key, poll);
+      poll.unsettled++;
+      if (!poll.firstTaken) {
+        poll.firstTaken = true;
+        // The poll answers after this turn: starts made in it take their places too. No answer is later
+        // for it, since a task is delivered only once its start's transaction has committed.
+        setImmediate(poll.markTaken);
+      }
       let settled = false;
       const once = (task: WorkflowTask | undefined) => {
         if (settled) return;
         settled = true;
-        if (task) this.handedOff++;
-        settle(task);
+        if (task) {
+          this.handedOff++;
+          poll.delivered.push(task);
+        } else if (!poll.left && poll.places++ === 0) {
+          // The place is free again: a start made meanwhile may take it.
+          this.add(key, poll);
+        }
+        if (--poll.unsettled === 0 && poll.left) poll.allSettled?.();
       };
       return { deliver: (task) => once(task), cancel: () => once(undefined) };
     }
@@ -82,6 +109,15 @@ export class WaitingPolls {
     return n;
   }
 
+  private add(key: string, poll: WaitingPoll): void {
+    let polls = this.byQueue.get(key);
+    if (!polls) {
+      polls = new Set();
+      this.byQueue.set(key, polls);
+    }
+    polls.add(poll);
+  }
+
   private remove(key: string, poll: WaitingPoll): void {
     const polls = this.byQueue.get(key);
     if (!polls?.delete(poll)) return;
@@ -89,19 +125,30 @@ export class WaitingPolls {
   }
 }
 
-/** What a start holds once it took a poll: exactly one of these must be called. */
+/** What a start holds once it took a place: exactly one of these must be called. */
 export interface Handoff {
-  /** After the start committed: the poll returns this task. */
+  /** After the start committed: the poll returns this task (with the others it was handed). */
   deliver(task: WorkflowTask): void;
-  /** The start failed: the poll carries on waiting or claiming. */
+  /** The start failed: the place is given back (a poll handed nothing carries on waiting or claiming). */
   cancel(): void;
 }
 
 interface WaitingPoll {
   types: ReadonlySet<string>;
+  /** Places not yet taken; at 0 the poll is no longer offered. */
+  places: number;
+  /** Starts that took a place and have not delivered or cancelled. */
+  unsettled: number;
+  delivered: WorkflowTask[];
   markTaken(): void;
-  /** Set when a start took the poll. */
-  outcome?: Promise<WorkflowTask | undefined>;
+  firstTaken: boolean;
+  /** The poll has left: it is waiting for `unsettled` to reach 0. */
+  left: boolean;
+  allSettled: (() => void) | undefined;
+}
+
+function delivered(poll: WaitingPoll): WorkflowTask[] | undefined {
+  return poll.delivered.length > 0 ? poll.delivered : undefined;
 }
 
 function queueKey(namespace: string, taskQueue: string): string {

@@ -32,18 +32,10 @@ export async function pollWorkflowTasks(
     signal,
     claim: (request, now, sawQueue) => claimBatch(ctx, namespace, request, now, sawQueue),
     nextVisibleAt: (taskQueue, now) => nextWorkflowTaskVisibleAt(ctx.db, namespace, taskQueue, now),
-    // A start may hand the first task of its new run to this poll while it waits (see start-workflow.ts).
+    // Starts may hand the first tasks of their new runs to this poll while it waits (see start-workflow.ts).
     handoffs: (request) => ({
-      enter() {
-        const waiting = ctx.waitingPolls.enter(namespace, request.taskQueue, request.types);
-        return {
-          taken: waiting.taken,
-          leave: async () => {
-            const task = await waiting.leave();
-            return task && [task];
-          },
-        };
-      },
+      enter: () =>
+        ctx.waitingPolls.enter(namespace, request.taskQueue, request.types, request.maxHandoffs ?? request.maxTasks),
     }),
   });
   return tasks ?? [];

@@ -31,6 +31,16 @@ export const PollRequestSchema = z
      * you have free slots: under load one poll then fetches many tasks.
      */
     maxTasks: z.number().int().min(1, 'maxTasks must be at least 1').max(MAX_TASKS_PER_POLL).default(1),
+    /**
+     * Workflow polls: up to how many tasks the response may carry when they
+     * are the first tasks of workflows started while the poll waits (handed
+     * straight from the starts, no claim). Default `maxTasks`. A worker
+     * whose idle poll asks for one task (keeping its other slots free for
+     * tasks its completions get back) names its free slots here: a burst of
+     * starts then reaches it in one response; tasks beyond `maxTasks` run as
+     * slots free up.
+     */
+    maxHandoffs: z.number().int().min(1, 'maxHandoffs must be at least 1').max(MAX_TASKS_PER_POLL).optional(),
   })
   .meta({ id: 'PollRequest' });
 export type PollRequest = z.input<typeof PollRequestSchema>;

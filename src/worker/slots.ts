@@ -16,6 +16,11 @@ export class Slots {
     return this.capacity - this.free;
   }
 
+  /** Slots free now. */
+  get available(): number {
+    return this.free;
+  }
+
   /** Takes up to `n` free slots without waiting; returns how many it took. */
   tryAcquire(n: number): number {
     const taken = Math.max(0, Math.min(n, this.free));

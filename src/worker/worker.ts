@@ -277,8 +277,9 @@ export class Worker {
   }
 
   /**
-   * Runs a task a poll carried beyond the slots it held (only a server that
-   * ignored `maxTasks` sends one): as soon as a slot is free. It is leased
+   * Runs a task a poll carried beyond the slots it held (a start's first
+   * task handed to an idle poll, up to `maxHandoffs`; or a server that
+   * ignored `maxTasks`): as soon as a slot is free. It is leased
    * already, so it is never given back by waiting here.
    */
   private runWhenSlotFree(kind: 'workflow' | 'activity', task: WorkflowTask | ActivityTask, slots: Slots): void {
@@ -311,7 +312,15 @@ export class Worker {
         return;
       }
       const maxTasks = 1 + slots.tryAcquire(Math.min(wanted, MAX_TASKS_PER_POLL) - 1);
-      const poll = { ...request, maxTasks, ...(maxTasks > 1 ? { waitMs: BURST_POLL_WAIT_MS } : {}) };
+      // An idle workflow poll holds one slot but may be handed the first tasks of a burst of starts,
+      // up to the slots free now (see `maxHandoffs`).
+      const maxHandoffs = kind === 'workflow' ? Math.min(maxTasks + slots.available, MAX_TASKS_PER_POLL) : maxTasks;
+      const poll = {
+        ...request,
+        maxTasks,
+        ...(maxHandoffs > maxTasks ? { maxHandoffs } : {}),
+        ...(maxTasks > 1 ? { waitMs: BURST_POLL_WAIT_MS } : {}),
+      };
       if (kind === 'workflow') this.workflowLongPollOut = maxTasks === 1;
       try {
         const polled =
