@@ -115,7 +115,7 @@ describe('rounds', () => {
     const round = (early: number, min: number, max: number, p99: number): WorkloadResult => ({
       started: 100,
       completed: 100,
-      wallS: 1.1,
+      wallMs: 1100,
       latenessP99Ms: p99,
       latenessMaxMs: max,
       latenessMinMs: min,

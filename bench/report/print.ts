@@ -30,7 +30,9 @@ const COLUMNS: Record<string, { title: string; columns: [key: string, header: st
   timers: {
     title: 'timers: concurrent workflows each sleeping once',
     columns: [
-      ['wallS', 'wall s'],
+      ['wallMs', 'wall ms'],
+      ['lastSleepStartMs', 'last sleep at ms'],
+      ['tailMs', 'tail ms'],
       ['latenessP50Ms', 'late p50 ms'],
       ['latenessP99Ms', 'late p99 ms'],
       ['latenessMaxMs', 'late max ms'],

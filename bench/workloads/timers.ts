@@ -31,14 +31,15 @@ export const timers: Workload = {
         const results = await Promise.all(
           Array.from({ length: n }, () => session.execute('sleeper', runId('timer'), ms)),
         );
-        const wallS = (performance.now() - t0) / 1000;
+        // In ms, to the tenth: the target (within 5% of the sleep) is a matter of milliseconds.
+        const wallMs = performance.now() - t0;
         const endMs = wallClockMs();
         const lateness = results.map((r) => r.wokeAt - r.sleptAt - ms);
         return {
           started: n,
           completed: results.length,
           sleepMs: ms,
-          wallS: round(wallS),
+          wallMs: round(wallMs),
           latenessP50Ms: round(percentile(lateness, 50)),
           latenessP99Ms: round(percentile(lateness, 99)),
           latenessMaxMs: round(Math.max(...lateness)),
