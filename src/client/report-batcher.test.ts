@@ -75,15 +75,15 @@ describe('ReportBatcher', () => {
     const batcher = new ReportBatcher(sender, { maxInFlight: 2, maxBatchBytes: 1 << 20 });
     const first: Promise<unknown>[] = [];
     for (const i of [0, 1]) {
-      first.push(batcher.submit('ns', 'fireTimer', { runId: `r${i}`, timerId: '1' }));
+      first.push(batcher.submit('ns', 'completeActivityTask', { taskToken: `a${i}`, result: null }));
       await tick();
     }
     // One report at a time, two requests allowed out: each went alone.
-    expect(requests.map((r) => r.kind)).toEqual(['fireTimer', 'fireTimer']);
+    expect(requests.map((r) => r.kind)).toEqual(['completeActivityTask', 'completeActivityTask']);
     const queued = [2, 3, 4].map((i) => batcher.submit('ns', 'completeWorkflowTask', { taskToken: `t${i}` }));
     await tick();
     expect(requests).toHaveLength(2);
-    requests[0]!.answer({ outcome: 'fired' });
+    requests[0]!.answer({ ok: true });
     await tick();
     expect(requests).toHaveLength(3);
     const shared = requests[2]!;
@@ -101,8 +101,8 @@ describe('ReportBatcher', () => {
     await expect(queued[0]).resolves.toEqual({ ok: true, activityTasks: [] });
     await expect(queued[1]).rejects.toMatchObject({ code: 'NotFound', message: 'no such task' });
     await expect(queued[2]).resolves.toEqual({ ok: true });
-    requests[1]!.answer({ outcome: 'gone' });
-    await expect(Promise.all(first)).resolves.toEqual([{ outcome: 'fired' }, { outcome: 'gone' }]);
+    requests[1]!.answer({ ok: false });
+    await expect(Promise.all(first)).resolves.toEqual([{ ok: true }, { ok: false }]);
   });
 
   test('a shared request carries at most the protocol limit of reports, and stays under the byte limit', async () => {
@@ -218,5 +218,43 @@ describe('ReportBatcher', () => {
     void batcher.submit('b', 'fireTimer', { runId: 'r', timerId: '1' });
     await tick();
     expect(requests.map((r) => r.kind)).toEqual(['fireTimer', 'fireTimer']);
+  });
+
+  test('timer reports travel apart: a completion never waits in a request behind a timer the server holds', async () => {
+    const { sender, requests } = scriptedServer();
+    const batcher = new ReportBatcher(sender, { maxInFlight: 1, maxBatchBytes: 1 << 20 });
+    // Made in one tick: a timer report and an activity result each leave alone, on their own routes.
+    const timer = batcher.submit('ns', 'fireTimer', { runId: 'r', timerId: '1' });
+    const result = batcher.submit('ns', 'completeActivityTask', { taskToken: 't1', result: null });
+    await tick();
+    expect(requests.map((r) => r.kind)).toEqual(['fireTimer', 'completeActivityTask']);
+    // The server holds the timer report; more task reports come and go meanwhile, with their own
+    // request in flight, never joining the held one.
+    requests[1]!.answer({ ok: 1 });
+    await expect(result).resolves.toEqual({ ok: 1 });
+    const more = [0, 1].map((i) => batcher.submit('ns', 'completeWorkflowTask', { taskToken: `w${i}`, commands: [] }));
+    await tick();
+    expect(requests.map((r) => r.kind)).toEqual(['fireTimer', 'completeActivityTask', 'many']);
+    expect(JSON.parse(requests[2]!.json).reports.map((r: { kind: string }) => r.kind)).toEqual([
+      'completeWorkflowTask',
+      'completeWorkflowTask',
+    ]);
+    requests[2]!.answer({
+      results: [
+        { ok: true, response: 'a' },
+        { ok: true, response: 'b' },
+      ],
+    });
+    await expect(Promise.all(more)).resolves.toEqual(['a', 'b']);
+    // Timer reports made while the held one is out queue behind it in their own lane.
+    const laterTimer = batcher.submit('ns', 'fireTimer', { runId: 's', timerId: '1' });
+    await tick();
+    expect(requests).toHaveLength(3);
+    requests[0]!.answer({ outcome: 'fired' });
+    await expect(timer).resolves.toEqual({ outcome: 'fired' });
+    await tick();
+    expect(requests.map((r) => r.kind)).toEqual(['fireTimer', 'completeActivityTask', 'many', 'fireTimer']);
+    requests[3]!.answer({ outcome: 'fired' });
+    await expect(laterTimer).resolves.toEqual({ outcome: 'fired' });
   });
 });

@@ -19,6 +19,13 @@ import {
  * the report's own work, most of all on a busy machine. A queued report
  * never waits more than `maxQueueMs`: requests that hang (a half-open
  * connection, a slow lock) hold up no more than the reports they carry.
+ *
+ * Timer reports travel apart from the others (their own queue and requests
+ * in flight): a server whose clock runs behind this worker's holds a
+ * timer report until the timer is due by its own clock (up to 100 ms, see
+ * fire-timer.ts), and a shared request is answered once all its reports
+ * are. A completion or activity result never waits behind a held timer;
+ * timer reports sent together fell due together, so they wait alike.
  */
 
 /** How reports reach the server. */
@@ -30,7 +37,7 @@ export interface ReportSender {
 }
 
 export interface ReportBatcherOptions {
-  /** Report requests out at once per namespace before reports queue (default 4). */
+  /** Report requests out at once per namespace, for timer reports and for the others each, before reports queue (default 4). */
   maxInFlight?: number;
   /** Longest a report queues before it leaves anyway, with whatever queued with it (default 50 ms). */
   maxQueueMs?: number;
@@ -48,7 +55,7 @@ interface Pending {
   reject(error: unknown): void;
 }
 
-/** The reports of one namespace: how many requests are out, and what waits for one to come back. */
+/** The reports of one namespace and group: how many requests are out, and what waits for one to come back. */
 interface Lane {
   inFlight: number;
   queue: Pending[];
@@ -83,7 +90,7 @@ export class ReportBatcher {
     const bytes = Buffer.byteLength(json);
     if (this.sharedRefused || bytes > this.maxBatchBytes / 2) return this.sender.one(namespace, kind, json);
     return new Promise((resolve, reject) => {
-      const lane = this.lane(namespace);
+      const lane = this.lane(namespace, kind);
       lane.queue.push({ kind, json, bytes, alone: false, resolve, reject });
       if (!lane.scheduled) {
         lane.scheduled = true;
@@ -95,11 +102,13 @@ export class ReportBatcher {
     });
   }
 
-  private lane(namespace: string): Lane {
-    let lane = this.lanes.get(namespace);
+  /** The lane of a namespace's timer reports, or of its other reports. */
+  private lane(namespace: string, kind: WorkerReportKind): Lane {
+    const key = `${kind === 'fireTimer' ? 'timers' : 'tasks'}\u0000${namespace}`;
+    let lane = this.lanes.get(key);
     if (!lane) {
       lane = { inFlight: 0, queue: [], scheduled: false, overdue: undefined };
-      this.lanes.set(namespace, lane);
+      this.lanes.set(key, lane);
     }
     return lane;
   }
@@ -159,7 +168,7 @@ export class ReportBatcher {
       if (error instanceof TidewayApiError && (error.code === 'PayloadTooLarge' || error.code === 'NotFound')) {
         if (error.code === 'NotFound') this.sharedRefused = true;
         for (const pending of batch) pending.alone = true;
-        const lane = this.lane(namespace);
+        const lane = this.lane(namespace, batch[0]!.kind);
         lane.queue.unshift(...batch);
         return;
       }
