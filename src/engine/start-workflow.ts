@@ -27,6 +27,7 @@ import { knowAfterCommit } from './known-runs.js';
 import { notifyKeys } from './notifier.js';
 import { parseRequest } from './parse.js';
 import { checkWorkflowTypeKnown } from './registered-types.js';
+import { releaseTask } from './release-task.js';
 import { queueTaskEvent } from './task-events.js';
 import { encodeTaskToken } from './task-token.js';
 import { setTimer } from './timers.js';
@@ -91,9 +92,20 @@ async function startAndHandOff(
     firstTask = leased;
     return response;
   } finally {
-    if (firstTask) handoff?.deliver(firstTask);
-    else handoff?.cancel();
+    if (handoff && !firstTask) handoff.cancel();
+    else if (handoff && firstTask && !handoff.deliver(firstTask)) giveBack(ctx, namespace, firstTask);
   }
+}
+
+/**
+ * A first task its poll answered without (the start took longer than the
+ * poll's grace): back to the queue for the next poll, rather than left to
+ * wait out a lease no worker holds. If that fails, the lease runs out.
+ */
+function giveBack(ctx: EngineContext, namespace: string, task: WorkflowTask): void {
+  releaseTask(ctx, namespace, task.taskToken).catch((error: unknown) =>
+    console.error('[tideway] could not give back a first task its poll answered without', error),
+  );
 }
 
 /** A start after its checks: a fresh id in one round trip, else by the id's reuse policy. */

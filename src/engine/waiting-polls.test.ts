@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'vitest';
 import type { WorkflowTask } from '../protocol/index.js';
-import { WaitingPolls } from './waiting-polls.js';
+import { HANDOFF_GRACE_MS, WaitingPolls } from './waiting-polls.js';
 
 const task = (runId: string) => ({ runId }) as WorkflowTask;
 
@@ -117,5 +117,53 @@ describe('WaitingPolls', () => {
     expect(await settled(outcome)).toBe(false);
     late.deliver(task('late'));
     expect(await outcome).toEqual([{ runId: 'early' }, { runId: 'late' }]);
+  });
+
+  test('a place given back after the poll left is not offered again', async () => {
+    const polls = new WaitingPolls();
+    const waiting = polls.enter('ns', 'main', ['a'], 1);
+    const handoff = polls.take('ns', 'main', 'a')!;
+    const outcome = waiting.leave();
+    handoff.cancel();
+    expect(await outcome).toBeUndefined();
+    expect(polls.take('ns', 'main', 'a')).toBeUndefined();
+    expect(polls.size).toBe(0);
+  });
+
+  test('a poll with a task answers after its grace without a start still out; that start is refused', async () => {
+    const polls = new WaitingPolls();
+    const waiting = polls.enter('ns', 'main', ['a'], 3);
+    const quick = polls.take('ns', 'main', 'a')!;
+    const slow = polls.take('ns', 'main', 'a')!;
+    const outcome = waiting.leave();
+    const since = Date.now();
+    expect(quick.deliver(task('quick'))).toBe(true);
+    expect(await settled(outcome)).toBe(false);
+    expect(await outcome).toEqual([{ runId: 'quick' }]);
+    expect(Date.now() - since).toBeGreaterThanOrEqual(HANDOFF_GRACE_MS - 1);
+    // Answered: the late task is refused (its start gives it back to the queue), and not counted.
+    expect(slow.deliver(task('slow'))).toBe(false);
+    expect(polls.handedOff).toBe(1);
+  });
+
+  test('a poll with nothing delivered yet waits for its starts however long they take', async () => {
+    const polls = new WaitingPolls();
+    const waiting = polls.enter('ns', 'main', ['a'], 2);
+    const handoff = polls.take('ns', 'main', 'a')!;
+    const outcome = waiting.leave();
+    await new Promise((resolve) => setTimeout(resolve, HANDOFF_GRACE_MS + 50));
+    expect(await settled(outcome)).toBe(false);
+    expect(handoff.deliver(task('late'))).toBe(true);
+    expect(await outcome).toEqual([{ runId: 'late' }]);
+  });
+
+  test('idle polls share a burst: each place taken sends its poll to the back', async () => {
+    const polls = new WaitingPolls();
+    const one = polls.enter('ns', 'main', ['a'], 3);
+    const two = polls.enter('ns', 'main', ['a'], 3);
+    const handoffs = [1, 2, 3, 4].map(() => polls.take('ns', 'main', 'a')!);
+    for (const [i, h] of handoffs.entries()) h.deliver(task(`r${i + 1}`));
+    expect(await one.leave()).toEqual([{ runId: 'r1' }, { runId: 'r3' }]);
+    expect(await two.leave()).toEqual([{ runId: 'r2' }, { runId: 'r4' }]);
   });
 });

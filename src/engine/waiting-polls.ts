@@ -15,13 +15,24 @@ import type { WorkflowTask } from '../protocol/index.js';
  * this engine (this server replica, or this process in process mode) can be
  * taken: other replicas' pollers take tasks from the queue.
  *
- * A poll has as many places as tasks it asked for (`maxTasks`, a worker's
- * free slots). Starts made together (a burst, or one `startWorkflows`
- * request) all take places before the poll stops taking them, at the end
- * of the event-loop turn of its first: a hundred starts then reach an idle
- * worker in one answer, instead of one by handoff and ninety-nine by a
- * claim and a history read a transaction later.
+ * A poll has as many places as it names (`maxHandoffs`, a worker's free
+ * slots; else `maxTasks`). Starts made together (a burst, or one
+ * `startWorkflows` request) all take places before the poll stops taking
+ * them, at the end of the event-loop turn of its first: a hundred starts
+ * then reach an idle worker in one answer, instead of one by handoff and
+ * ninety-nine by a claim and a history read a transaction later. Several
+ * idle polls share a burst: each place taken sends its poll to the back.
+ *
+ * The poll answers once every start that took a place has settled, but no
+ * later than `HANDOFF_GRACE_MS` after its first task was delivered: a start
+ * held up (its batch retried alone, a lock waited for) does not keep the
+ * others' tasks, leased already, from their worker. Its task, if it comes
+ * after the answer, is refused (`deliver` returns false) and the start
+ * gives it back to the queue.
  */
+/** How long a poll that has tasks waits for the starts still to settle before it answers without them. */
+export const HANDOFF_GRACE_MS = 250;
+
 export class WaitingPolls {
   private readonly byQueue = new Map<string, Set<WaitingPoll>>();
   /** Tasks delivered to polls this way since the engine opened. */
@@ -31,8 +42,9 @@ export class WaitingPolls {
    * Registers a poll for the time it waits, with room for `places` tasks.
    * `taken` resolves at the end of the turn a start first took a place;
    * `leave()` unregisters the poll and resolves, once every start that took
-   * a place has settled, to the tasks delivered (undefined if none: every
-   * start failed, or none came, and the poll should carry on).
+   * a place has settled (or the grace after a delivery ran out), to the
+   * tasks delivered (undefined if none: every start failed, or none came,
+   * and the poll should carry on).
    */
   enter(
     namespace: string,
@@ -53,7 +65,8 @@ export class WaitingPolls {
       markTaken,
       firstTaken: false,
       left: false,
-      allSettled: undefined,
+      answer: undefined,
+      grace: undefined,
     };
     this.add(key, poll);
     return {
@@ -61,9 +74,14 @@ export class WaitingPolls {
       leave: () => {
         this.remove(key, poll);
         poll.left = true;
-        if (poll.unsettled === 0) return Promise.resolve(delivered(poll));
+        if (poll.unsettled === 0) return Promise.resolve(answer(poll));
         return new Promise((resolve) => {
-          poll.allSettled = () => resolve(delivered(poll));
+          poll.answer = () => {
+            clearTimeout(poll.grace);
+            poll.answer = undefined;
+            resolve(answer(poll));
+          };
+          if (poll.delivered.length > 0) startGrace(poll);
         });
       },
     };
@@ -76,7 +94,9 @@ export class WaitingPolls {
     if (!polls) return undefined;
     for (const poll of polls) {
       if (!poll.types.has(workflowType)) continue;
-      if (--poll.places === 0) this.remove(key, poll);
+      this.remove(key, poll);
+      // Back of the line while it has room: the next start goes to the next idle poll.
+      if (--poll.places > 0) this.add(key, poll);
       poll.unsettled++;
       if (!poll.firstTaken) {
         poll.firstTaken = true;
@@ -85,9 +105,11 @@ export class WaitingPolls {
         setImmediate(poll.markTaken);
       }
       let settled = false;
-      const once = (task: WorkflowTask | undefined) => {
-        if (settled) return;
+      const once = (task: WorkflowTask | undefined): boolean => {
+        if (settled) return false;
         settled = true;
+        poll.unsettled--;
+        if (poll.answered) return false;
         if (task) {
           this.handedOff++;
           poll.delivered.push(task);
@@ -95,9 +117,11 @@ export class WaitingPolls {
           // The place is free again: a start made meanwhile may take it.
           this.add(key, poll);
         }
-        if (--poll.unsettled === 0 && poll.left) poll.allSettled?.();
+        if (poll.unsettled === 0) poll.answer?.();
+        else if (task && poll.left) startGrace(poll);
+        return task !== undefined;
       };
-      return { deliver: (task) => once(task), cancel: () => once(undefined) };
+      return { deliver: (task) => once(task), cancel: () => void once(undefined) };
     }
     return undefined;
   }
@@ -127,8 +151,12 @@ export class WaitingPolls {
 
 /** What a start holds once it took a place: exactly one of these must be called. */
 export interface Handoff {
-  /** After the start committed: the poll returns this task (with the others it was handed). */
-  deliver(task: WorkflowTask): void;
+  /**
+   * After the start committed: the poll returns this task (with the others
+   * it was handed). False if the poll answered without it (its grace ran
+   * out): the task is leased to no one, and the caller must give it back.
+   */
+  deliver(task: WorkflowTask): boolean;
   /** The start failed: the place is given back (a poll handed nothing carries on waiting or claiming). */
   cancel(): void;
 }
@@ -142,13 +170,25 @@ interface WaitingPoll {
   delivered: WorkflowTask[];
   markTaken(): void;
   firstTaken: boolean;
-  /** The poll has left: it is waiting for `unsettled` to reach 0. */
+  /** The poll has left: it answers once `unsettled` reaches 0, or its grace runs out. */
   left: boolean;
-  allSettled: (() => void) | undefined;
+  /** Set while the poll has left and waits: answers it. */
+  answer: (() => void) | undefined;
+  grace: NodeJS.Timeout | undefined;
+  /** The poll has answered: a task delivered now is refused. */
+  answered?: boolean;
 }
 
-function delivered(poll: WaitingPoll): WorkflowTask[] | undefined {
+/** What a poll answers; from then on it takes no task. */
+function answer(poll: WaitingPoll): WorkflowTask[] | undefined {
+  poll.answered = true;
   return poll.delivered.length > 0 ? poll.delivered : undefined;
+}
+
+/** A poll that has left with a task in hand waits this long more for the rest. */
+function startGrace(poll: WaitingPoll): void {
+  if (poll.grace || !poll.answer) return;
+  poll.grace = setTimeout(() => poll.answer?.(), HANDOFF_GRACE_MS);
 }
 
 function queueKey(namespace: string, taskQueue: string): string {

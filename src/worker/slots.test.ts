@@ -32,4 +32,28 @@ describe('Slots', () => {
     expect(slots.taken).toBe(2);
     expect(slots.tryAcquire(1)).toBe(1);
   });
+
+  test('a wait cut off with no slot free never lets its give-back put a waiter over capacity', async () => {
+    const slots = new Slots(1);
+    const never = new AbortController().signal;
+    await slots.acquire(never);
+    const cut = new AbortController();
+    const cutOff = slots.acquire(cut.signal);
+    cut.abort();
+    await cutOff;
+    let waiterRuns = false;
+    const waiter = slots.acquire(never).then(() => {
+      waiterRuns = true;
+    });
+    // The cut-off wait gives back the slot it was told it holds: the one real slot is still held.
+    slots.release();
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(waiterRuns).toBe(false);
+    expect(slots.taken).toBe(1);
+    // The holder gives back the real one: now the waiter runs, alone.
+    slots.release();
+    await waiter;
+    expect(slots.taken).toBe(1);
+    expect(slots.tryAcquire(1)).toBe(0);
+  });
 });

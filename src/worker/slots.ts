@@ -6,6 +6,8 @@
 export class Slots {
   private free: number;
   private waiters: (() => void)[] = [];
+  /** Slots handed to waits that were cut off with none free: the next releases pay them back. */
+  private owed = 0;
 
   constructor(private readonly capacity: number) {
     this.free = capacity;
@@ -13,7 +15,7 @@ export class Slots {
 
   /** Slots held now. */
   get taken(): number {
-    return this.capacity - this.free;
+    return this.capacity - this.free + this.owed;
   }
 
   /** Slots free now. */
@@ -44,7 +46,9 @@ export class Slots {
       };
       const onAbort = () => {
         this.waiters = this.waiters.filter((w) => w !== done);
-        this.free--;
+        // The caller gives back a slot it never got: with none free, that release must not reach a waiter.
+        if (this.free > 0) this.free--;
+        else this.owed++;
         resolve();
       };
       if (options.first) this.waiters.unshift(done);
@@ -55,6 +59,10 @@ export class Slots {
 
   /** Gives a slot back: to the first waiter, if any. */
   release(): void {
+    if (this.owed > 0) {
+      this.owed--;
+      return;
+    }
     const next = this.waiters.shift();
     if (next) next();
     else this.free++;

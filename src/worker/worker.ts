@@ -283,7 +283,10 @@ export class Worker {
    * already, so it is never given back by waiting here.
    */
   private runWhenSlotFree(kind: 'workflow' | 'activity', task: WorkflowTask | ActivityTask, slots: Slots): void {
-    const waiting = slots.acquire(new AbortController().signal).then(() => this.runTask(kind, task, slots));
+    // Ahead of polls and eager reservations: this task is leased already, and its lease is running.
+    const waiting = slots
+      .acquire(new AbortController().signal, { first: true })
+      .then(() => this.runTask(kind, task, slots));
     this.inFlight.add(waiting);
     void waiting.finally(() => this.inFlight.delete(waiting));
   }
