@@ -67,6 +67,7 @@ export class WaitingPolls {
       left: false,
       answer: undefined,
       grace: undefined,
+      answered: false,
     };
     this.add(key, poll);
     return {
@@ -100,8 +101,9 @@ export class WaitingPolls {
       poll.unsettled++;
       if (!poll.firstTaken) {
         poll.firstTaken = true;
-        // The poll answers after this turn: starts made in it take their places too. No answer is later
-        // for it, since a task is delivered only once its start's transaction has committed.
+        // The poll answers after this turn: starts made in it take their places too. That costs it little,
+        // since a task is delivered only once its start's transaction has committed (on PostgreSQL a round
+        // trip later; on PGlite, which may commit within the turn, one check phase at most).
         setImmediate(poll.markTaken);
       }
       let settled = false;
@@ -176,7 +178,7 @@ interface WaitingPoll {
   answer: (() => void) | undefined;
   grace: NodeJS.Timeout | undefined;
   /** The poll has answered: a task delivered now is refused. */
-  answered?: boolean;
+  answered: boolean;
 }
 
 /** What a poll answers; from then on it takes no task. */
